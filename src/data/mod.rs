@@ -1,0 +1,190 @@
+//! Datasets: loading, fixed test splits, label budgets, resizing and normalisation.
+
+pub mod csv_images;
+pub mod idx;
+pub mod registry;
+pub mod transform;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, bail};
+use rand::seq::SliceRandom;
+
+use crate::seed;
+
+/// How a dataset's test images are chosen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TestSplit {
+    /// A fixed stratified fraction, the same on every machine and for every run.
+    Fraction(f64),
+    /// The dataset's own test set: the images from this index on.
+    Official(usize),
+}
+
+/// Images of one dataset in memory: pixels in [0, 1], NCHW order, with labels.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// Registered name.
+    pub name: String,
+    /// Channels per image.
+    pub channels: usize,
+    /// Rows per image.
+    pub height: usize,
+    /// Columns per image.
+    pub width: usize,
+    /// Number of classes (largest label + 1).
+    pub classes: usize,
+    /// Pixels of all images.
+    pub pixels: Vec<f32>,
+    /// One label per image.
+    pub labels: Vec<u8>,
+    test: TestSplit,
+}
+
+/// Seed of the fixed test and validation splits; never a run's seed.
+const SPLIT_SEED: u64 = 0x5EED_5EED;
+
+impl Dataset {
+    /// Checks sizes and builds a dataset.
+    pub fn new(
+        name: &str,
+        channels: usize,
+        height: usize,
+        width: usize,
+        pixels: Vec<f32>,
+        labels: Vec<u8>,
+        test: TestSplit,
+    ) -> anyhow::Result<Dataset> {
+        let per = channels * height * width;
+        if per == 0 || pixels.len() != labels.len() * per {
+            bail!("{} pixel values do not make {} images of {channels}x{height}x{width}", pixels.len(), labels.len());
+        }
+        let classes = labels.iter().copied().max().context("the dataset holds no images")? as usize + 1;
+        Ok(Dataset { name: name.into(), channels, height, width, classes, pixels, labels, test })
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// True when there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Appends an official test set after this (training) set.
+    pub fn append_test(mut self, test: Dataset) -> anyhow::Result<Dataset> {
+        if (test.channels, test.height, test.width) != (self.channels, self.height, self.width) {
+            bail!("the test images have another shape than the training images");
+        }
+        let start = self.len();
+        self.pixels.extend(test.pixels);
+        self.labels.extend(test.labels);
+        self.classes = self.classes.max(test.classes);
+        self.test = TestSplit::Official(start);
+        Ok(self)
+    }
+
+    /// The fixed split: (indices usable for training and validation, test indices).
+    pub fn split(&self) -> (Vec<usize>, Vec<usize>) {
+        let all: Vec<usize> = (0..self.len()).collect();
+        match self.test {
+            TestSplit::Official(start) => (all[..start].to_vec(), all[start..].to_vec()),
+            TestSplit::Fraction(f) => stratified_split(&all, &self.labels, f, SPLIT_SEED),
+        }
+    }
+}
+
+/// Splits `indices` into (rest, held-out), holding out `fraction` of every class.
+pub fn stratified_split(indices: &[usize], labels: &[u8], fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let (mut rest, mut held) = (Vec::new(), Vec::new());
+    for (class, mut members) in by_class(indices, labels) {
+        members.shuffle(&mut seed::rng(seed, "split", class as u64));
+        let k = (members.len() as f64 * fraction).round() as usize;
+        held.extend_from_slice(&members[..k]);
+        rest.extend_from_slice(&members[k..]);
+    }
+    rest.sort_unstable();
+    held.sort_unstable();
+    (rest, held)
+}
+
+/// The label budget: `per_class` images of every class (all when 0 or fewer exist).
+///
+/// Depends only on (seed, per_class), and the budgets of one seed are nested: the 5 images per
+/// class of seed s are among its 20.
+pub fn sample_per_class(indices: &[usize], labels: &[u8], per_class: usize, seed: u64) -> Vec<usize> {
+    let mut out = Vec::new();
+    for (class, mut members) in by_class(indices, labels) {
+        members.shuffle(&mut seed::rng(seed, "labels", class as u64));
+        let k = if per_class == 0 { members.len() } else { per_class.min(members.len()) };
+        out.extend_from_slice(&members[..k]);
+    }
+    out.sort_unstable();
+    out
+}
+
+fn by_class(indices: &[usize], labels: &[u8]) -> Vec<(u8, Vec<usize>)> {
+    let mut map: std::collections::BTreeMap<u8, Vec<usize>> = Default::default();
+    for &i in indices {
+        map.entry(labels[i]).or_default().push(i);
+    }
+    map.into_iter().collect()
+}
+
+/// A dataset ready for a model: resized to the model's input, normalised, with its fixed splits.
+#[derive(Debug)]
+pub struct Prepared {
+    /// Registered name.
+    pub name: String,
+    /// Channels per image.
+    pub channels: usize,
+    /// Side of the square images.
+    pub size: usize,
+    /// Number of classes.
+    pub classes: usize,
+    /// Normalised pixels of all images, NCHW.
+    pub pixels: Vec<f32>,
+    /// One label per image.
+    pub labels: Vec<u8>,
+    /// Indices usable for training and validation.
+    pub pool: Vec<usize>,
+    /// Fixed test indices: never trained on, never used to choose a model.
+    pub test: Vec<usize>,
+}
+
+impl Prepared {
+    /// Pixels and labels of some images, ready to become a batch.
+    pub fn gather(&self, indices: &[usize]) -> (Vec<f32>, Vec<i64>) {
+        let per = self.channels * self.size * self.size;
+        let mut x = Vec::with_capacity(indices.len() * per);
+        for &i in indices {
+            x.extend_from_slice(&self.pixels[i * per..(i + 1) * per]);
+        }
+        (x, indices.iter().map(|&i| i64::from(self.labels[i])).collect())
+    }
+
+    /// Fixed validation split of the pool: (train candidates, validation).
+    pub fn val_split(&self, fraction: f64) -> (Vec<usize>, Vec<usize>) {
+        stratified_split(&self.pool, &self.labels, fraction, SPLIT_SEED ^ 1)
+    }
+}
+
+type CacheKey = (String, Option<usize>, usize);
+
+/// Loads (once per process) a registered dataset, center-cropped to `crop`, resized to `size`
+/// and normalised with the per-channel mean and std of its training pool.
+pub fn prepare(name: &str, crop: Option<usize>, size: usize) -> anyhow::Result<Arc<Prepared>> {
+    static CACHE: Mutex<Option<HashMap<CacheKey, Arc<Prepared>>>> = Mutex::new(None);
+    let key = (name.to_string(), crop, size);
+    if let Some(hit) = CACHE.lock().expect("cache lock").get_or_insert_default().get(&key) {
+        return Ok(hit.clone());
+    }
+    let info = registry::find(name).with_context(|| format!("unknown dataset `{name}`"))?;
+    let ds = info.load()?;
+    let prepared = Arc::new(transform::prepare(&ds, crop, size)?);
+    CACHE.lock().expect("cache lock").get_or_insert_default().insert(key, prepared.clone());
+    Ok(prepared)
+}

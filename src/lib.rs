@@ -1,0 +1,11 @@
+//! `sweep`: transfer-learning experiments in computer vision, declared in TOML, run on a grid.
+//!
+//! The pipeline, one module a stage: [`spec`] (parse, validate, expand) → [`data`] → [`model`]
+//! → [`train`] → [`sweep`] (source stage, runs, results).
+
+pub mod data;
+pub mod model;
+pub mod seed;
+pub mod spec;
+pub mod sweep;
+pub mod train;

@@ -1,0 +1,126 @@
+//! The `sweep` command line: parses arguments and hands the work to the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use sweep::spec::Plan;
+use sweep::sweep::{self as engine, Options, Status, summary};
+
+/// Transfer-learning experiments in computer vision: declare a grid in TOML, train every run,
+/// compare transfer with training from scratch.
+#[derive(Parser)]
+#[command(name = "sweep", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show the runs an experiment file expands into (one line per run); trains nothing.
+    Plan {
+        /// Experiment file (TOML), e.g. experiments/quickstart.toml.
+        file: PathBuf,
+    },
+    /// Train every run of an experiment and write runs.csv, epochs.csv and runs/<id>/.
+    Run {
+        /// Experiment file (TOML), e.g. experiments/quickstart.toml.
+        file: PathBuf,
+        /// Results folder [default: results/<experiment name>].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Runs trained at the same time [default: the number of CPU cores].
+        #[arg(long, short, value_name = "N")]
+        jobs: Option<usize>,
+        /// Compute threads per run; results are bitwise reproducible for a fixed value.
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        threads: usize,
+        /// Print nothing but errors and the final summary.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// List the datasets experiment files can name.
+    Datasets,
+    /// List the backbones experiment files can name.
+    Models,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Plan { file } => match Plan::load(&file) {
+            Ok(plan) => {
+                print!("{}", render_plan(&plan));
+                ExitCode::SUCCESS
+            }
+            Err(e) => spec_error(&e),
+        },
+        Command::Run { file, out, jobs, threads, quiet } => {
+            let plan = match Plan::load(&file) {
+                Ok(plan) => plan,
+                Err(e) => return spec_error(&e),
+            };
+            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let out = out.unwrap_or_else(|| PathBuf::from("results").join(&plan.name));
+            let opts = Options { out: out.clone(), jobs, threads, quiet };
+            if !quiet {
+                eprintln!("sweep: {} runs of `{}` into {} ({jobs} at a time)", plan.runs.len(), plan.name, out.display());
+            }
+            match engine::run(&plan, &opts) {
+                Ok(outcomes) => {
+                    print!("{}", summary::render(&summary::cells(&plan, &outcomes)));
+                    let bad = outcomes.iter().filter(|o| o.status != Status::Ok).count();
+                    println!("results: {}", out.join("runs.csv").display());
+                    if bad > 0 {
+                        eprintln!("sweep: {bad} of {} runs did not finish well; see the status and error columns of runs.csv", outcomes.len());
+                        return ExitCode::FAILURE;
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("sweep: error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Datasets => {
+            for d in sweep::data::registry::DATASETS {
+                println!("{:<14} {}", d.name, d.description);
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Models => {
+            for b in sweep::model::BACKBONES {
+                println!("{:<14} {}", b.name, b.description);
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn spec_error(e: &sweep::spec::SpecError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(2)
+}
+
+/// The plan as a table: run id and the value of every axis, then the count.
+fn render_plan(plan: &Plan) -> String {
+    let mut header = vec!["run".to_string()];
+    header.extend(plan.axes.iter().map(|a| engine::short(a).to_string()));
+    let mut rows = vec![header];
+    for r in &plan.runs {
+        let mut row = vec![r.id.clone()];
+        row.extend(r.axis_values.iter().cloned());
+        rows.push(row);
+    }
+    let widths: Vec<usize> = (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
+    let mut s = String::new();
+    for row in &rows {
+        let cells: Vec<String> = row.iter().zip(&widths).map(|(v, w)| format!("{v:<w$}")).collect();
+        s.push_str(cells.join("  ").trim_end());
+        s.push('\n');
+    }
+    s.push_str(&format!("{} runs ({} axes: {})\n", plan.runs.len(), plan.axes.len(), plan.axes.join(", ")));
+    s
+}

@@ -1,0 +1,142 @@
+//! Experiment files: parse, validate, expand into the plan of runs.
+
+pub mod error;
+pub mod expand;
+pub mod schema;
+pub mod validate;
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+pub use error::SpecError;
+pub use schema::{Monitor, Optimizer, RunConfig, Strategy};
+
+use crate::model;
+
+/// The expanded, validated experiment: every run it asks for, duplicates removed.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The experiment file.
+    pub file: PathBuf,
+    /// Its text, copied into the results folder.
+    pub text: String,
+    /// Experiment name (`[experiment] name`).
+    pub name: String,
+    /// Dotted paths of the grid axes, in column order.
+    pub axes: Vec<String>,
+    /// The runs, in plan order.
+    pub runs: Vec<Run>,
+}
+
+/// One run of the plan.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// Short content hash of the normalised config and the `sweep` version.
+    pub id: String,
+    /// The normalised settings.
+    pub config: RunConfig,
+    /// This run's value of each axis of the plan (`-` where the axis does not apply).
+    pub axis_values: Vec<String>,
+}
+
+impl Plan {
+    /// Reads, expands and validates an experiment file.
+    pub fn load(file: &Path) -> Result<Plan, SpecError> {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            SpecError::at(file, "", None, format!("cannot read the experiment file: {e}"))
+                .help("check the path; experiment files live under experiments/")
+        })?;
+        Plan::parse(file, &text)
+    }
+
+    /// Expands and validates the text of an experiment file (`file` is used in messages).
+    pub fn parse(file: &Path, text: &str) -> Result<Plan, SpecError> {
+        let (axes, points) = expand::expand(file, text)?;
+        let mut runs: Vec<Run> = Vec::new();
+        for point in points {
+            if let Err(p) = validate::validate(&point.config) {
+                let path: Vec<String> = p.path.split('.').map(String::from).collect();
+                let span = expand::value_span(&point.table, &path);
+                return Err(SpecError::at(file, text, span, p.message).field(p.path).help(p.help));
+            }
+            let config = normalize(point.config);
+            let id = run_id(&config);
+            if runs.iter().any(|r| r.id == id) {
+                continue;
+            }
+            let axis_values = axes.iter().map(|a| axis_value(&config, &a.path)).collect();
+            runs.push(Run { id, config, axis_values });
+        }
+        let name = runs[0].config.experiment.name.clone();
+        Ok(Plan {
+            file: file.to_path_buf(),
+            text: text.to_string(),
+            name,
+            axes: axes.iter().map(|a| a.name()).collect(),
+            runs,
+        })
+    }
+}
+
+/// Canonical form of a run: settings that cannot affect it are set to fixed values, so that
+/// grid points differing only there are recognised as one run.
+pub fn normalize(mut c: RunConfig) -> RunConfig {
+    let parts = model::parts(&c.model).len();
+    if c.transfer.strategy == Strategy::Finetune && c.transfer.freeze_depth == parts {
+        c.transfer.strategy = Strategy::LinearProbe;
+    }
+    match c.transfer.strategy {
+        Strategy::Scratch => {
+            c.source = None;
+            c.transfer.freeze_depth = 0;
+            c.transfer.backbone_lr_mult = 1.0;
+        }
+        Strategy::LinearProbe => {
+            c.transfer.freeze_depth = parts;
+            c.transfer.backbone_lr_mult = 1.0;
+        }
+        Strategy::Finetune => {}
+    }
+    c
+}
+
+/// Content hash of everything that affects a run's result, with the `sweep` version.
+pub fn run_id(c: &RunConfig) -> String {
+    let mut c = c.clone();
+    // Name and description label a run; they do not change what it computes.
+    c.experiment.name.clear();
+    c.experiment.description.clear();
+    hash_hex(&[serde_json::to_string(&c).expect("config serializes"), env!("CARGO_PKG_VERSION").to_string()])[..10]
+        .to_string()
+}
+
+/// Hex SHA-256 of some strings, each followed by a separator.
+pub fn hash_hex(parts: &[String]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    format!("{:x}", h.finalize())
+}
+
+/// The value of `path` in a run, as shown in tables; `-` where the setting does not apply.
+fn axis_value(c: &RunConfig, path: &[String]) -> String {
+    let p: Vec<&str> = path.iter().map(String::as_str).collect();
+    let applies = match c.transfer.strategy {
+        Strategy::Scratch => !matches!(p.as_slice(), ["source", ..] | ["transfer", "freeze_depth" | "backbone_lr_mult"]),
+        Strategy::LinearProbe => p != ["transfer", "backbone_lr_mult"],
+        Strategy::Finetune => true,
+    };
+    if !applies {
+        return "-".into();
+    }
+    let json = serde_json::to_value(c).expect("config serializes");
+    let value = p.iter().try_fold(&json, |v, k| v.get(k));
+    match value {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+        None => "-".into(),
+    }
+}

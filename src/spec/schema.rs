@@ -1,0 +1,267 @@
+//! The settings of one run: what every grid point of an experiment file deserializes into.
+//!
+//! In the experiment file any of these scalar settings may be written as a list; the list is a
+//! grid axis (see `expand`). Field names here are the TOML keys.
+
+use serde::{Deserialize, Serialize};
+
+/// One fully expanded run: every axis replaced by one of its values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// `[experiment]`: name, description and the run's seed.
+    pub experiment: Experiment,
+    /// `[source]`: the optional pretraining stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    /// `[target]`: the dataset the runs are judged on.
+    pub target: Target,
+    /// `[model]`: backbone and input handling.
+    pub model: ModelSpec,
+    /// `[train]`: optimisation of the target runs.
+    #[serde(default)]
+    pub train: Train,
+    /// `[transfer]`: how the source backbone is used.
+    #[serde(default)]
+    pub transfer: Transfer,
+}
+
+/// `[experiment]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    /// Name of the experiment; also the default results folder.
+    pub name: String,
+    /// Free text shown in reports.
+    #[serde(default)]
+    pub description: String,
+    /// The run's seed (the file lists several: `seeds = [0, 1, 2]`).
+    #[serde(rename = "seeds", default)]
+    pub seed: u64,
+}
+
+/// `[source]` table: the pretraining stage whose backbone the transfer runs start from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// Registered dataset name (see `sweep datasets`).
+    pub dataset: String,
+    /// Use at most this many training images (all when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Center-crop the images to this many pixels before resizing (none when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop: Option<usize>,
+    /// Passes over the training images.
+    #[serde(default = "default_source_epochs")]
+    pub epochs: usize,
+    /// Optimizer name.
+    #[serde(default)]
+    pub optimizer: Optimizer,
+    /// Learning rate.
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    /// Weight decay (L2 for sgd/momentum/nesterov/rmsprop/adam, decoupled for adamw).
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// Mini-batch size.
+    #[serde(default = "default_source_batch")]
+    pub batch_size: usize,
+    /// Seed of the source stage (its own; not the runs' seeds, so every run shares one backbone).
+    #[serde(default)]
+    pub seed: u64,
+}
+
+/// `[target]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// Registered dataset name.
+    pub dataset: String,
+    /// Labelled training images per class (the few-label budget); 0 means all.
+    #[serde(default)]
+    pub labels_per_class: usize,
+    /// Fraction of the non-test images held out for validation (early stopping, model choice).
+    #[serde(default = "default_val_fraction")]
+    pub val_fraction: f64,
+    /// Center-crop the images to this many pixels before resizing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop: Option<usize>,
+}
+
+/// `[model]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// Registered backbone name (see `sweep models`).
+    pub backbone: String,
+    /// Channels of the stem; stage k has `width * 2^k`.
+    #[serde(default = "default_width")]
+    pub width: usize,
+    /// Residual stages after the stem (1 to 4).
+    #[serde(default = "default_stages")]
+    pub stages: usize,
+    /// Basic blocks per stage.
+    #[serde(default = "default_blocks")]
+    pub blocks: usize,
+    /// Side of the square input every image is resized to.
+    #[serde(default = "default_input_size")]
+    pub input_size: usize,
+}
+
+/// `[train]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Train {
+    /// Maximum passes over the labelled images.
+    #[serde(default = "default_epochs")]
+    pub epochs: usize,
+    /// Mini-batch size.
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    /// Optimizer name.
+    #[serde(default)]
+    pub optimizer: Optimizer,
+    /// Learning rate of the head (and of the backbone, times `backbone_lr_mult`).
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    /// Weight decay (L2 for sgd/momentum/nesterov/rmsprop/adam, decoupled for adamw).
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// Stop after this many epochs without improvement of `monitor`; 0 disables early stopping.
+    #[serde(default = "default_patience")]
+    pub patience: usize,
+    /// Validation metric that picks the best epoch and drives early stopping.
+    #[serde(default)]
+    pub monitor: Monitor,
+}
+
+/// `[transfer]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transfer {
+    /// How the source backbone is used.
+    #[serde(default)]
+    pub strategy: Strategy,
+    /// Leading backbone parts (stem, layer1, ...) kept frozen; finetune only.
+    #[serde(default)]
+    pub freeze_depth: usize,
+    /// Backbone learning rate = `lr * backbone_lr_mult` (discriminative learning rate).
+    #[serde(default = "one")]
+    pub backbone_lr_mult: f64,
+}
+
+/// Transfer strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// Random initialisation, no source stage.
+    #[default]
+    Scratch,
+    /// Source backbone frozen whole; only a new head is trained.
+    LinearProbe,
+    /// Source backbone trained with the head, `freeze_depth` leading parts frozen.
+    Finetune,
+}
+
+/// Optimizer choice; hyper-parameters follow PyTorch's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Optimizer {
+    /// Plain SGD.
+    Sgd,
+    /// SGD with momentum 0.9.
+    Momentum,
+    /// SGD with Nesterov momentum 0.9.
+    Nesterov,
+    /// RMSprop (alpha 0.99, eps 1e-8, no momentum).
+    Rmsprop,
+    /// Adam (0.9, 0.999, eps 1e-8).
+    #[default]
+    Adam,
+    /// AdamW (0.9, 0.999, eps 1e-8), decoupled weight decay.
+    Adamw,
+}
+
+/// Validation metric to monitor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Monitor {
+    /// Higher is better.
+    #[default]
+    ValAccuracy,
+    /// Lower is better.
+    ValLoss,
+}
+
+impl Strategy {
+    /// The TOML spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Scratch => "scratch",
+            Strategy::LinearProbe => "linear-probe",
+            Strategy::Finetune => "finetune",
+        }
+    }
+}
+
+impl Default for Train {
+    fn default() -> Self {
+        Train {
+            epochs: default_epochs(),
+            batch_size: default_batch(),
+            optimizer: Optimizer::default(),
+            lr: default_lr(),
+            weight_decay: 0.0,
+            patience: default_patience(),
+            monitor: Monitor::default(),
+        }
+    }
+}
+
+impl Default for Transfer {
+    fn default() -> Self {
+        Transfer {
+            strategy: Strategy::default(),
+            freeze_depth: 0,
+            backbone_lr_mult: 1.0,
+        }
+    }
+}
+
+fn default_source_epochs() -> usize {
+    2
+}
+fn default_lr() -> f64 {
+    1e-3
+}
+fn default_source_batch() -> usize {
+    64
+}
+fn default_val_fraction() -> f64 {
+    0.2
+}
+fn default_width() -> usize {
+    16
+}
+fn default_stages() -> usize {
+    3
+}
+fn default_blocks() -> usize {
+    1
+}
+fn default_input_size() -> usize {
+    16
+}
+fn default_epochs() -> usize {
+    30
+}
+fn default_batch() -> usize {
+    32
+}
+fn default_patience() -> usize {
+    10
+}
+fn one() -> f64 {
+    1.0
+}

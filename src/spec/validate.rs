@@ -1,0 +1,138 @@
+//! Range and name checks on a deserialized run, each naming the setting it is about.
+
+use super::error::suggest;
+use super::schema::{RunConfig, Strategy};
+use crate::{data, model};
+
+/// A failed check: the dotted path of the setting, what is wrong, and what to do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    /// Key path as written in the file (`transfer.freeze_depth`).
+    pub path: &'static str,
+    /// What is wrong.
+    pub message: String,
+    /// What to do.
+    pub help: String,
+}
+
+fn problem(path: &'static str, message: impl Into<String>, help: impl Into<String>) -> Problem {
+    Problem {
+        path,
+        message: message.into(),
+        help: help.into(),
+    }
+}
+
+/// Checks one grid point; returns the first problem found.
+pub fn validate(c: &RunConfig) -> Result<(), Problem> {
+    let name = &c.experiment.name;
+    if name.is_empty() || !name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
+        return Err(problem(
+            "experiment.name",
+            format!("`{name}` is not a usable folder name"),
+            "use letters, digits, `-`, `_` and `.` only, e.g. `name = \"digits-transfer\"`",
+        ));
+    }
+    known_dataset("target.dataset", &c.target.dataset)?;
+    if c.target.labels_per_class > 100_000 {
+        return Err(problem("target.labels_per_class", "must be at most 100000", "0 means all labelled images"));
+    }
+    fraction("target.val_fraction", c.target.val_fraction, 0.0, 0.9)?;
+    crop("target.crop", c.target.crop)?;
+
+    let backbone = &c.model.backbone;
+    if model::BACKBONES.iter().all(|b| b.name != backbone.as_str()) {
+        let names = model::BACKBONES.iter().map(|b| b.name);
+        return Err(unknown("model.backbone", "backbone", backbone, names));
+    }
+    range("model.width", c.model.width, 1, 512)?;
+    range("model.stages", c.model.stages, 1, 4)?;
+    range("model.blocks", c.model.blocks, 1, 16)?;
+    range("model.input_size", c.model.input_size, 4, 512)?;
+
+    range("train.epochs", c.train.epochs, 1, 100_000)?;
+    range("train.batch_size", c.train.batch_size, 1, 65_536)?;
+    positive("train.lr", c.train.lr)?;
+    non_negative("train.weight_decay", c.train.weight_decay)?;
+
+    if let Some(s) = &c.source {
+        known_dataset("source.dataset", &s.dataset)?;
+        range("source.epochs", s.epochs, 1, 100_000)?;
+        range("source.batch_size", s.batch_size, 1, 65_536)?;
+        positive("source.lr", s.lr)?;
+        non_negative("source.weight_decay", s.weight_decay)?;
+        crop("source.crop", s.crop)?;
+        if s.limit == Some(0) {
+            return Err(problem("source.limit", "must be at least 1", "leave it out to use every image"));
+        }
+    }
+
+    let t = &c.transfer;
+    if t.strategy != Strategy::Scratch && c.source.is_none() {
+        return Err(problem(
+            "transfer.strategy",
+            format!("`{}` needs a pretrained backbone, but the file has no [source] table", t.strategy.as_str()),
+            "add a [source] table (e.g. `dataset = \"mnist-10k\"`) or use `strategy = \"scratch\"`",
+        ));
+    }
+    let parts = model::parts(&c.model).len();
+    if t.freeze_depth > parts {
+        return Err(problem(
+            "transfer.freeze_depth",
+            format!("{} is more than the {parts} backbone parts ({})", t.freeze_depth, model::parts(&c.model).join(", ")),
+            format!("use 0 to {parts}; {parts} freezes the whole backbone (same as linear-probe)"),
+        ));
+    }
+    non_negative("transfer.backbone_lr_mult", t.backbone_lr_mult)?;
+    Ok(())
+}
+
+fn unknown<'a>(path: &'static str, what: &str, name: &str, names: impl Iterator<Item = &'a str> + Clone) -> Problem {
+    let help = match suggest(name, names.clone()) {
+        Some(best) => format!("did you mean `{best}`?"),
+        None => format!("known {what}s: {}", names.collect::<Vec<_>>().join(", ")),
+    };
+    problem(path, format!("unknown {what} `{name}`"), help)
+}
+
+fn known_dataset(path: &'static str, name: &str) -> Result<(), Problem> {
+    if data::registry::find(name).is_some() {
+        return Ok(());
+    }
+    Err(unknown(path, "dataset", name, data::registry::DATASETS.iter().map(|d| d.name)))
+}
+
+fn range(path: &'static str, v: usize, lo: usize, hi: usize) -> Result<(), Problem> {
+    if (lo..=hi).contains(&v) {
+        return Ok(());
+    }
+    Err(problem(path, format!("{v} is out of range"), format!("use a value from {lo} to {hi}")))
+}
+
+fn positive(path: &'static str, v: f64) -> Result<(), Problem> {
+    if v.is_finite() && v > 0.0 {
+        return Ok(());
+    }
+    Err(problem(path, format!("{v} must be a positive number"), "e.g. 0.001"))
+}
+
+fn non_negative(path: &'static str, v: f64) -> Result<(), Problem> {
+    if v.is_finite() && v >= 0.0 {
+        return Ok(());
+    }
+    Err(problem(path, format!("{v} must be zero or positive"), "e.g. 0.0"))
+}
+
+fn fraction(path: &'static str, v: f64, lo: f64, hi: f64) -> Result<(), Problem> {
+    if v.is_finite() && v > lo && v <= hi {
+        return Ok(());
+    }
+    Err(problem(path, format!("{v} is out of range"), format!("use a fraction above {lo} and at most {hi}, e.g. 0.2")))
+}
+
+fn crop(path: &'static str, v: Option<usize>) -> Result<(), Problem> {
+    match v {
+        Some(0) => Err(problem(path, "0 is not a crop size", "leave it out to keep the whole image")),
+        _ => Ok(()),
+    }
+}

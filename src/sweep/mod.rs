@@ -1,0 +1,171 @@
+//! Running a plan: source stages once, then every run, in parallel workers, with progress.
+
+pub mod results;
+pub mod run;
+pub mod source;
+pub mod summary;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use anyhow::Context;
+use burn::tensor::Device;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::spec::{Plan, Strategy};
+pub use run::{Outcome, Status};
+use source::SourceInfo;
+
+/// How to run a plan.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Results folder.
+    pub out: PathBuf,
+    /// Runs trained at the same time.
+    pub jobs: usize,
+    /// Compute threads of each run (results are reproducible for a fixed value).
+    pub threads: usize,
+    /// No progress bar or log lines.
+    pub quiet: bool,
+}
+
+enum Task {
+    Source(String),
+    Run(usize),
+}
+
+/// Trains every run of `plan`, writing results into `opts.out` as runs finish.
+pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Vec<Outcome>> {
+    let out = &opts.out;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create the results folder {}", out.display()))?;
+    results::write_atomic(&out.join("experiment.toml"), plan.text.as_bytes())?;
+    let cache = out.join("cache");
+
+    // One source stage per distinct source config, shared by all the runs that use it.
+    let mut sources = BTreeMap::new();
+    let mut run_source = vec![None; plan.runs.len()];
+    for (i, r) in plan.runs.iter().enumerate() {
+        if let (Some(s), true) = (&r.config.source, r.config.transfer.strategy != Strategy::Scratch) {
+            let key = source::key(s, &r.config.model);
+            sources.entry(key.clone()).or_insert_with(|| (s.clone(), r.config.model.clone()));
+            run_source[i] = Some(key);
+        }
+    }
+    let cells: BTreeMap<String, OnceLock<Result<SourceInfo, String>>> =
+        sources.keys().map(|k| (k.clone(), OnceLock::new())).collect();
+
+    // Source stages first, then runs that need none, so no worker waits while another pretrains.
+    let mut tasks: Vec<Task> = sources.keys().cloned().map(Task::Source).collect();
+    tasks.extend((0..plan.runs.len()).filter(|&i| run_source[i].is_none()).map(Task::Run));
+    tasks.extend((0..plan.runs.len()).filter(|&i| run_source[i].is_some()).map(Task::Run));
+
+    let bar = progress_bar(plan.runs.len() as u64, opts.quiet);
+    let log = |line: String| {
+        if opts.quiet {
+        } else if bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            bar.println(line);
+        }
+    };
+    let obtain = |key: &str, device: &Device| -> Result<SourceInfo, String> {
+        cells[key]
+            .get_or_init(|| {
+                let (s, m) = &sources[key];
+                source::obtain(s, m, &cache, device, &log).map_err(|e| format!("source stage failed: {e:#}"))
+            })
+            .clone()
+    };
+
+    let outcomes: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; plan.runs.len()]);
+    let write_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    let next = AtomicUsize::new(0);
+    let worker = || {
+        let device = Device::flex().autodiff();
+        loop {
+            let t = next.fetch_add(1, Ordering::SeqCst);
+            let Some(task) = tasks.get(t) else { break };
+            let i = match task {
+                Task::Source(key) => {
+                    let _ = obtain(key, &device);
+                    continue;
+                }
+                Task::Run(i) => *i,
+            };
+            let r = &plan.runs[i];
+            let outcome = match run_source[i].as_deref().map(|k| obtain(k, &device)) {
+                Some(Err(msg)) => failed(msg),
+                src => {
+                    let info = src.and_then(Result::ok);
+                    let mut on_epoch = |e: &crate::train::EpochLog| {
+                        bar.set_message(format!("{} epoch {} val acc {:.3}", r.id, e.epoch, e.val_accuracy));
+                    };
+                    run::execute(r, info.as_ref(), &cache, &device, &mut on_epoch)
+                }
+            };
+            log(finished_line(plan, i, &outcome));
+            let mut all = outcomes.lock().expect("results lock");
+            all[i] = Some(outcome);
+            if let Err(e) = save(out, plan, i, &all) {
+                write_error.lock().expect("lock").get_or_insert(e);
+            }
+            bar.inc(1);
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..opts.jobs.max(1) {
+            scope.spawn(|| {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.threads.max(1)).build();
+                match pool {
+                    Ok(pool) => pool.install(worker),
+                    Err(_) => worker(),
+                }
+            });
+        }
+    });
+    bar.finish_and_clear();
+    if let Some(e) = write_error.into_inner().expect("lock") {
+        return Err(e);
+    }
+    Ok(outcomes.into_inner().expect("lock").into_iter().map(|o| o.expect("every run finished")).collect())
+}
+
+fn failed(message: String) -> Outcome {
+    Outcome { status: Status::Failed(message), test: None, best_epoch: 0, epochs: vec![], train_images: 0, seconds: 0.0 }
+}
+
+fn save(out: &Path, plan: &Plan, i: usize, all: &[Option<Outcome>]) -> anyhow::Result<()> {
+    let outcome = all[i].as_ref().expect("just finished");
+    results::write_run_dir(&out.join("runs").join(&plan.runs[i].id), &plan.runs[i], outcome)?;
+    results::write_runs_csv(&out.join("runs.csv"), plan, all)?;
+    results::write_epochs_csv(&out.join("epochs.csv"), plan, all)
+}
+
+fn finished_line(plan: &Plan, i: usize, o: &Outcome) -> String {
+    let r = &plan.runs[i];
+    let cells: Vec<String> = plan.axes.iter().zip(&r.axis_values).map(|(a, v)| format!("{}={v}", short(a))).collect();
+    let result = match (&o.status, &o.test) {
+        (Status::Ok, Some(m)) => format!("test acc {:.4} (best epoch {}/{})", m.accuracy, o.best_epoch, o.epochs.len()),
+        (Status::Failed(msg), _) => format!("FAILED: {msg}"),
+        _ => format!("DIVERGED in epoch {}", o.epochs.len() + 1),
+    };
+    format!("run {} [{}] {result} in {:.1}s", r.id, cells.join(" "), o.seconds)
+}
+
+/// Last segment of a dotted axis path.
+pub fn short(path: &str) -> &str {
+    path.rsplit('.').next().unwrap_or(path)
+}
+
+fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    let style = ProgressStyle::with_template("{bar:30} {pos}/{len} runs, {elapsed} elapsed, ETA {eta} | {msg}")
+        .expect("valid template");
+    bar.set_style(style);
+    bar
+}

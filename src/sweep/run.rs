@@ -1,0 +1,129 @@
+//! One target run: sample the label budget, build or transfer the network, train, test.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::bail;
+use burn::tensor::Device;
+
+use super::source::{self, SourceInfo};
+use crate::data;
+use crate::model;
+use crate::spec::{Run, Strategy};
+use crate::train::{self, EpochLog, Metrics, Settings};
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    /// Trained and tested.
+    Ok,
+    /// The loss became NaN or infinite.
+    Diverged,
+    /// Any other error, with its message.
+    Failed(String),
+}
+
+impl Status {
+    /// The word written in `runs.csv`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Diverged => "diverged",
+            Status::Failed(_) => "failed",
+        }
+    }
+}
+
+/// Everything a finished run reports.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// How it ended.
+    pub status: Status,
+    /// Test metrics of the best-validation epoch (when it ended well).
+    pub test: Option<Metrics>,
+    /// Epoch whose weights were tested.
+    pub best_epoch: usize,
+    /// Learning curve.
+    pub epochs: Vec<EpochLog>,
+    /// Labelled training images used.
+    pub train_images: usize,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+/// Trains and tests one run; errors become a `failed` or `diverged` outcome, not a panic.
+pub fn execute(
+    run: &Run,
+    source: Option<&SourceInfo>,
+    cache: &Path,
+    device: &Device,
+    on_epoch: &mut dyn FnMut(&EpochLog),
+) -> Outcome {
+    let start = Instant::now();
+    let mut epochs = Vec::new();
+    let mut record = |e: &EpochLog| {
+        epochs.push(e.clone());
+        on_epoch(e);
+    };
+    let result = train_and_test(run, source, cache, device, &mut record);
+    let seconds = start.elapsed().as_secs_f64();
+    match result {
+        Ok((test, best_epoch, train_images)) => {
+            Outcome { status: Status::Ok, test: Some(test), best_epoch, epochs, train_images, seconds }
+        }
+        Err(e) => {
+            let status = match e.downcast_ref::<train::Diverged>() {
+                Some(_) => Status::Diverged,
+                None => Status::Failed(format!("{e:#}")),
+            };
+            Outcome { status, test: None, best_epoch: 0, epochs, train_images: 0, seconds }
+        }
+    }
+}
+
+fn train_and_test(
+    run: &Run,
+    source: Option<&SourceInfo>,
+    cache: &Path,
+    device: &Device,
+    on_epoch: &mut dyn FnMut(&EpochLog),
+) -> anyhow::Result<(Metrics, usize, usize)> {
+    let c = &run.config;
+    let seed = c.experiment.seed;
+    let data = data::prepare(&c.target.dataset, c.target.crop, c.model.input_size)?;
+    let (candidates, val) = data.val_split(c.target.val_fraction);
+    let train_idx = data::sample_per_class(&candidates, &data.labels, c.target.labels_per_class, seed);
+
+    let net = match (c.transfer.strategy, source) {
+        (Strategy::Scratch, _) => model::build(&c.model, data.channels, data.classes, seed, device),
+        (_, Some(info)) => {
+            if info.channels != data.channels {
+                bail!(
+                    "the source backbone takes {} input channels but `{}` has {}",
+                    info.channels,
+                    c.target.dataset,
+                    data.channels
+                );
+            }
+            let mut rng = crate::seed::rng(seed, "head", 0);
+            source::load(info, &c.model, cache, device)?
+                .with_head(data.classes, &mut rng, device)
+                .freeze_leading(c.transfer.freeze_depth)
+        }
+        (_, None) => bail!("a {} run needs its source stage", c.transfer.strategy.as_str()),
+    };
+    let settings = Settings {
+        epochs: c.train.epochs,
+        batch_size: c.train.batch_size,
+        optimizer: c.train.optimizer,
+        lr: c.train.lr,
+        backbone_lr_mult: c.transfer.backbone_lr_mult,
+        weight_decay: c.train.weight_decay,
+        patience: c.train.patience,
+        monitor: c.train.monitor,
+        seed,
+    };
+    let fitted = train::fit(net, &data, &train_idx, &val, &settings, device, on_epoch)?;
+    let test = train::evaluate(&fitted.best, &data, &data.test, device);
+    Ok((train::metrics(&test.truth, &test.predicted, data.classes), fitted.best_epoch, train_idx.len()))
+}

@@ -1,0 +1,116 @@
+//! The source (pretraining) stage: trained once per distinct config, cached on disk by hash.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use burn::module::Module;
+use burn::tensor::Device;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use crate::data;
+use crate::model::{self, ResNet};
+use crate::spec::schema::{ModelSpec, Source};
+use crate::spec::{Monitor, hash_hex};
+use crate::train::{self, Settings};
+
+/// What the cache keeps beside a source backbone's weights.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceInfo {
+    /// Cache key (content hash of the source and model settings).
+    pub key: String,
+    /// Source dataset.
+    pub dataset: String,
+    /// Input channels.
+    pub channels: usize,
+    /// Classes of the source head.
+    pub classes: usize,
+    /// Accuracy on the source dataset's test split.
+    pub test_accuracy: f64,
+    /// Epoch whose weights were kept.
+    pub best_epoch: usize,
+    /// Seconds spent training.
+    pub seconds: f64,
+}
+
+/// Cache key of a source stage: everything that changes the backbone it produces.
+pub fn key(source: &Source, model: &ModelSpec) -> String {
+    let parts = [
+        serde_json::to_string(source).expect("serializes"),
+        serde_json::to_string(model).expect("serializes"),
+        env!("CARGO_PKG_VERSION").to_string(),
+    ];
+    hash_hex(&parts)[..16].to_string()
+}
+
+/// Paths of a cached source stage: (weights, info).
+pub fn paths(cache: &Path, key: &str) -> (PathBuf, PathBuf) {
+    (cache.join(format!("source-{key}.bpk")), cache.join(format!("source-{key}.json")))
+}
+
+/// Returns the cached source stage, training and caching it first when absent.
+pub fn obtain(source: &Source, spec: &ModelSpec, cache: &Path, device: &Device, log: &dyn Fn(String)) -> anyhow::Result<SourceInfo> {
+    let key = key(source, spec);
+    let (weights, info_path) = paths(cache, &key);
+    if weights.exists()
+        && let Ok(text) = std::fs::read_to_string(&info_path)
+        && let Ok(info) = serde_json::from_str::<SourceInfo>(&text)
+    {
+        log(format!("source {key}: reusing {} (test accuracy {:.4})", weights.display(), info.test_accuracy));
+        return Ok(info);
+    }
+    let start = Instant::now();
+    let data = data::prepare(&source.dataset, source.crop, spec.input_size)?;
+    let (candidates, val) = data.val_split(0.1);
+    let mut train_idx = candidates;
+    if let Some(limit) = source.limit {
+        train_idx.shuffle(&mut crate::seed::rng(source.seed, "source-limit", 0));
+        train_idx.truncate(limit);
+        train_idx.sort_unstable();
+    }
+    log(format!("source {key}: training on {} images of {} for {} epochs", train_idx.len(), source.dataset, source.epochs));
+    let net = model::build(spec, data.channels, data.classes, source.seed, device);
+    let settings = Settings {
+        epochs: source.epochs,
+        batch_size: source.batch_size,
+        optimizer: source.optimizer,
+        lr: source.lr,
+        backbone_lr_mult: 1.0,
+        weight_decay: source.weight_decay,
+        patience: 0,
+        monitor: Monitor::ValAccuracy,
+        seed: source.seed,
+    };
+    let mut on_epoch = |e: &train::EpochLog| {
+        log(format!("source {key}: epoch {} train loss {:.4} val accuracy {:.4}", e.epoch, e.train_loss, e.val_accuracy));
+    };
+    let fitted = train::fit(net, &data, &train_idx, &val, &settings, device, &mut on_epoch)?;
+    let test = train::evaluate(&fitted.best, &data, &data.test, device);
+    let info = SourceInfo {
+        key: key.clone(),
+        dataset: source.dataset.clone(),
+        channels: data.channels,
+        classes: data.classes,
+        test_accuracy: train::accuracy(&test),
+        best_epoch: fitted.best_epoch,
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    std::fs::create_dir_all(cache).with_context(|| format!("cannot create {}", cache.display()))?;
+    // Written under temporary names and renamed, so a crash never leaves a half-written entry.
+    let tmp = weights.with_extension("bpk.tmp");
+    fitted.best.save_file(&tmp).map_err(|e| anyhow::anyhow!("cannot save {}: {e:?}", tmp.display()))?;
+    crate::sweep::results::write_atomic(&info_path, serde_json::to_string_pretty(&info)?.as_bytes())?;
+    std::fs::rename(&tmp, &weights)?;
+    log(format!("source {key}: test accuracy {:.4} after {:.1}s", info.test_accuracy, info.seconds));
+    Ok(info)
+}
+
+/// Loads a cached source backbone into a fresh network of the same shape.
+pub fn load(info: &SourceInfo, spec: &ModelSpec, cache: &Path, device: &Device) -> anyhow::Result<ResNet> {
+    let (weights, _) = paths(cache, &info.key);
+    let skeleton = model::build(spec, info.channels, info.classes, 0, device);
+    skeleton
+        .try_load_file(&weights)
+        .map_err(|e| anyhow::anyhow!("cannot load the source backbone {}: {e:?}; delete it to retrain", weights.display()))
+}

@@ -1,0 +1,207 @@
+//! Training: the loop, optimizers, early stopping and evaluation.
+
+pub mod metrics;
+pub mod optim;
+
+use anyhow::bail;
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use rand::seq::SliceRandom;
+
+use crate::data::Prepared;
+use crate::model::ResNet;
+use crate::seed;
+use crate::spec::{Monitor, Optimizer};
+
+pub use metrics::{Metrics, metrics};
+
+/// What one training job needs besides the model and data.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Maximum epochs.
+    pub epochs: usize,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// Optimizer.
+    pub optimizer: Optimizer,
+    /// Learning rate of the head.
+    pub lr: f64,
+    /// Backbone learning rate = `lr * backbone_lr_mult`.
+    pub backbone_lr_mult: f64,
+    /// Weight decay.
+    pub weight_decay: f64,
+    /// Epochs without improvement before stopping; 0 never stops early.
+    pub patience: usize,
+    /// Metric choosing the best epoch.
+    pub monitor: Monitor,
+    /// Seed of the batch order.
+    pub seed: u64,
+}
+
+/// One line of the learning curve.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochLog {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's batches (training mode).
+    pub train_loss: f64,
+    /// Training accuracy over the epoch's batches.
+    pub train_accuracy: f64,
+    /// Validation loss (eval mode).
+    pub val_loss: f64,
+    /// Validation accuracy.
+    pub val_accuracy: f64,
+    /// Head learning rate used.
+    pub lr: f64,
+}
+
+/// The result of [`fit`].
+pub struct Fitted {
+    /// The model of the best validation epoch, in inference mode.
+    pub best: ResNet,
+    /// 1-based epoch of `best`.
+    pub best_epoch: usize,
+    /// Learning curve, one entry per epoch run.
+    pub epochs: Vec<EpochLog>,
+}
+
+/// Training stopped because the loss stopped being a finite number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diverged {
+    /// Epoch in which it happened.
+    pub epoch: usize,
+}
+
+impl std::fmt::Display for Diverged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the training loss became NaN or infinite in epoch {}; try a smaller lr", self.epoch)
+    }
+}
+
+impl std::error::Error for Diverged {}
+
+/// Predictions of a model on some images, with the mean loss.
+pub struct Evaluation {
+    /// Mean cross-entropy.
+    pub loss: f64,
+    /// Predicted class per image.
+    pub predicted: Vec<usize>,
+    /// True class per image.
+    pub truth: Vec<usize>,
+}
+
+/// Trains `model` (on an autodiff device) on `train`, choosing the best epoch on `val`.
+pub fn fit(
+    mut model: ResNet,
+    data: &Prepared,
+    train: &[usize],
+    val: &[usize],
+    s: &Settings,
+    device: &Device,
+    on_epoch: &mut dyn FnMut(&EpochLog),
+) -> anyhow::Result<Fitted> {
+    if train.is_empty() || val.is_empty() {
+        bail!("no images to train on ({} train, {} validation)", train.len(), val.len());
+    }
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let mut optim = optim::build(s.optimizer, s.weight_decay);
+    let mut order = train.to_vec();
+    let mut best: Option<(f64, usize, ResNet)> = None;
+    let mut epochs = Vec::new();
+    for epoch in 1..=s.epochs {
+        order.copy_from_slice(train);
+        order.shuffle(&mut seed::rng(s.seed, "shuffle", epoch as u64));
+        let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+        for batch in order.chunks(s.batch_size) {
+            let (x, y) = tensors(data, batch, device);
+            let logits = model.forward(x);
+            let loss = loss_fn.forward(logits.clone(), y.clone());
+            let loss_value = f64::from(loss.clone().into_scalar::<f32>());
+            if !loss_value.is_finite() {
+                return Err(Diverged { epoch }.into());
+            }
+            loss_sum += loss_value * batch.len() as f64;
+            correct += count_correct(logits.detach(), y);
+            model = step(model, &mut optim, loss, s);
+        }
+        let eval = evaluate(&model.valid(), data, val, device);
+        let val_accuracy = accuracy(&eval);
+        let log = EpochLog {
+            epoch,
+            train_loss: loss_sum / train.len() as f64,
+            train_accuracy: correct as f64 / train.len() as f64,
+            val_loss: eval.loss,
+            val_accuracy,
+            lr: s.lr,
+        };
+        on_epoch(&log);
+        epochs.push(log);
+        let score = match s.monitor {
+            Monitor::ValAccuracy => val_accuracy,
+            Monitor::ValLoss => -eval.loss,
+        };
+        if best.as_ref().is_none_or(|(b, _, _)| score > *b) {
+            best = Some((score, epoch, model.valid()));
+        }
+        let best_epoch = best.as_ref().map_or(epoch, |b| b.1);
+        if s.patience > 0 && epoch - best_epoch >= s.patience {
+            break;
+        }
+    }
+    let (_, best_epoch, best) = best.expect("at least one epoch");
+    Ok(Fitted { best, best_epoch, epochs })
+}
+
+/// One optimizer step; the backbone moves at `lr * backbone_lr_mult`, the head at `lr`.
+fn step(model: ResNet, optim: &mut burn::optim::ModuleOptimizer, loss: Tensor<1>, s: &Settings) -> ResNet {
+    let mut grads = loss.backward();
+    if s.backbone_lr_mult == 1.0 {
+        let all = GradientsParams::from_grads(grads, &model);
+        return optim.step(s.lr, model, all);
+    }
+    let head = GradientsParams::from_module(&mut grads, model.head());
+    let backbone = GradientsParams::from_grads(grads, &model);
+    let model = optim.step(s.lr, model, head);
+    if s.backbone_lr_mult > 0.0 && !backbone.is_empty() {
+        return optim.step(s.lr * s.backbone_lr_mult, model, backbone);
+    }
+    model
+}
+
+/// Runs an inference-mode model over some images in batches.
+pub fn evaluate(model: &ResNet, data: &Prepared, indices: &[usize], device: &Device) -> Evaluation {
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let (mut loss_sum, mut predicted, mut truth) = (0.0f64, Vec::new(), Vec::new());
+    for batch in indices.chunks(256) {
+        let (x, y) = tensors(data, batch, device);
+        let logits = model.forward(x);
+        let loss = loss_fn.forward(logits.clone(), y);
+        loss_sum += f64::from(loss.into_scalar::<f32>()) * batch.len() as f64;
+        let argmax = logits.argmax(1).into_data().convert::<i64>().try_into_vec::<i64>().expect("int data");
+        predicted.extend(argmax.iter().map(|&p| p as usize));
+        truth.extend(batch.iter().map(|&i| data.labels[i] as usize));
+    }
+    Evaluation { loss: loss_sum / indices.len().max(1) as f64, predicted, truth }
+}
+
+/// Fraction of correct predictions.
+pub fn accuracy(e: &Evaluation) -> f64 {
+    let correct = e.predicted.iter().zip(&e.truth).filter(|(p, t)| p == t).count();
+    correct as f64 / e.truth.len().max(1) as f64
+}
+
+fn count_correct(logits: Tensor<2>, y: Tensor<1, Int>) -> usize {
+    let [n, _] = logits.dims();
+    let hits = logits.argmax(1).reshape([n]).equal(y).int().sum();
+    hits.into_scalar::<i64>() as usize
+}
+
+fn tensors(data: &Prepared, batch: &[usize], device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
+    let (x, y) = data.gather(batch);
+    let shape = [batch.len(), data.channels, data.size, data.size];
+    let x = Tensor::<4>::from_data(TensorData::new(x, shape), device);
+    let y = Tensor::<1, Int>::from_data(TensorData::new(y, [batch.len()]), device);
+    (x, y)
+}
