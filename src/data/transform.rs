@@ -59,7 +59,7 @@ pub fn axis_weights(input: usize, output: usize) -> Vec<Vec<(usize, f32)>> {
                 let i0 = x.floor() as usize;
                 let i1 = (i0 + 1).min(input - 1);
                 let f = (x - i0 as f64) as f32;
-                if i1 == i0 { vec![(i0, 1.0)] } else { vec![(i0, 1.0 - f), (i1, f)] }
+                if i1 == i0 || f == 0.0 { vec![(i0, 1.0)] } else { vec![(i0, 1.0 - f), (i1, f)] }
             }
         })
         .collect()

@@ -128,20 +128,18 @@ fn set<'i>(table: &mut DeTable<'i>, path: &[String], new: Spanned<DeValue<'i>>) 
 }
 
 /// Innermost key whose key or value span holds `offset`.
+///
+/// Tables are searched first: a `[table]` value's span covers only its header, not its keys.
 fn path_at(table: &DeTable<'_>, offset: usize) -> Option<Vec<String>> {
     for (key, value) in table.iter() {
-        let in_key = key.span().contains(&offset);
-        let in_value = value.span().contains(&offset);
-        if !(in_key || in_value) {
-            continue;
-        }
-        let mut path = vec![key.get_ref().to_string()];
         if let DeValue::Table(inner) = value.get_ref()
             && let Some(rest) = path_at(inner, offset)
         {
-            path.extend(rest);
+            return Some(std::iter::once(key.get_ref().to_string()).chain(rest).collect());
         }
-        return Some(path);
+        if key.span().contains(&offset) || value.span().contains(&offset) {
+            return Some(vec![key.get_ref().to_string()]);
+        }
     }
     None
 }
