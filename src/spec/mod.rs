@@ -102,13 +102,21 @@ pub fn normalize(mut c: RunConfig) -> RunConfig {
 }
 
 /// Content hash of everything that affects a run's result, with the `sweep` version.
+///
+/// Ten base-32 characters, the first a letter, so no id ever reads as a number in a CSV.
 pub fn run_id(c: &RunConfig) -> String {
     let mut c = c.clone();
     // Name and description label a run; they do not change what it computes.
     c.experiment.name.clear();
     c.experiment.description.clear();
-    hash_hex(&[serde_json::to_string(&c).expect("config serializes"), env!("CARGO_PKG_VERSION").to_string()])[..10]
-        .to_string()
+    let hex = hash_hex(&[serde_json::to_string(&c).expect("config serializes"), env!("CARGO_PKG_VERSION").to_string()]);
+    const LETTERS: &[u8] = b"abcdefghjkmnpqrstvwxyz";
+    const BASE32: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";
+    let bytes: Vec<u8> = (0..10).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex")).collect();
+    let mut id = String::with_capacity(10);
+    id.push(LETTERS[bytes[0] as usize % LETTERS.len()] as char);
+    id.extend(bytes[1..].iter().map(|b| BASE32[*b as usize % 32] as char));
+    id
 }
 
 /// Hex SHA-256 of some strings, each followed by a separator.

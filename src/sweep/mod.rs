@@ -154,9 +154,12 @@ fn finished_line(plan: &Plan, i: usize, o: &Outcome) -> String {
     format!("run {} [{}] {result} in {:.1}s", r.id, cells.join(" "), o.seconds)
 }
 
-/// Last segment of a dotted axis path.
+/// Column name of an axis: the last segment of its path (`seed` for `experiment.seeds`).
 pub fn short(path: &str) -> &str {
-    path.rsplit('.').next().unwrap_or(path)
+    match path {
+        "experiment.seeds" => "seed",
+        _ => path.rsplit('.').next().unwrap_or(path),
+    }
 }
 
 fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
