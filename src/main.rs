@@ -56,16 +56,33 @@ fn main() -> ExitCode {
             }
             Err(e) => spec_error(&e),
         },
-        Command::Run { file, out, jobs, threads, quiet } => {
+        Command::Run {
+            file,
+            out,
+            jobs,
+            threads,
+            quiet,
+        } => {
             let plan = match Plan::load(&file) {
                 Ok(plan) => plan,
                 Err(e) => return spec_error(&e),
             };
-            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let jobs =
+                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             let out = out.unwrap_or_else(|| PathBuf::from("results").join(&plan.name));
-            let opts = Options { out: out.clone(), jobs, threads, quiet };
+            let opts = Options {
+                out: out.clone(),
+                jobs,
+                threads,
+                quiet,
+            };
             if !quiet {
-                eprintln!("sweep: {} runs of `{}` into {} ({jobs} at a time)", plan.runs.len(), plan.name, out.display());
+                eprintln!(
+                    "sweep: {} runs of `{}` into {} ({jobs} at a time)",
+                    plan.runs.len(),
+                    plan.name,
+                    out.display()
+                );
             }
             match engine::run(&plan, &opts) {
                 Ok(outcomes) => {
@@ -73,7 +90,10 @@ fn main() -> ExitCode {
                     let bad = outcomes.iter().filter(|o| o.status != Status::Ok).count();
                     println!("results: {}", out.join("runs.csv").display());
                     if bad > 0 {
-                        eprintln!("sweep: {bad} of {} runs did not finish well; see the status and error columns of runs.csv", outcomes.len());
+                        eprintln!(
+                            "sweep: {bad} of {} runs did not finish well; see the status and error columns of runs.csv",
+                            outcomes.len()
+                        );
                         return ExitCode::FAILURE;
                     }
                     ExitCode::SUCCESS
@@ -114,13 +134,24 @@ fn render_plan(plan: &Plan) -> String {
         row.extend(r.axis_values.iter().cloned());
         rows.push(row);
     }
-    let widths: Vec<usize> = (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
     let mut s = String::new();
     for row in &rows {
-        let cells: Vec<String> = row.iter().zip(&widths).map(|(v, w)| format!("{v:<w$}")).collect();
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(v, w)| format!("{v:<w$}"))
+            .collect();
         s.push_str(cells.join("  ").trim_end());
         s.push('\n');
     }
-    s.push_str(&format!("{} runs ({} axes: {})\n", plan.runs.len(), plan.axes.len(), plan.axes.join(", ")));
+    s.push_str(&format!(
+        "{} runs ({} axes: {})\n",
+        plan.runs.len(),
+        plan.axes.len(),
+        plan.axes.join(", ")
+    ));
     s
 }

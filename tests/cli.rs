@@ -35,18 +35,27 @@ freeze_depth = 1
 "#;
 
 fn sweep(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sweep")).args(args).output().expect("sweep runs")
+    Command::new(env!("CARGO_BIN_EXE_sweep"))
+        .args(args)
+        .output()
+        .expect("sweep runs")
 }
 
 fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let header = r.headers().unwrap().iter().map(String::from).collect();
-    let rows = r.records().map(|row| row.unwrap().iter().map(String::from).collect()).collect();
+    let rows = r
+        .records()
+        .map(|row| row.unwrap().iter().map(String::from).collect())
+        .collect();
     (header, rows)
 }
 
 fn col(header: &[String], name: &str) -> usize {
-    header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name} in {header:?}"))
+    header
+        .iter()
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("no column {name} in {header:?}"))
 }
 
 #[test]
@@ -58,14 +67,29 @@ fn tiny_experiment_writes_both_csvs_and_reproduces() {
     assert_eq!(plan.runs.len(), 2);
 
     let a = dir.path().join("a");
-    let out = sweep(&["run", file.to_str().unwrap(), "--out", a.to_str().unwrap(), "--jobs", "2", "--quiet"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = sweep(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        a.to_str().unwrap(),
+        "--jobs",
+        "2",
+        "--quiet",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let (h, rows) = read_csv(&a.join("runs.csv"));
     assert_eq!(rows.len(), 2);
     for (run, row) in plan.runs.iter().zip(&rows) {
         assert_eq!(row[col(&h, "run_id")], run.id, "rows in plan order");
-        assert_eq!(row[col(&h, "strategy")], run.config.transfer.strategy.as_str());
+        assert_eq!(
+            row[col(&h, "strategy")],
+            run.config.transfer.strategy.as_str()
+        );
         assert_eq!(row[col(&h, "labels_per_class")], "3");
         assert_eq!(row[col(&h, "seed")], "0");
         assert_eq!(row[col(&h, "status")], "ok");
@@ -79,22 +103,50 @@ fn tiny_experiment_writes_both_csvs_and_reproduces() {
         }
         // Only the finetune run has a freeze depth.
         let freeze = &row[col(&h, "freeze_depth")];
-        assert_eq!(freeze.is_empty(), run.config.transfer.strategy.as_str() == "scratch", "{freeze}");
+        assert_eq!(
+            freeze.is_empty(),
+            run.config.transfer.strategy.as_str() == "scratch",
+            "{freeze}"
+        );
 
-        let saved = std::fs::read_to_string(a.join("runs").join(&run.id).join("config.toml")).unwrap();
+        let saved =
+            std::fs::read_to_string(a.join("runs").join(&run.id).join("config.toml")).unwrap();
         let config: RunConfig = toml::from_str(&saved).unwrap();
-        assert_eq!(config, run.config, "runs/<id>/config.toml holds the expanded config");
+        assert_eq!(
+            config, run.config,
+            "runs/<id>/config.toml holds the expanded config"
+        );
         let (_, confusion) = read_csv(&a.join("runs").join(&run.id).join("confusion.csv"));
-        let total: u64 = confusion.iter().flat_map(|r| r[1..].iter().map(|v| v.parse::<u64>().unwrap())).sum();
-        let test_images = sweep::data::prepare("uci-digits", None, 16).unwrap().test.len();
+        let total: u64 = confusion
+            .iter()
+            .flat_map(|r| r[1..].iter().map(|v| v.parse::<u64>().unwrap()))
+            .sum();
+        let test_images = sweep::data::prepare("uci-digits", None, 16)
+            .unwrap()
+            .test
+            .len();
         assert_eq!(total as usize, test_images, "every test image counted once");
     }
 
     let (eh, erows) = read_csv(&a.join("epochs.csv"));
-    assert_eq!(eh, ["run_id", "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr"]);
+    assert_eq!(
+        eh,
+        [
+            "run_id",
+            "epoch",
+            "train_loss",
+            "train_accuracy",
+            "val_loss",
+            "val_accuracy",
+            "lr"
+        ]
+    );
     let keys: Vec<(String, String)> = erows.iter().map(|r| (r[0].clone(), r[1].clone())).collect();
-    let expected: Vec<(String, String)> =
-        plan.runs.iter().flat_map(|r| ["1", "2"].map(|e| (r.id.clone(), e.to_string()))).collect();
+    let expected: Vec<(String, String)> = plan
+        .runs
+        .iter()
+        .flat_map(|r| ["1", "2"].map(|e| (r.id.clone(), e.to_string())))
+        .collect();
     assert_eq!(keys, expected);
     for r in &erows {
         let loss: f64 = r[2].parse().unwrap();
@@ -102,17 +154,44 @@ fn tiny_experiment_writes_both_csvs_and_reproduces() {
         assert!(loss.is_finite() && loss > 0.0 && (0.0..=1.0).contains(&val));
         assert_eq!(r[6], "0.001");
     }
-    assert_eq!(std::fs::read_to_string(a.join("experiment.toml")).unwrap(), TINY);
-    assert_eq!(std::fs::read_dir(a.join("cache")).unwrap().count(), 2, "one cached source stage");
+    assert_eq!(
+        std::fs::read_to_string(a.join("experiment.toml")).unwrap(),
+        TINY
+    );
+    assert_eq!(
+        std::fs::read_dir(a.join("cache")).unwrap().count(),
+        2,
+        "one cached source stage"
+    );
 
     // Same config again, one run at a time, in a fresh folder: identical metrics, bit for bit.
     let b = dir.path().join("b");
-    let out = sweep(&["run", file.to_str().unwrap(), "--out", b.to_str().unwrap(), "--jobs", "1", "--quiet"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = sweep(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        b.to_str().unwrap(),
+        "--jobs",
+        "1",
+        "--quiet",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (_, rows_b) = read_csv(&b.join("runs.csv"));
     let without_time = |rows: &[Vec<String>]| -> Vec<Vec<String>> {
         let t = col(&h, "seconds");
-        rows.iter().map(|r| r.iter().enumerate().filter(|(i, _)| *i != t).map(|(_, v)| v.clone()).collect()).collect()
+        rows.iter()
+            .map(|r| {
+                r.iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != t)
+                    .map(|(_, v)| v.clone())
+                    .collect()
+            })
+            .collect()
     };
     assert_eq!(without_time(&rows), without_time(&rows_b));
     assert_eq!(
@@ -127,10 +206,18 @@ fn a_bad_file_exits_2_and_writes_nothing() {
     let file = dir.path().join("bad.toml");
     std::fs::write(&file, TINY.replace("epochs = 2", "epochs = \"two\"")).unwrap();
     let out_dir = dir.path().join("out");
-    let out = sweep(&["run", file.to_str().unwrap(), "--out", out_dir.to_str().unwrap()]);
+    let out = sweep(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.toml:21:10") && err.contains("`train.epochs`"), "{err}");
+    assert!(
+        err.contains("bad.toml:21:10") && err.contains("`train.epochs`"),
+        "{err}"
+    );
     assert!(!out_dir.exists(), "nothing written");
     let out = sweep(&["plan", "no/such/file.toml"]);
     assert_eq!(out.status.code(), Some(2));
@@ -143,7 +230,9 @@ fn plan_prints_one_line_per_run_and_the_count() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines[0].starts_with("run") && lines[0].contains("strategy") && lines[0].contains("seed"));
+    assert!(
+        lines[0].starts_with("run") && lines[0].contains("strategy") && lines[0].contains("seed")
+    );
     assert_eq!(lines.len(), 1 + 24 + 1, "{text}");
     assert!(lines[25].starts_with("24 runs"));
 }

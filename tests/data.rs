@@ -30,20 +30,34 @@ fn idx_header_is_checked() {
     bytes.extend([1u8; 7]);
     let e = parse_idx(&bytes).unwrap_err().to_string();
     assert!(e.contains("need 8 values but the file holds 7"), "{e}");
-    let e = parse_idx(&[0, 0, 0x0d, 1, 0, 0, 0, 1, 0, 0, 0, 0]).unwrap_err().to_string();
+    let e = parse_idx(&[0, 0, 0x0d, 1, 0, 0, 0, 1, 0, 0, 0, 0])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not supported"), "{e}");
     let e = parse_idx(b"PK\x03\x04").unwrap_err().to_string();
     assert!(e.contains("two zero bytes"), "{e}");
-    let e = read_idx(std::path::Path::new("/nonexistent/file.idx")).unwrap_err().to_string();
+    let e = read_idx(std::path::Path::new("/nonexistent/file.idx"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("/nonexistent/file.idx"), "{e}");
 }
 
 #[test]
 fn idx_images_and_labels_make_a_dataset() {
-    let images = parse_idx(&[&[0u8, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2][..], &[0, 255, 51, 102]].concat()).unwrap();
+    let images = parse_idx(
+        &[
+            &[0u8, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2][..],
+            &[0, 255, 51, 102],
+        ]
+        .concat(),
+    )
+    .unwrap();
     let labels = parse_idx(&[0, 0, 8, 1, 0, 0, 0, 2, 3, 1]).unwrap();
     let ds = from_idx("tiny", images, labels.clone(), TestSplit::Fraction(0.5)).unwrap();
-    assert_eq!((ds.len(), ds.channels, ds.height, ds.width, ds.classes), (2, 1, 1, 2, 4));
+    assert_eq!(
+        (ds.len(), ds.channels, ds.height, ds.width, ds.classes),
+        (2, 1, 1, 2, 4)
+    );
     assert_eq!(ds.pixels, [0.0, 1.0, 0.2, 0.4]);
     let short = parse_idx(&[0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 9]).unwrap();
     assert!(from_idx("tiny", short, labels, TestSplit::Fraction(0.5)).is_err());
@@ -65,7 +79,10 @@ fn csv_images_load_from_a_gzip_file() {
 
 #[test]
 fn csv_errors_name_the_line() {
-    let e = format!("{:#}", parse_csv_images("0,1,2,3,1\n0,1,2,1\n").unwrap_err());
+    let e = format!(
+        "{:#}",
+        parse_csv_images("0,1,2,3,1\n0,1,2,1\n").unwrap_err()
+    );
     assert!(e.contains("line 2"), "{e}");
     let e = format!("{:#}", parse_csv_images("0,x,2,3,1\n").unwrap_err());
     assert!(e.contains("line 1, column 2"), "{e}");
@@ -88,21 +105,49 @@ fn label_budget_is_stratified_stable_and_nested() {
     for c in 0..10u8 {
         assert_eq!(five.iter().filter(|&&i| y[i] == c).count(), 5, "class {c}");
     }
-    assert_eq!(five, sample_per_class(&pool, &y, 5, 3), "same seed, same sample");
-    assert_ne!(five, sample_per_class(&pool, &y, 5, 4), "another seed, another sample");
+    assert_eq!(
+        five,
+        sample_per_class(&pool, &y, 5, 3),
+        "same seed, same sample"
+    );
+    assert_ne!(
+        five,
+        sample_per_class(&pool, &y, 5, 4),
+        "another seed, another sample"
+    );
     let twenty: HashSet<usize> = sample_per_class(&pool, &y, 20, 3).into_iter().collect();
-    assert!(five.iter().all(|i| twenty.contains(i)), "budgets of one seed are nested");
+    assert!(
+        five.iter().all(|i| twenty.contains(i)),
+        "budgets of one seed are nested"
+    );
     assert_eq!(sample_per_class(&pool, &y, 0, 3).len(), 500, "0 = all");
-    assert_eq!(sample_per_class(&pool, &y, 1000, 3).len(), 500, "never more than there is");
+    assert_eq!(
+        sample_per_class(&pool, &y, 1000, 3).len(),
+        500,
+        "never more than there is"
+    );
 }
 
 #[test]
 fn splits_are_fixed_disjoint_and_stratified() {
     let y = labels(400, 4);
-    let ds = Dataset::new("t", 1, 1, 1, vec![0.0; 400], y.clone(), TestSplit::Fraction(0.25)).unwrap();
+    let ds = Dataset::new(
+        "t",
+        1,
+        1,
+        1,
+        vec![0.0; 400],
+        y.clone(),
+        TestSplit::Fraction(0.25),
+    )
+    .unwrap();
     let (pool, test) = ds.split();
     assert_eq!((pool.len(), test.len()), (300, 100));
-    assert_eq!(ds.split(), (pool.clone(), test.clone()), "the test split never changes");
+    assert_eq!(
+        ds.split(),
+        (pool.clone(), test.clone()),
+        "the test split never changes"
+    );
     let p: HashSet<_> = pool.iter().collect();
     assert!(test.iter().all(|i| !p.contains(i)));
     for c in 0..4u8 {
@@ -114,8 +159,26 @@ fn splits_are_fixed_disjoint_and_stratified() {
 
 #[test]
 fn official_test_split_is_the_appended_set() {
-    let train = Dataset::new("t", 1, 1, 1, vec![0.0; 6], vec![0, 1, 0, 1, 0, 1], TestSplit::Official(0)).unwrap();
-    let test = Dataset::new("t", 1, 1, 1, vec![1.0; 2], vec![1, 2], TestSplit::Official(0)).unwrap();
+    let train = Dataset::new(
+        "t",
+        1,
+        1,
+        1,
+        vec![0.0; 6],
+        vec![0, 1, 0, 1, 0, 1],
+        TestSplit::Official(0),
+    )
+    .unwrap();
+    let test = Dataset::new(
+        "t",
+        1,
+        1,
+        1,
+        vec![1.0; 2],
+        vec![1, 2],
+        TestSplit::Official(0),
+    )
+    .unwrap();
     let ds = train.append_test(test).unwrap();
     assert_eq!(ds.split(), ((0..6).collect(), vec![6, 7]));
     assert_eq!(ds.classes, 3);
@@ -138,15 +201,51 @@ fn resize_weights_average_down_and_interpolate_up() {
 #[test]
 fn bundled_datasets_load() {
     let uci = sweep::data::prepare("uci-digits", None, 8).unwrap();
-    assert_eq!((uci.labels.len(), uci.classes, uci.channels, uci.size), (1797, 10, 1, 8));
+    assert_eq!(
+        (uci.labels.len(), uci.classes, uci.channels, uci.size),
+        (1797, 10, 1, 8)
+    );
     assert_eq!(uci.pool.len() + uci.test.len(), 1797);
     // Normalised with the pool's statistics: mean 0, std 1 over the pool.
     let per = 64;
-    let vals: Vec<f32> = uci.pool.iter().flat_map(|&i| uci.pixels[i * per..(i + 1) * per].to_vec()).collect();
+    let vals: Vec<f32> = uci
+        .pool
+        .iter()
+        .flat_map(|&i| uci.pixels[i * per..(i + 1) * per].to_vec())
+        .collect();
     let mean = vals.iter().map(|&v| f64::from(v)).sum::<f64>() / vals.len() as f64;
-    let var = vals.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / vals.len() as f64;
-    assert!(mean.abs() < 1e-4 && (var - 1.0).abs() < 1e-3, "mean {mean} var {var}");
+    let var = vals
+        .iter()
+        .map(|&v| (f64::from(v) - mean).powi(2))
+        .sum::<f64>()
+        / vals.len() as f64;
+    assert!(
+        mean.abs() < 1e-4 && (var - 1.0).abs() < 1e-3,
+        "mean {mean} var {var}"
+    );
     let mnist = sweep::data::prepare("mnist-10k", Some(20), 16).unwrap();
-    assert_eq!((mnist.labels.len(), mnist.classes, mnist.size), (10_000, 10, 16));
+    assert_eq!(
+        (mnist.labels.len(), mnist.classes, mnist.size),
+        (10_000, 10, 16)
+    );
     assert_eq!(mnist.test.len(), 2000);
+}
+
+#[test]
+fn fashion_mnist_loads_its_four_idx_files_with_the_official_test_split() {
+    use sweep::data::registry::load_fashion_mnist_from;
+    let dir = tempfile::tempdir().unwrap();
+    let e = format!("{:#}", load_fashion_mnist_from(dir.path()).unwrap_err());
+    assert!(e.contains("apt-get install dataset-fashion-mnist"), "{e}");
+    let write = |name: &str, dims: &[usize], data: &[u8]| {
+        write_idx(&dir.path().join(name), dims, data).unwrap()
+    };
+    write("train-images-idx3-ubyte.gz", &[3, 2, 2], &[255; 12]);
+    write("train-labels-idx1-ubyte.gz", &[3], &[0, 1, 9]);
+    write("t10k-images-idx3-ubyte.gz", &[2, 2, 2], &[0; 8]);
+    write("t10k-labels-idx1-ubyte.gz", &[2], &[4, 5]);
+    let ds = load_fashion_mnist_from(dir.path()).unwrap();
+    assert_eq!((ds.len(), ds.classes, ds.height), (5, 10, 2));
+    assert_eq!(ds.split(), (vec![0, 1, 2], vec![3, 4]));
+    assert_eq!(ds.pixels[0], 1.0);
 }

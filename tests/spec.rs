@@ -47,18 +47,44 @@ fn good_file_expands_and_deduplicates() {
     // 2 budgets x 2 seeds x (scratch + linear-probe + finetune x 2 depths): scratch and
     // linear-probe do not multiply by freeze_depth.
     assert_eq!(plan.runs.len(), 2 * 2 * (1 + 1 + 2));
-    assert_eq!(plan.axes, ["target.labels_per_class", "transfer.strategy", "transfer.freeze_depth", "experiment.seeds"]);
+    assert_eq!(
+        plan.axes,
+        [
+            "target.labels_per_class",
+            "transfer.strategy",
+            "transfer.freeze_depth",
+            "experiment.seeds"
+        ]
+    );
     let ids: std::collections::HashSet<_> = plan.runs.iter().map(|r| r.id.clone()).collect();
     assert_eq!(ids.len(), plan.runs.len(), "ids are unique");
     // Seeds vary fastest: replicates of a cell are adjacent.
     assert_eq!(plan.runs[0].config.experiment.seed, 0);
     assert_eq!(plan.runs[1].config.experiment.seed, 1);
     assert_eq!(plan.runs[0].config.transfer, plan.runs[1].config.transfer);
-    let scratch = plan.runs.iter().filter(|r| r.config.transfer.strategy == Strategy::Scratch).count();
+    let scratch = plan
+        .runs
+        .iter()
+        .filter(|r| r.config.transfer.strategy == Strategy::Scratch)
+        .count();
     assert_eq!(scratch, 4);
-    assert!(plan.runs.iter().filter(|r| r.config.transfer.strategy == Strategy::Scratch).all(|r| r.config.source.is_none()));
-    let freeze_col = plan.axes.iter().position(|a| a == "transfer.freeze_depth").unwrap();
-    assert!(plan.runs.iter().filter(|r| r.config.transfer.strategy == Strategy::Scratch).all(|r| r.axis_values[freeze_col] == "-"));
+    assert!(
+        plan.runs
+            .iter()
+            .filter(|r| r.config.transfer.strategy == Strategy::Scratch)
+            .all(|r| r.config.source.is_none())
+    );
+    let freeze_col = plan
+        .axes
+        .iter()
+        .position(|a| a == "transfer.freeze_depth")
+        .unwrap();
+    assert!(
+        plan.runs
+            .iter()
+            .filter(|r| r.config.transfer.strategy == Strategy::Scratch)
+            .all(|r| r.axis_values[freeze_col] == "-")
+    );
 }
 
 #[test]
@@ -75,7 +101,10 @@ fn single_values_are_not_axes_and_defaults_fill_in() {
 
 #[test]
 fn any_list_valued_setting_is_an_axis() {
-    let text = edit("[model]\nbackbone = \"resnet-mini\"", "[model]\nbackbone = \"resnet-mini\"\nwidth = [8, 16, 32]\n[train]\nlr = [0.1, 0.01]");
+    let text = edit(
+        "[model]\nbackbone = \"resnet-mini\"",
+        "[model]\nbackbone = \"resnet-mini\"\nwidth = [8, 16, 32]\n[train]\nlr = [0.1, 0.01]",
+    );
     let plan = parse(&text).unwrap();
     assert_eq!(plan.runs.len(), 16 * 3 * 2);
     assert!(plan.axes.contains(&"model.width".to_string()));
@@ -93,9 +122,17 @@ fn duplicate_values_and_full_freeze_collapse() {
 #[test]
 fn the_id_ignores_labels_but_not_settings() {
     let a = parse(GOOD).unwrap();
-    let b = parse(&edit("name = \"t\"", "name = \"other\"\ndescription = \"words\"")).unwrap();
+    let b = parse(&edit(
+        "name = \"t\"",
+        "name = \"other\"\ndescription = \"words\"",
+    ))
+    .unwrap();
     assert_eq!(a.runs[0].id, b.runs[0].id);
-    let c = parse(&edit("[model]\nbackbone = \"resnet-mini\"", "[model]\nbackbone = \"resnet-mini\"\nwidth = 8")).unwrap();
+    let c = parse(&edit(
+        "[model]\nbackbone = \"resnet-mini\"",
+        "[model]\nbackbone = \"resnet-mini\"\nwidth = 8",
+    ))
+    .unwrap();
     assert_ne!(a.runs[0].id, c.runs[0].id);
 }
 
@@ -103,27 +140,132 @@ fn the_id_ignores_labels_but_not_settings() {
 fn bad_inputs() -> Vec<(String, &'static str, &'static str)> {
     vec![
         (edit("[experiment]", "[experiment"), "", "expected"),
-        (edit("name = \"t\"", "name = \"t\"\ncolour = 3"), "experiment.colour", "unknown field"),
-        (edit("labels_per_class", "label_per_class"), "target.label_per_class", "did you mean `labels_per_class`"),
-        (edit("backbone = \"resnet-mini\"", "backbone = \"resnet-mni\""), "model.backbone", "did you mean `resnet-mini`"),
-        (edit("dataset = \"uci-digits\"", "dataset = \"uci-digit\""), "target.dataset", "did you mean `uci-digits`"),
-        (edit("dataset = \"mnist-10k\"", "dataset = \"imagenet\""), "source.dataset", "unknown dataset"),
-        (edit("\"finetune\"]", "\"fine-tune\"]"), "transfer.strategy", "did you mean `finetune`"),
-        (edit("seeds = [0, 1]", "seeds = []"), "experiment.seeds", "empty list"),
-        (edit("seeds = [0, 1]", "seeds = [0, \"one\"]"), "experiment.seeds", "invalid type"),
-        (edit("labels_per_class = [5, 20]", "labels_per_class = [5, -2]"), "target.labels_per_class", "invalid value"),
-        (edit("[model]\nbackbone = \"resnet-mini\"", "[model]\nbackbone = \"resnet-mini\"\nstages = 9"), "model.stages", "out of range"),
-        (edit("[model]\nbackbone = \"resnet-mini\"", "[model]\nbackbone = \"resnet-mini\"\n[train]\nlr = -0.1"), "train.lr", "positive"),
-        (edit("[model]\nbackbone = \"resnet-mini\"", "[model]\nbackbone = \"resnet-mini\"\n[train]\nlr = \"fast\""), "train.lr", "invalid type"),
-        (edit("[model]\nbackbone = \"resnet-mini\"", "[model]\nbackbone = \"resnet-mini\"\n[train]\nepochs = 0"), "train.epochs", "out of range"),
-        (edit("[model]\nbackbone = \"resnet-mini\"", "[model]\nbackbone = \"resnet-mini\"\n[train]\noptimizer = \"adams\""), "train.optimizer", "did you mean `adam`"),
-        (edit("freeze_depth = [0, 1]", "freeze_depth = [0, 7]"), "transfer.freeze_depth", "backbone parts"),
-        (edit("labels_per_class = [5, 20]", "labels_per_class = [5, 20]\nval_fraction = 1.5"), "target.val_fraction", "out of range"),
-        (edit("[source]\ndataset = \"mnist-10k\"\n", ""), "transfer.strategy", "no [source] table"),
-        (edit("name = \"t\"", "name = \"a b/c\""), "experiment.name", "folder name"),
-        (edit("name = \"t\"", "name = [\"a\", \"b\"]"), "experiment.name", "cannot be a list"),
-        (edit("[model]\nbackbone = \"resnet-mini\"", "[model]\nbackbone = \"resnet-mini\"\n[transfer]"), "", "duplicate"),
-        (edit("[model]\nbackbone = \"resnet-mini\"\n", ""), "", "missing field `model`"),
+        (
+            edit("name = \"t\"", "name = \"t\"\ncolour = 3"),
+            "experiment.colour",
+            "unknown field",
+        ),
+        (
+            edit("labels_per_class", "label_per_class"),
+            "target.label_per_class",
+            "did you mean `labels_per_class`",
+        ),
+        (
+            edit("backbone = \"resnet-mini\"", "backbone = \"resnet-mni\""),
+            "model.backbone",
+            "did you mean `resnet-mini`",
+        ),
+        (
+            edit("dataset = \"uci-digits\"", "dataset = \"uci-digit\""),
+            "target.dataset",
+            "did you mean `uci-digits`",
+        ),
+        (
+            edit("dataset = \"mnist-10k\"", "dataset = \"imagenet\""),
+            "source.dataset",
+            "unknown dataset",
+        ),
+        (
+            edit("\"finetune\"]", "\"fine-tune\"]"),
+            "transfer.strategy",
+            "did you mean `finetune`",
+        ),
+        (
+            edit("seeds = [0, 1]", "seeds = []"),
+            "experiment.seeds",
+            "empty list",
+        ),
+        (
+            edit("seeds = [0, 1]", "seeds = [0, \"one\"]"),
+            "experiment.seeds",
+            "invalid type",
+        ),
+        (
+            edit("labels_per_class = [5, 20]", "labels_per_class = [5, -2]"),
+            "target.labels_per_class",
+            "invalid value",
+        ),
+        (
+            edit(
+                "[model]\nbackbone = \"resnet-mini\"",
+                "[model]\nbackbone = \"resnet-mini\"\nstages = 9",
+            ),
+            "model.stages",
+            "out of range",
+        ),
+        (
+            edit(
+                "[model]\nbackbone = \"resnet-mini\"",
+                "[model]\nbackbone = \"resnet-mini\"\n[train]\nlr = -0.1",
+            ),
+            "train.lr",
+            "positive",
+        ),
+        (
+            edit(
+                "[model]\nbackbone = \"resnet-mini\"",
+                "[model]\nbackbone = \"resnet-mini\"\n[train]\nlr = \"fast\"",
+            ),
+            "train.lr",
+            "invalid type",
+        ),
+        (
+            edit(
+                "[model]\nbackbone = \"resnet-mini\"",
+                "[model]\nbackbone = \"resnet-mini\"\n[train]\nepochs = 0",
+            ),
+            "train.epochs",
+            "out of range",
+        ),
+        (
+            edit(
+                "[model]\nbackbone = \"resnet-mini\"",
+                "[model]\nbackbone = \"resnet-mini\"\n[train]\noptimizer = \"adams\"",
+            ),
+            "train.optimizer",
+            "did you mean `adam`",
+        ),
+        (
+            edit("freeze_depth = [0, 1]", "freeze_depth = [0, 7]"),
+            "transfer.freeze_depth",
+            "backbone parts",
+        ),
+        (
+            edit(
+                "labels_per_class = [5, 20]",
+                "labels_per_class = [5, 20]\nval_fraction = 1.5",
+            ),
+            "target.val_fraction",
+            "out of range",
+        ),
+        (
+            edit("[source]\ndataset = \"mnist-10k\"\n", ""),
+            "transfer.strategy",
+            "no [source] table",
+        ),
+        (
+            edit("name = \"t\"", "name = \"a b/c\""),
+            "experiment.name",
+            "folder name",
+        ),
+        (
+            edit("name = \"t\"", "name = [\"a\", \"b\"]"),
+            "experiment.name",
+            "cannot be a list",
+        ),
+        (
+            edit(
+                "[model]\nbackbone = \"resnet-mini\"",
+                "[model]\nbackbone = \"resnet-mini\"\n[transfer]",
+            ),
+            "",
+            "duplicate",
+        ),
+        (
+            edit("[model]\nbackbone = \"resnet-mini\"\n", ""),
+            "",
+            "missing field `model`",
+        ),
     ]
 }
 
@@ -139,11 +281,16 @@ fn bad_inputs_name_the_file_position_and_field() {
         if !field.is_empty() {
             assert_eq!(e.field.as_deref(), Some(field), "field of:\n{shown}");
             assert!(shown.contains(&format!("`{field}`")), "{shown}");
-            let (line, col) = e.position.unwrap_or_else(|| panic!("no position in:\n{shown}"));
+            let (line, col) = e
+                .position
+                .unwrap_or_else(|| panic!("no position in:\n{shown}"));
             let line_text = text.lines().nth(line - 1).unwrap();
             let key = field.rsplit('.').next().unwrap();
             // The position points at the key or into the value written after it.
-            assert!(line_text.contains(key) && col >= 1, "line {line} `{line_text}` for {field}:\n{shown}");
+            assert!(
+                line_text.contains(key) && col >= 1,
+                "line {line} `{line_text}` for {field}:\n{shown}"
+            );
         }
     }
 }

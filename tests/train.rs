@@ -10,7 +10,13 @@ use sweep::spec::{Monitor, Optimizer};
 use sweep::train::{self, Settings, metrics};
 
 fn spec(width: usize, stages: usize) -> ModelSpec {
-    ModelSpec { backbone: "resnet-mini".into(), width, stages, blocks: 1, input_size: 16 }
+    ModelSpec {
+        backbone: "resnet-mini".into(),
+        width,
+        stages,
+        blocks: 1,
+        input_size: 16,
+    }
 }
 
 fn settings(epochs: usize, lr: f64, mult: f64) -> Settings {
@@ -34,7 +40,16 @@ fn resnet_mini_learns_mnist() {
     let (candidates, val) = data.val_split(0.1);
     let train_idx = sample_per_class(&candidates, &data.labels, 200, 0);
     let net = model::build(&spec(16, 3), 1, 10, 0, &device);
-    let fitted = train::fit(net, &data, &train_idx, &val[..500], &settings(3, 2e-3, 1.0), &device, &mut |_| {}).unwrap();
+    let fitted = train::fit(
+        net,
+        &data,
+        &train_idx,
+        &val[..500],
+        &settings(3, 2e-3, 1.0),
+        &device,
+        &mut |_| {},
+    )
+    .unwrap();
     let test = train::evaluate(&fitted.best, &data, &data.test[..1000], &device);
     let acc = train::accuracy(&test);
     // 2,000 training images, 1,000 held-out test images never seen in training or selection.
@@ -54,7 +69,12 @@ impl ModuleVisitor for Snapshot {
         self.1.pop();
     }
     fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-        let values = p.val().into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        let values = p
+            .val()
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap();
         self.0.push((self.1.join("."), values));
     }
 }
@@ -74,13 +94,23 @@ fn frozen_parts_and_their_batch_norm_statistics_do_not_move() {
     // freeze_depth 2 = stem and layer1 frozen.
     let net = model::build(&spec(8, 2), 1, 10, 1, &device).freeze_leading(2);
     let before = snapshot(&net);
-    let fitted = train::fit(net, &data, &train_idx, &val, &settings(2, 1e-2, 0.5), &device, &mut |_| {}).unwrap();
+    let fitted = train::fit(
+        net,
+        &data,
+        &train_idx,
+        &val,
+        &settings(2, 1e-2, 0.5),
+        &device,
+        &mut |_| {},
+    )
+    .unwrap();
     let after = snapshot(&fitted.best);
     assert_eq!(before.len(), after.len());
     let (mut frozen, mut moved) = (0, 0);
     for ((path, b), (path2, a)) in before.iter().zip(&after) {
         assert_eq!(path, path2);
-        let is_frozen = path.starts_with("conv1") || path.starts_with("bn1") || path.starts_with("layer1");
+        let is_frozen =
+            path.starts_with("conv1") || path.starts_with("bn1") || path.starts_with("layer1");
         if is_frozen {
             assert_eq!(a, b, "{path} is frozen but changed");
             frozen += 1;
@@ -88,9 +118,15 @@ fn frozen_parts_and_their_batch_norm_statistics_do_not_move() {
             moved += 1;
         }
     }
-    assert!(frozen >= 10, "stem and layer1 hold weights and BN statistics ({frozen})");
+    assert!(
+        frozen >= 10,
+        "stem and layer1 hold weights and BN statistics ({frozen})"
+    );
     assert!(moved >= 10, "the unfrozen parts train ({moved} changed)");
-    assert!(before.iter().any(|(p, _)| p == "bn1.running_mean"), "running statistics are visited");
+    assert!(
+        before.iter().any(|(p, _)| p == "bn1.running_mean"),
+        "running statistics are visited"
+    );
 }
 
 #[test]
@@ -101,7 +137,16 @@ fn zero_backbone_lr_trains_only_the_head() {
     let train_idx = sample_per_class(&candidates, &data.labels, 5, 0);
     let net = model::build(&spec(8, 1), 1, 10, 1, &device);
     let before = snapshot(&net);
-    let fitted = train::fit(net, &data, &train_idx, &val, &settings(1, 1e-2, 0.0), &device, &mut |_| {}).unwrap();
+    let fitted = train::fit(
+        net,
+        &data,
+        &train_idx,
+        &val,
+        &settings(1, 1e-2, 0.0),
+        &device,
+        &mut |_| {},
+    )
+    .unwrap();
     for ((path, b), (_, a)) in before.iter().zip(&snapshot(&fitted.best)) {
         let weight = path.ends_with("weight") || path.ends_with("gamma") || path.ends_with("beta");
         if path.starts_with("fc") {
@@ -116,7 +161,10 @@ fn zero_backbone_lr_trains_only_the_head() {
 fn metrics_match_hand_computed_values() {
     // truth 0 0 1 1 2, predicted 0 1 1 1 0
     let m = metrics(&[0, 0, 1, 1, 2], &[0, 1, 1, 1, 0], 3);
-    assert_eq!(m.confusion, vec![vec![1, 1, 0], vec![0, 2, 0], vec![1, 0, 0]]);
+    assert_eq!(
+        m.confusion,
+        vec![vec![1, 1, 0], vec![0, 2, 0], vec![1, 0, 0]]
+    );
     assert!((m.accuracy - 0.6).abs() < 1e-12);
     // precision: 1/2, 2/3, 0; recall: 1/2, 1, 0
     assert!((m.precision - (0.5 + 2.0 / 3.0) / 3.0).abs() < 1e-12);

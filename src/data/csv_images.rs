@@ -33,23 +33,27 @@ pub fn read_csv_images(path: &Path) -> anyhow::Result<CsvImages> {
 
 /// Parses CSV text of images (see [`read_csv_images`]).
 pub fn parse_csv_images(text: &str) -> anyhow::Result<CsvImages> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(text.as_bytes());
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes());
     let (mut pixels, mut labels, mut width) = (Vec::new(), Vec::new(), None);
     for (i, record) in reader.records().enumerate() {
         let line = i + 1;
         let record = record.with_context(|| format!("line {line}"))?;
         let n = record.len();
         if *width.get_or_insert(n) != n {
-            bail!("line {line} has {n} columns, earlier lines have {}", width.unwrap_or(0));
+            bail!(
+                "line {line} has {n} columns, earlier lines have {}",
+                width.unwrap_or(0)
+            );
         }
         for (j, field) in record.iter().enumerate() {
-            let value: f32 = field
-                .trim()
-                .parse()
-                .with_context(|| format!("line {line}, column {}: `{field}` is not a number", j + 1))?;
+            let value: f32 = field.trim().parse().with_context(|| {
+                format!("line {line}, column {}: `{field}` is not a number", j + 1)
+            })?;
             if j + 1 < n {
                 pixels.push(value);
-            } else if value >= 0.0 && value <= 255.0 && value.fract() == 0.0 {
+            } else if (0.0..=255.0).contains(&value) && value.fract() == 0.0 {
                 labels.push(value as u8);
             } else {
                 bail!("line {line}: label `{field}` is not an integer from 0 to 255");
@@ -61,5 +65,9 @@ pub fn parse_csv_images(text: &str) -> anyhow::Result<CsvImages> {
     if side * side != cols - 1 || side == 0 {
         bail!("{} pixel columns do not make a square image", cols - 1);
     }
-    Ok(CsvImages { side, pixels, labels })
+    Ok(CsvImages {
+        side,
+        pixels,
+        labels,
+    })
 }

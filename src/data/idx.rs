@@ -35,7 +35,10 @@ pub fn parse_idx(bytes: &[u8]) -> anyhow::Result<IdxArray> {
         bail!("the header does not start with two zero bytes");
     }
     if bytes[2] != 0x08 {
-        bail!("element type 0x{:02x} is not supported (only unsigned bytes, 0x08)", bytes[2]);
+        bail!(
+            "element type 0x{:02x} is not supported (only unsigned bytes, 0x08)",
+            bytes[2]
+        );
     }
     let rank = bytes[3] as usize;
     let header = 4 + 4 * rank;
@@ -43,14 +46,24 @@ pub fn parse_idx(bytes: &[u8]) -> anyhow::Result<IdxArray> {
         bail!("truncated header ({} dimensions declared)", rank);
     }
     let dims: Vec<usize> = (0..rank)
-        .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize)
+        .map(|i| {
+            u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize
+        })
         .collect();
     let count: usize = dims.iter().product();
     let body = &bytes[header..];
     if body.len() != count {
-        bail!("dimensions {:?} need {} values but the file holds {}", dims, count, body.len());
+        bail!(
+            "dimensions {:?} need {} values but the file holds {}",
+            dims,
+            count,
+            body.len()
+        );
     }
-    Ok(IdxArray { dims, data: body.to_vec() })
+    Ok(IdxArray {
+        dims,
+        data: body.to_vec(),
+    })
 }
 
 /// Writes an IDX file of unsigned bytes (gzip-compressed when the path ends in `.gz`).

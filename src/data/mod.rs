@@ -58,10 +58,28 @@ impl Dataset {
     ) -> anyhow::Result<Dataset> {
         let per = channels * height * width;
         if per == 0 || pixels.len() != labels.len() * per {
-            bail!("{} pixel values do not make {} images of {channels}x{height}x{width}", pixels.len(), labels.len());
+            bail!(
+                "{} pixel values do not make {} images of {channels}x{height}x{width}",
+                pixels.len(),
+                labels.len()
+            );
         }
-        let classes = labels.iter().copied().max().context("the dataset holds no images")? as usize + 1;
-        Ok(Dataset { name: name.into(), channels, height, width, classes, pixels, labels, test })
+        let classes = labels
+            .iter()
+            .copied()
+            .max()
+            .context("the dataset holds no images")? as usize
+            + 1;
+        Ok(Dataset {
+            name: name.into(),
+            channels,
+            height,
+            width,
+            classes,
+            pixels,
+            labels,
+            test,
+        })
     }
 
     /// Number of images.
@@ -98,7 +116,12 @@ impl Dataset {
 }
 
 /// Splits `indices` into (rest, held-out), holding out `fraction` of every class.
-pub fn stratified_split(indices: &[usize], labels: &[u8], fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+pub fn stratified_split(
+    indices: &[usize],
+    labels: &[u8],
+    fraction: f64,
+    seed: u64,
+) -> (Vec<usize>, Vec<usize>) {
     let (mut rest, mut held) = (Vec::new(), Vec::new());
     for (class, mut members) in by_class(indices, labels) {
         members.shuffle(&mut seed::rng(seed, "split", class as u64));
@@ -115,11 +138,20 @@ pub fn stratified_split(indices: &[usize], labels: &[u8], fraction: f64, seed: u
 ///
 /// Depends only on (seed, per_class), and the budgets of one seed are nested: the 5 images per
 /// class of seed s are among its 20.
-pub fn sample_per_class(indices: &[usize], labels: &[u8], per_class: usize, seed: u64) -> Vec<usize> {
+pub fn sample_per_class(
+    indices: &[usize],
+    labels: &[u8],
+    per_class: usize,
+    seed: u64,
+) -> Vec<usize> {
     let mut out = Vec::new();
     for (class, mut members) in by_class(indices, labels) {
         members.shuffle(&mut seed::rng(seed, "labels", class as u64));
-        let k = if per_class == 0 { members.len() } else { per_class.min(members.len()) };
+        let k = if per_class == 0 {
+            members.len()
+        } else {
+            per_class.min(members.len())
+        };
         out.extend_from_slice(&members[..k]);
     }
     out.sort_unstable();
@@ -163,7 +195,10 @@ impl Prepared {
         for &i in indices {
             x.extend_from_slice(&self.pixels[i * per..(i + 1) * per]);
         }
-        (x, indices.iter().map(|&i| i64::from(self.labels[i])).collect())
+        (
+            x,
+            indices.iter().map(|&i| i64::from(self.labels[i])).collect(),
+        )
     }
 
     /// Fixed validation split of the pool: (train candidates, validation).
@@ -179,12 +214,21 @@ type CacheKey = (String, Option<usize>, usize);
 pub fn prepare(name: &str, crop: Option<usize>, size: usize) -> anyhow::Result<Arc<Prepared>> {
     static CACHE: Mutex<Option<HashMap<CacheKey, Arc<Prepared>>>> = Mutex::new(None);
     let key = (name.to_string(), crop, size);
-    if let Some(hit) = CACHE.lock().expect("cache lock").get_or_insert_default().get(&key) {
+    if let Some(hit) = CACHE
+        .lock()
+        .expect("cache lock")
+        .get_or_insert_default()
+        .get(&key)
+    {
         return Ok(hit.clone());
     }
     let info = registry::find(name).with_context(|| format!("unknown dataset `{name}`"))?;
     let ds = info.load()?;
     let prepared = Arc::new(transform::prepare(&ds, crop, size)?);
-    CACHE.lock().expect("cache lock").get_or_insert_default().insert(key, prepared.clone());
+    CACHE
+        .lock()
+        .expect("cache lock")
+        .get_or_insert_default()
+        .insert(key, prepared.clone());
     Ok(prepared)
 }

@@ -68,9 +68,17 @@ pub fn fashion_dir() -> PathBuf {
 }
 
 /// Builds a dataset from IDX image and label arrays.
-pub fn from_idx(name: &str, images: IdxArray, labels: IdxArray, test: TestSplit) -> anyhow::Result<Dataset> {
+pub fn from_idx(
+    name: &str,
+    images: IdxArray,
+    labels: IdxArray,
+    test: TestSplit,
+) -> anyhow::Result<Dataset> {
     let [n, h, w] = images.dims[..] else {
-        bail!("images must have 3 dimensions (count, rows, columns), found {:?}", images.dims);
+        bail!(
+            "images must have 3 dimensions (count, rows, columns), found {:?}",
+            images.dims
+        );
     };
     if labels.dims != [n] {
         bail!("{} images but labels of shape {:?}", n, labels.dims);
@@ -89,11 +97,23 @@ fn load_mnist_10k() -> anyhow::Result<Dataset> {
 fn load_uci_digits() -> anyhow::Result<Dataset> {
     let csv = read_csv_images(&data_dir().join("uci-digits").join("digits.csv.gz"))?;
     let pixels = csv.pixels.iter().map(|v| v / 16.0).collect();
-    Dataset::new("uci-digits", 1, csv.side, csv.side, pixels, csv.labels, TestSplit::Fraction(0.25))
+    Dataset::new(
+        "uci-digits",
+        1,
+        csv.side,
+        csv.side,
+        pixels,
+        csv.labels,
+        TestSplit::Fraction(0.25),
+    )
 }
 
 fn load_fashion_mnist() -> anyhow::Result<Dataset> {
-    let dir = fashion_dir();
+    load_fashion_mnist_from(&fashion_dir())
+}
+
+/// Reads Fashion-MNIST's four IDX files (`train-*` and `t10k-*`) from a folder.
+pub fn load_fashion_mnist_from(dir: &std::path::Path) -> anyhow::Result<Dataset> {
     if !dir.join("train-images-idx3-ubyte.gz").exists() {
         bail!(
             "{} has no Fashion-MNIST files; install them with `sudo apt-get install dataset-fashion-mnist` \

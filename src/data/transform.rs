@@ -9,7 +9,10 @@ pub fn prepare(ds: &Dataset, crop: Option<usize>, size: usize) -> anyhow::Result
     let (c, h, w) = (ds.channels, ds.height, ds.width);
     let side = crop.unwrap_or(h.min(w));
     if side > h.min(w) {
-        bail!("crop {side} is larger than the {h}x{w} images of `{}`", ds.name);
+        bail!(
+            "crop {side} is larger than the {h}x{w} images of `{}`",
+            ds.name
+        );
     }
     let (top, left) = ((h - side) / 2, (w - side) / 2);
     let rows = axis_weights(side, size);
@@ -18,7 +21,8 @@ pub fn prepare(ds: &Dataset, crop: Option<usize>, size: usize) -> anyhow::Result
     for image in ds.pixels.chunks_exact(c * h * w) {
         for ch in image.chunks_exact(h * w) {
             for y in 0..side {
-                plane[y * side..(y + 1) * side].copy_from_slice(&ch[(top + y) * w + left..][..side]);
+                plane[y * side..(y + 1) * side]
+                    .copy_from_slice(&ch[(top + y) * w + left..][..side]);
             }
             pixels.extend(resize_square(&plane, side, &rows));
         }
@@ -59,7 +63,11 @@ pub fn axis_weights(input: usize, output: usize) -> Vec<Vec<(usize, f32)>> {
                 let i0 = x.floor() as usize;
                 let i1 = (i0 + 1).min(input - 1);
                 let f = (x - i0 as f64) as f32;
-                if i1 == i0 || f == 0.0 { vec![(i0, 1.0)] } else { vec![(i0, 1.0 - f), (i1, f)] }
+                if i1 == i0 || f == 0.0 {
+                    vec![(i0, 1.0)]
+                } else {
+                    vec![(i0, 1.0 - f), (i1, f)]
+                }
             }
         })
         .collect()

@@ -32,7 +32,21 @@ pub fn parts(spec: &ModelSpec) -> Vec<String> {
 }
 
 /// Builds the network a spec describes, initialised from `seed`.
-pub fn build(spec: &ModelSpec, in_channels: usize, classes: usize, seed: u64, device: &Device) -> ResNet {
+pub fn build(
+    spec: &ModelSpec,
+    in_channels: usize,
+    classes: usize,
+    seed: u64,
+    device: &Device,
+) -> ResNet {
     let mut rng = seed::rng(seed, "init", 0);
-    ResNet::new(in_channels, spec.width, spec.stages, spec.blocks, classes, &mut rng, device)
+    ResNet::new(
+        in_channels,
+        spec.width,
+        spec.stages,
+        spec.blocks,
+        classes,
+        &mut rng,
+        device,
+    )
 }

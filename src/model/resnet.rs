@@ -40,7 +40,14 @@ pub struct ResNet {
     fc: Linear,
 }
 
-fn conv(cin: usize, cout: usize, k: usize, stride: usize, rng: &mut StdRng, device: &Device) -> Conv2d {
+fn conv(
+    cin: usize,
+    cout: usize,
+    k: usize,
+    stride: usize,
+    rng: &mut StdRng,
+    device: &Device,
+) -> Conv2d {
     let mut c = Conv2dConfig::new([cin, cout], [k, k])
         .with_stride([stride, stride])
         .with_padding(PaddingConfig2d::Explicit(k / 2, k / 2, k / 2, k / 2))
@@ -71,7 +78,9 @@ fn block(cin: usize, cout: usize, stride: usize, rng: &mut StdRng, device: &Devi
 
 /// A linear layer initialised like PyTorch's `nn.Linear` (uniform in ±1/sqrt(fan_in)).
 pub fn linear(d_in: usize, d_out: usize, rng: &mut StdRng, device: &Device) -> Linear {
-    let mut l = LinearConfig::new(d_in, d_out).with_initializer(Initializer::Zeros).init(device);
+    let mut l = LinearConfig::new(d_in, d_out)
+        .with_initializer(Initializer::Zeros)
+        .init(device);
     let bound = 1.0 / (d_in as f32).sqrt();
     l.weight = init::uniform([d_in, d_out], bound, rng, device);
     l.bias = Some(init::uniform([d_out], bound, rng, device));
@@ -115,7 +124,15 @@ impl ResNet {
         }
         let [layer1, layer2, layer3, layer4] = layers;
         let fc = linear(cin, classes, rng, device);
-        ResNet { conv1, bn1, layer1, layer2, layer3, layer4, fc }
+        ResNet {
+            conv1,
+            bn1,
+            layer1,
+            layer2,
+            layer3,
+            layer4,
+            fc,
+        }
     }
 
     /// Logits `[batch, classes]` for images `[batch, channels, h, w]`.
@@ -139,7 +156,9 @@ impl ResNet {
     pub fn parts(&self) -> Vec<String> {
         let stages = [&self.layer1, &self.layer2, &self.layer3, &self.layer4];
         let n = stages.iter().filter(|l| !l.is_empty()).count();
-        std::iter::once("stem".to_string()).chain((1..=n).map(|i| format!("layer{i}"))).collect()
+        std::iter::once("stem".to_string())
+            .chain((1..=n).map(|i| format!("layer{i}")))
+            .collect()
     }
 
     /// Freezes the first `k` parts: no gradients, batch norm in eval mode with fixed statistics.
@@ -148,7 +167,12 @@ impl ResNet {
             self.conv1 = self.conv1.freeze();
             self.bn1 = self.bn1.freeze();
         }
-        let stages = [&mut self.layer1, &mut self.layer2, &mut self.layer3, &mut self.layer4];
+        let stages = [
+            &mut self.layer1,
+            &mut self.layer2,
+            &mut self.layer3,
+            &mut self.layer4,
+        ];
         for (i, layer) in stages.into_iter().enumerate() {
             if i + 2 <= k {
                 *layer = std::mem::take(layer).freeze();

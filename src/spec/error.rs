@@ -12,18 +12,23 @@ pub struct SpecError {
     /// 1-based line and column, where known.
     pub position: Option<(usize, usize)>,
     /// Dotted key path of the offending setting (`train.lr`), where known.
-    pub field: Option<String>,
+    pub field: Option<Box<str>>,
     /// What is wrong.
     pub message: String,
     /// What to do about it (a near-miss name, the allowed range, ...).
     pub help: Option<String>,
     /// The source line the position points into, for display.
-    snippet: Option<(String, usize, usize)>,
+    snippet: Option<Box<(String, usize, usize)>>,
 }
 
 impl SpecError {
     /// An error at a byte span of `text` (the file's contents).
-    pub fn at(file: &Path, text: &str, span: Option<Range<usize>>, message: impl Into<String>) -> Self {
+    pub fn at(
+        file: &Path,
+        text: &str,
+        span: Option<Range<usize>>,
+        message: impl Into<String>,
+    ) -> Self {
         let mut err = SpecError {
             file: file.to_path_buf(),
             position: None,
@@ -40,14 +45,14 @@ impl SpecError {
                 .lines()
                 .next()
                 .map_or(1, |s| s.chars().count().max(1));
-            err.snippet = Some((line_text, col, width));
+            err.snippet = Some(Box::new((line_text, col, width)));
         }
         err
     }
 
     /// Names the setting the error is about.
     pub fn field(mut self, field: impl Into<String>) -> Self {
-        self.field = Some(field.into());
+        self.field = Some(field.into().into_boxed_str());
         self
     }
 
@@ -69,9 +74,17 @@ impl fmt::Display for SpecError {
             write!(f, "`{field}`: ")?;
         }
         write!(f, "{}", self.message)?;
-        if let (Some((text, col, width)), Some((line, _))) = (&self.snippet, self.position) {
+        if let (Some(snippet), Some((line, _))) = (&self.snippet, self.position) {
+            let (text, col, width) = snippet.as_ref();
             let gutter = line.to_string().len();
-            write!(f, "\n {line} | {text}\n {:gutter$} | {:>pad$}{}", "", "", "^".repeat(*width), pad = col - 1)?;
+            write!(
+                f,
+                "\n {line} | {text}\n {:gutter$} | {:>pad$}{}",
+                "",
+                "",
+                "^".repeat(*width),
+                pad = col - 1
+            )?;
         }
         if let Some(help) = &self.help {
             write!(f, "\n help: {help}")?;

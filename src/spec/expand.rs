@@ -41,7 +41,10 @@ pub struct Point<'i> {
 }
 
 /// Parses the file's text, finds the axes and deserializes every grid point.
-pub fn expand<'i>(file: &Path, text: &'i str) -> Result<(Vec<Axis<'i>>, Vec<Point<'i>>), SpecError> {
+pub fn expand<'i>(
+    file: &Path,
+    text: &'i str,
+) -> Result<(Vec<Axis<'i>>, Vec<Point<'i>>), SpecError> {
     let root = DeTable::parse(text).map_err(|e| toml_error(file, text, None, &e))?;
     let root_span = root.span();
     let root = root.into_inner();
@@ -59,7 +62,9 @@ pub fn expand<'i>(file: &Path, text: &'i str) -> Result<(Vec<Axis<'i>>, Vec<Poin
             let span = value_span(&root, &axis.path);
             return Err(SpecError::at(file, text, span, "empty list")
                 .field(axis.name())
-                .help("give at least one value, e.g. `[1]`, or write a single value without brackets"));
+                .help(
+                    "give at least one value, e.g. `[1]`, or write a single value without brackets",
+                ));
         }
     }
     // Seeds vary fastest so that the replicates of one cell sit next to each other.
@@ -76,7 +81,8 @@ pub fn expand<'i>(file: &Path, text: &'i str) -> Result<(Vec<Axis<'i>>, Vec<Poin
             set(&mut table, &axis.path, value);
         }
         let de = toml::Deserializer::from(Spanned::new(root_span.clone(), table.clone()));
-        let config = RunConfig::deserialize(de).map_err(|e| toml_error(file, text, Some(&table), &e))?;
+        let config =
+            RunConfig::deserialize(de).map_err(|e| toml_error(file, text, Some(&table), &e))?;
         points.push(Point { config, table });
     }
     Ok((axes, points))
@@ -135,7 +141,11 @@ fn path_at(table: &DeTable<'_>, offset: usize) -> Option<Vec<String>> {
         if let DeValue::Table(inner) = value.get_ref()
             && let Some(rest) = path_at(inner, offset)
         {
-            return Some(std::iter::once(key.get_ref().to_string()).chain(rest).collect());
+            return Some(
+                std::iter::once(key.get_ref().to_string())
+                    .chain(rest)
+                    .collect(),
+            );
         }
         if key.span().contains(&offset) || value.span().contains(&offset) {
             return Some(vec![key.get_ref().to_string()]);
@@ -145,7 +155,12 @@ fn path_at(table: &DeTable<'_>, offset: usize) -> Option<Vec<String>> {
 }
 
 /// Turns a toml/serde error into a `SpecError`, naming the field and suggesting near misses.
-fn toml_error(file: &Path, text: &str, table: Option<&DeTable<'_>>, e: &toml::de::Error) -> SpecError {
+fn toml_error(
+    file: &Path,
+    text: &str,
+    table: Option<&DeTable<'_>>,
+    e: &toml::de::Error,
+) -> SpecError {
     let span = e.span();
     let message = e.message().trim().to_string();
     let mut err = SpecError::at(file, text, span.clone(), message.clone());

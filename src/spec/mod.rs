@@ -44,8 +44,13 @@ impl Plan {
     /// Reads, expands and validates an experiment file.
     pub fn load(file: &Path) -> Result<Plan, SpecError> {
         let text = std::fs::read_to_string(file).map_err(|e| {
-            SpecError::at(file, "", None, format!("cannot read the experiment file: {e}"))
-                .help("check the path; experiment files live under experiments/")
+            SpecError::at(
+                file,
+                "",
+                None,
+                format!("cannot read the experiment file: {e}"),
+            )
+            .help("check the path; experiment files live under experiments/")
         })?;
         Plan::parse(file, &text)
     }
@@ -58,7 +63,9 @@ impl Plan {
             if let Err(p) = validate::validate(&point.config) {
                 let path: Vec<String> = p.path.split('.').map(String::from).collect();
                 let span = expand::value_span(&point.table, &path);
-                return Err(SpecError::at(file, text, span, p.message).field(p.path).help(p.help));
+                return Err(SpecError::at(file, text, span, p.message)
+                    .field(p.path)
+                    .help(p.help));
             }
             let config = normalize(point.config);
             let id = run_id(&config);
@@ -66,7 +73,11 @@ impl Plan {
                 continue;
             }
             let axis_values = axes.iter().map(|a| axis_value(&config, &a.path)).collect();
-            runs.push(Run { id, config, axis_values });
+            runs.push(Run {
+                id,
+                config,
+                axis_values,
+            });
         }
         let name = runs[0].config.experiment.name.clone();
         Ok(Plan {
@@ -109,10 +120,15 @@ pub fn run_id(c: &RunConfig) -> String {
     // Name and description label a run; they do not change what it computes.
     c.experiment.name.clear();
     c.experiment.description.clear();
-    let hex = hash_hex(&[serde_json::to_string(&c).expect("config serializes"), env!("CARGO_PKG_VERSION").to_string()]);
+    let hex = hash_hex(&[
+        serde_json::to_string(&c).expect("config serializes"),
+        env!("CARGO_PKG_VERSION").to_string(),
+    ]);
     const LETTERS: &[u8] = b"abcdefghjkmnpqrstvwxyz";
     const BASE32: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";
-    let bytes: Vec<u8> = (0..10).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex")).collect();
+    let bytes: Vec<u8> = (0..10)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect();
     let mut id = String::with_capacity(10);
     id.push(LETTERS[bytes[0] as usize % LETTERS.len()] as char);
     id.extend(bytes[1..].iter().map(|b| BASE32[*b as usize % 32] as char));
@@ -133,7 +149,10 @@ pub fn hash_hex(parts: &[String]) -> String {
 fn axis_value(c: &RunConfig, path: &[String]) -> String {
     let p: Vec<&str> = path.iter().map(String::as_str).collect();
     let applies = match c.transfer.strategy {
-        Strategy::Scratch => !matches!(p.as_slice(), ["source", ..] | ["transfer", "freeze_depth" | "backbone_lr_mult"]),
+        Strategy::Scratch => !matches!(
+            p.as_slice(),
+            ["source", ..] | ["transfer", "freeze_depth" | "backbone_lr_mult"]
+        ),
         Strategy::LinearProbe => p != ["transfer", "backbone_lr_mult"],
         Strategy::Finetune => true,
     };

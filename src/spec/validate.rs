@@ -26,7 +26,11 @@ fn problem(path: &'static str, message: impl Into<String>, help: impl Into<Strin
 /// Checks one grid point; returns the first problem found.
 pub fn validate(c: &RunConfig) -> Result<(), Problem> {
     let name = &c.experiment.name;
-    if name.is_empty() || !name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+    {
         return Err(problem(
             "experiment.name",
             format!("`{name}` is not a usable folder name"),
@@ -35,7 +39,11 @@ pub fn validate(c: &RunConfig) -> Result<(), Problem> {
     }
     known_dataset("target.dataset", &c.target.dataset)?;
     if c.target.labels_per_class > 100_000 {
-        return Err(problem("target.labels_per_class", "must be at most 100000", "0 means all labelled images"));
+        return Err(problem(
+            "target.labels_per_class",
+            "must be at most 100000",
+            "0 means all labelled images",
+        ));
     }
     fraction("target.val_fraction", c.target.val_fraction, 0.0, 0.9)?;
     crop("target.crop", c.target.crop)?;
@@ -63,7 +71,11 @@ pub fn validate(c: &RunConfig) -> Result<(), Problem> {
         non_negative("source.weight_decay", s.weight_decay)?;
         crop("source.crop", s.crop)?;
         if s.limit == Some(0) {
-            return Err(problem("source.limit", "must be at least 1", "leave it out to use every image"));
+            return Err(problem(
+                "source.limit",
+                "must be at least 1",
+                "leave it out to use every image",
+            ));
         }
     }
 
@@ -71,7 +83,10 @@ pub fn validate(c: &RunConfig) -> Result<(), Problem> {
     if t.strategy != Strategy::Scratch && c.source.is_none() {
         return Err(problem(
             "transfer.strategy",
-            format!("`{}` needs a pretrained backbone, but the file has no [source] table", t.strategy.as_str()),
+            format!(
+                "`{}` needs a pretrained backbone, but the file has no [source] table",
+                t.strategy.as_str()
+            ),
             "add a [source] table (e.g. `dataset = \"mnist-10k\"`) or use `strategy = \"scratch\"`",
         ));
     }
@@ -79,7 +94,11 @@ pub fn validate(c: &RunConfig) -> Result<(), Problem> {
     if t.freeze_depth > parts {
         return Err(problem(
             "transfer.freeze_depth",
-            format!("{} is more than the {parts} backbone parts ({})", t.freeze_depth, model::parts(&c.model).join(", ")),
+            format!(
+                "{} is more than the {parts} backbone parts ({})",
+                t.freeze_depth,
+                model::parts(&c.model).join(", ")
+            ),
             format!("use 0 to {parts}; {parts} freezes the whole backbone (same as linear-probe)"),
         ));
     }
@@ -87,7 +106,12 @@ pub fn validate(c: &RunConfig) -> Result<(), Problem> {
     Ok(())
 }
 
-fn unknown<'a>(path: &'static str, what: &str, name: &str, names: impl Iterator<Item = &'a str> + Clone) -> Problem {
+fn unknown<'a>(
+    path: &'static str,
+    what: &str,
+    name: &str,
+    names: impl Iterator<Item = &'a str> + Clone,
+) -> Problem {
     let help = match suggest(name, names.clone()) {
         Some(best) => format!("did you mean `{best}`?"),
         None => format!("known {what}s: {}", names.collect::<Vec<_>>().join(", ")),
@@ -99,40 +123,65 @@ fn known_dataset(path: &'static str, name: &str) -> Result<(), Problem> {
     if data::registry::find(name).is_some() {
         return Ok(());
     }
-    Err(unknown(path, "dataset", name, data::registry::DATASETS.iter().map(|d| d.name)))
+    Err(unknown(
+        path,
+        "dataset",
+        name,
+        data::registry::DATASETS.iter().map(|d| d.name),
+    ))
 }
 
 fn range(path: &'static str, v: usize, lo: usize, hi: usize) -> Result<(), Problem> {
     if (lo..=hi).contains(&v) {
         return Ok(());
     }
-    Err(problem(path, format!("{v} is out of range"), format!("use a value from {lo} to {hi}")))
+    Err(problem(
+        path,
+        format!("{v} is out of range"),
+        format!("use a value from {lo} to {hi}"),
+    ))
 }
 
 fn positive(path: &'static str, v: f64) -> Result<(), Problem> {
     if v.is_finite() && v > 0.0 {
         return Ok(());
     }
-    Err(problem(path, format!("{v} must be a positive number"), "e.g. 0.001"))
+    Err(problem(
+        path,
+        format!("{v} must be a positive number"),
+        "e.g. 0.001",
+    ))
 }
 
 fn non_negative(path: &'static str, v: f64) -> Result<(), Problem> {
     if v.is_finite() && v >= 0.0 {
         return Ok(());
     }
-    Err(problem(path, format!("{v} must be zero or positive"), "e.g. 0.0"))
+    Err(problem(
+        path,
+        format!("{v} must be zero or positive"),
+        "e.g. 0.0",
+    ))
 }
 
 fn fraction(path: &'static str, v: f64, lo: f64, hi: f64) -> Result<(), Problem> {
     if v.is_finite() && v > lo && v <= hi {
         return Ok(());
     }
-    Err(problem(path, format!("{v} is out of range"), format!("use a fraction above {lo} and at most {hi}, e.g. 0.2")))
+    Err(problem(
+        path,
+        format!("{v} is out of range"),
+        format!("use a fraction above {lo} and at most {hi}, e.g. 0.2"),
+    ))
 }
 
 fn crop(path: &'static str, v: Option<usize>) -> Result<(), Problem> {
     match v {
-        Some(0) => Err(problem(path, "0 is not a crop size", "leave it out to keep the whole image")),
+        Some(0) => Err(problem(
+            path,
+            "0 is not a crop size",
+            "leave it out to keep the whole image",
+        )),
         _ => Ok(()),
     }
 }

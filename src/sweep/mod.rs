@@ -39,7 +39,9 @@ enum Task {
 /// Trains every run of `plan`, writing results into `opts.out` as runs finish.
 pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Vec<Outcome>> {
     let out = &opts.out;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create the results folder {}", out.display()))?;
+    preflight(plan)?;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create the results folder {}", out.display()))?;
     results::write_atomic(&out.join("experiment.toml"), plan.text.as_bytes())?;
     let cache = out.join("cache");
 
@@ -47,19 +49,34 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Vec<Outcome>> {
     let mut sources = BTreeMap::new();
     let mut run_source = vec![None; plan.runs.len()];
     for (i, r) in plan.runs.iter().enumerate() {
-        if let (Some(s), true) = (&r.config.source, r.config.transfer.strategy != Strategy::Scratch) {
+        if let (Some(s), true) = (
+            &r.config.source,
+            r.config.transfer.strategy != Strategy::Scratch,
+        ) {
             let key = source::key(s, &r.config.model);
-            sources.entry(key.clone()).or_insert_with(|| (s.clone(), r.config.model.clone()));
+            sources
+                .entry(key.clone())
+                .or_insert_with(|| (s.clone(), r.config.model.clone()));
             run_source[i] = Some(key);
         }
     }
-    let cells: BTreeMap<String, OnceLock<Result<SourceInfo, String>>> =
-        sources.keys().map(|k| (k.clone(), OnceLock::new())).collect();
+    let cells: BTreeMap<String, OnceLock<Result<SourceInfo, String>>> = sources
+        .keys()
+        .map(|k| (k.clone(), OnceLock::new()))
+        .collect();
 
     // Source stages first, then runs that need none, so no worker waits while another pretrains.
     let mut tasks: Vec<Task> = sources.keys().cloned().map(Task::Source).collect();
-    tasks.extend((0..plan.runs.len()).filter(|&i| run_source[i].is_none()).map(Task::Run));
-    tasks.extend((0..plan.runs.len()).filter(|&i| run_source[i].is_some()).map(Task::Run));
+    tasks.extend(
+        (0..plan.runs.len())
+            .filter(|&i| run_source[i].is_none())
+            .map(Task::Run),
+    );
+    tasks.extend(
+        (0..plan.runs.len())
+            .filter(|&i| run_source[i].is_some())
+            .map(Task::Run),
+    );
 
     let bar = progress_bar(plan.runs.len() as u64, opts.quiet);
     let log = |line: String| {
@@ -74,7 +91,8 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Vec<Outcome>> {
         cells[key]
             .get_or_init(|| {
                 let (s, m) = &sources[key];
-                source::obtain(s, m, &cache, device, &log).map_err(|e| format!("source stage failed: {e:#}"))
+                source::obtain(s, m, &cache, device, &log)
+                    .map_err(|e| format!("source stage failed: {e:#}"))
             })
             .clone()
     };
@@ -100,7 +118,10 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Vec<Outcome>> {
                 src => {
                     let info = src.and_then(Result::ok);
                     let mut on_epoch = |e: &crate::train::EpochLog| {
-                        bar.set_message(format!("{} epoch {} val acc {:.3}", r.id, e.epoch, e.val_accuracy));
+                        bar.set_message(format!(
+                            "{} epoch {} val acc {:.3}",
+                            r.id, e.epoch, e.val_accuracy
+                        ));
                     };
                     run::execute(r, info.as_ref(), &cache, &device, &mut on_epoch)
                 }
@@ -117,7 +138,9 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Vec<Outcome>> {
     std::thread::scope(|scope| {
         for _ in 0..opts.jobs.max(1) {
             scope.spawn(|| {
-                let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.threads.max(1)).build();
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(opts.threads.max(1))
+                    .build();
                 match pool {
                     Ok(pool) => pool.install(worker),
                     Err(_) => worker(),
@@ -129,29 +152,73 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Vec<Outcome>> {
     if let Some(e) = write_error.into_inner().expect("lock") {
         return Err(e);
     }
-    Ok(outcomes.into_inner().expect("lock").into_iter().map(|o| o.expect("every run finished")).collect())
+    Ok(outcomes
+        .into_inner()
+        .expect("lock")
+        .into_iter()
+        .map(|o| o.expect("every run finished"))
+        .collect())
+}
+
+/// Loads every dataset the plan needs before anything is written, so a missing or bad file
+/// stops the sweep at once instead of failing each run.
+fn preflight(plan: &Plan) -> anyhow::Result<()> {
+    for r in &plan.runs {
+        let c = &r.config;
+        crate::data::prepare(&c.target.dataset, c.target.crop, c.model.input_size)?;
+        if let (Some(s), true) = (&c.source, c.transfer.strategy != Strategy::Scratch) {
+            crate::data::prepare(&s.dataset, s.crop, c.model.input_size)?;
+        }
+    }
+    Ok(())
 }
 
 fn failed(message: String) -> Outcome {
-    Outcome { status: Status::Failed(message), test: None, best_epoch: 0, epochs: vec![], train_images: 0, seconds: 0.0 }
+    Outcome {
+        status: Status::Failed(message),
+        test: None,
+        best_epoch: 0,
+        epochs: vec![],
+        train_images: 0,
+        seconds: 0.0,
+    }
 }
 
 fn save(out: &Path, plan: &Plan, i: usize, all: &[Option<Outcome>]) -> anyhow::Result<()> {
     let outcome = all[i].as_ref().expect("just finished");
-    results::write_run_dir(&out.join("runs").join(&plan.runs[i].id), &plan.runs[i], outcome)?;
+    results::write_run_dir(
+        &out.join("runs").join(&plan.runs[i].id),
+        &plan.runs[i],
+        outcome,
+    )?;
     results::write_runs_csv(&out.join("runs.csv"), plan, all)?;
     results::write_epochs_csv(&out.join("epochs.csv"), plan, all)
 }
 
 fn finished_line(plan: &Plan, i: usize, o: &Outcome) -> String {
     let r = &plan.runs[i];
-    let cells: Vec<String> = plan.axes.iter().zip(&r.axis_values).map(|(a, v)| format!("{}={v}", short(a))).collect();
+    let cells: Vec<String> = plan
+        .axes
+        .iter()
+        .zip(&r.axis_values)
+        .map(|(a, v)| format!("{}={v}", short(a)))
+        .collect();
     let result = match (&o.status, &o.test) {
-        (Status::Ok, Some(m)) => format!("test acc {:.4} (best epoch {}/{})", m.accuracy, o.best_epoch, o.epochs.len()),
+        (Status::Ok, Some(m)) => format!(
+            "test acc {:.4} (best epoch {}/{})",
+            m.accuracy,
+            o.best_epoch,
+            o.epochs.len()
+        ),
         (Status::Failed(msg), _) => format!("FAILED: {msg}"),
         _ => format!("DIVERGED in epoch {}", o.epochs.len() + 1),
     };
-    format!("run {} [{}] {result} in {:.1}s", r.id, cells.join(" "), o.seconds)
+    format!(
+        "run {} [{}] {result} in {:.1}s",
+        r.id,
+        cells.join(" "),
+        o.seconds
+    )
 }
 
 /// Column name of an axis: the last segment of its path (`seed` for `experiment.seeds`).
@@ -167,8 +234,10 @@ fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(total);
-    let style = ProgressStyle::with_template("{bar:30} {pos}/{len} runs, {elapsed} elapsed, ETA {eta} | {msg}")
-        .expect("valid template");
+    let style = ProgressStyle::with_template(
+        "{bar:30} {pos}/{len} runs, {elapsed} elapsed, ETA {eta} | {msg}",
+    )
+    .expect("valid template");
     bar.set_style(style);
     bar
 }

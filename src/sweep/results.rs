@@ -14,7 +14,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         "{}.tmp",
         path.extension().and_then(|e| e.to_str()).unwrap_or("")
     ));
-    let mut f = std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
@@ -30,7 +31,11 @@ const FIXED: [(&str, &str); 5] = [
 ];
 
 /// Rebuilds `runs.csv` from the runs finished so far (`None` = not finished yet, left out).
-pub fn write_runs_csv(path: &Path, plan: &Plan, outcomes: &[Option<Outcome>]) -> anyhow::Result<()> {
+pub fn write_runs_csv(
+    path: &Path,
+    plan: &Plan,
+    outcomes: &[Option<Outcome>],
+) -> anyhow::Result<()> {
     let extra: Vec<usize> = (0..plan.axes.len())
         .filter(|&i| FIXED.iter().all(|(_, p)| *p != plan.axes[i]))
         .collect();
@@ -40,8 +45,16 @@ pub fn write_runs_csv(path: &Path, plan: &Plan, outcomes: &[Option<Outcome>]) ->
     header.extend(extra.iter().map(|&i| plan.axes[i].clone()));
     header.extend(
         [
-            "status", "test_accuracy", "test_precision", "test_recall", "test_f1", "best_epoch", "epochs_run",
-            "train_images", "seconds", "error",
+            "status",
+            "test_accuracy",
+            "test_precision",
+            "test_recall",
+            "test_f1",
+            "best_epoch",
+            "epochs_run",
+            "train_images",
+            "seconds",
+            "error",
         ]
         .map(String::from),
     );
@@ -52,13 +65,19 @@ pub fn write_runs_csv(path: &Path, plan: &Plan, outcomes: &[Option<Outcome>]) ->
         row.extend(FIXED.iter().map(|(_, p)| fixed_value(run, p)));
         row.extend(extra.iter().map(|&i| blank_na(&run.axis_values[i])));
         let m = o.test.as_ref();
-        let num = |f: &dyn Fn(&crate::train::Metrics) -> f64| m.map_or(String::new(), |m| format!("{:.6}", f(m)));
+        let num = |f: &dyn Fn(&crate::train::Metrics) -> f64| {
+            m.map_or(String::new(), |m| format!("{:.6}", f(m)))
+        };
         row.push(o.status.as_str().into());
         row.push(num(&|m| m.accuracy));
         row.push(num(&|m| m.precision));
         row.push(num(&|m| m.recall));
         row.push(num(&|m| m.f1));
-        row.push(if m.is_some() { o.best_epoch.to_string() } else { String::new() });
+        row.push(if m.is_some() {
+            o.best_epoch.to_string()
+        } else {
+            String::new()
+        });
         row.push(o.epochs.len().to_string());
         row.push(o.train_images.to_string());
         row.push(format!("{:.2}", o.seconds));
@@ -73,9 +92,21 @@ pub fn write_runs_csv(path: &Path, plan: &Plan, outcomes: &[Option<Outcome>]) ->
 }
 
 /// Rebuilds `epochs.csv`: one row per run and epoch.
-pub fn write_epochs_csv(path: &Path, plan: &Plan, outcomes: &[Option<Outcome>]) -> anyhow::Result<()> {
+pub fn write_epochs_csv(
+    path: &Path,
+    plan: &Plan,
+    outcomes: &[Option<Outcome>],
+) -> anyhow::Result<()> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["run_id", "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr"])?;
+    w.write_record([
+        "run_id",
+        "epoch",
+        "train_loss",
+        "train_accuracy",
+        "val_loss",
+        "val_accuracy",
+        "lr",
+    ])?;
     for (run, outcome) in plan.runs.iter().zip(outcomes) {
         for e in outcome.iter().flat_map(|o| &o.epochs) {
             w.write_record([
@@ -96,7 +127,10 @@ pub fn write_epochs_csv(path: &Path, plan: &Plan, outcomes: &[Option<Outcome>]) 
 pub fn write_run_dir(dir: &Path, run: &Run, outcome: &Outcome) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let config = toml::to_string(&run.config).context("cannot serialize the run's config")?;
-    write_atomic(&dir.join("config.toml"), format!("# run {}\n{config}", run.id).as_bytes())?;
+    write_atomic(
+        &dir.join("config.toml"),
+        format!("# run {}\n{config}", run.id).as_bytes(),
+    )?;
     if let Some(m) = &outcome.test {
         let mut w = csv::Writer::from_writer(Vec::new());
         let classes = m.confusion.len();
@@ -118,8 +152,12 @@ fn fixed_value(run: &Run, path: &str) -> String {
     let t = &c.transfer;
     match path {
         "transfer.strategy" => t.strategy.as_str().into(),
-        "transfer.freeze_depth" if t.strategy != crate::spec::Strategy::Scratch => t.freeze_depth.to_string(),
-        "transfer.backbone_lr_mult" if t.strategy == crate::spec::Strategy::Finetune => t.backbone_lr_mult.to_string(),
+        "transfer.freeze_depth" if t.strategy != crate::spec::Strategy::Scratch => {
+            t.freeze_depth.to_string()
+        }
+        "transfer.backbone_lr_mult" if t.strategy == crate::spec::Strategy::Finetune => {
+            t.backbone_lr_mult.to_string()
+        }
         "target.labels_per_class" => c.target.labels_per_class.to_string(),
         "experiment.seeds" => c.experiment.seed.to_string(),
         _ => String::new(),
@@ -127,5 +165,9 @@ fn fixed_value(run: &Run, path: &str) -> String {
 }
 
 fn blank_na(v: &str) -> String {
-    if v == "-" { String::new() } else { v.to_string() }
+    if v == "-" {
+        String::new()
+    } else {
+        v.to_string()
+    }
 }

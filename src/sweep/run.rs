@@ -68,15 +68,27 @@ pub fn execute(
     let result = train_and_test(run, source, cache, device, &mut record);
     let seconds = start.elapsed().as_secs_f64();
     match result {
-        Ok((test, best_epoch, train_images)) => {
-            Outcome { status: Status::Ok, test: Some(test), best_epoch, epochs, train_images, seconds }
-        }
+        Ok((test, best_epoch, train_images)) => Outcome {
+            status: Status::Ok,
+            test: Some(test),
+            best_epoch,
+            epochs,
+            train_images,
+            seconds,
+        },
         Err(e) => {
             let status = match e.downcast_ref::<train::Diverged>() {
                 Some(_) => Status::Diverged,
                 None => Status::Failed(format!("{e:#}")),
             };
-            Outcome { status, test: None, best_epoch: 0, epochs, train_images: 0, seconds }
+            Outcome {
+                status,
+                test: None,
+                best_epoch: 0,
+                epochs,
+                train_images: 0,
+                seconds,
+            }
         }
     }
 }
@@ -92,7 +104,8 @@ fn train_and_test(
     let seed = c.experiment.seed;
     let data = data::prepare(&c.target.dataset, c.target.crop, c.model.input_size)?;
     let (candidates, val) = data.val_split(c.target.val_fraction);
-    let train_idx = data::sample_per_class(&candidates, &data.labels, c.target.labels_per_class, seed);
+    let train_idx =
+        data::sample_per_class(&candidates, &data.labels, c.target.labels_per_class, seed);
 
     let net = match (c.transfer.strategy, source) {
         (Strategy::Scratch, _) => model::build(&c.model, data.channels, data.classes, seed, device),
@@ -110,7 +123,10 @@ fn train_and_test(
                 .with_head(data.classes, &mut rng, device)
                 .freeze_leading(c.transfer.freeze_depth)
         }
-        (_, None) => bail!("a {} run needs its source stage", c.transfer.strategy.as_str()),
+        (_, None) => bail!(
+            "a {} run needs its source stage",
+            c.transfer.strategy.as_str()
+        ),
     };
     let settings = Settings {
         epochs: c.train.epochs,
@@ -125,5 +141,9 @@ fn train_and_test(
     };
     let fitted = train::fit(net, &data, &train_idx, &val, &settings, device, on_epoch)?;
     let test = train::evaluate(&fitted.best, &data, &data.test, device);
-    Ok((train::metrics(&test.truth, &test.predicted, data.classes), fitted.best_epoch, train_idx.len()))
+    Ok((
+        train::metrics(&test.truth, &test.predicted, data.classes),
+        fitted.best_epoch,
+        train_idx.len(),
+    ))
 }

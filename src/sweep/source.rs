@@ -46,18 +46,31 @@ pub fn key(source: &Source, model: &ModelSpec) -> String {
 
 /// Paths of a cached source stage: (weights, info).
 pub fn paths(cache: &Path, key: &str) -> (PathBuf, PathBuf) {
-    (cache.join(format!("source-{key}.bpk")), cache.join(format!("source-{key}.json")))
+    (
+        cache.join(format!("source-{key}.bpk")),
+        cache.join(format!("source-{key}.json")),
+    )
 }
 
 /// Returns the cached source stage, training and caching it first when absent.
-pub fn obtain(source: &Source, spec: &ModelSpec, cache: &Path, device: &Device, log: &dyn Fn(String)) -> anyhow::Result<SourceInfo> {
+pub fn obtain(
+    source: &Source,
+    spec: &ModelSpec,
+    cache: &Path,
+    device: &Device,
+    log: &dyn Fn(String),
+) -> anyhow::Result<SourceInfo> {
     let key = key(source, spec);
     let (weights, info_path) = paths(cache, &key);
     if weights.exists()
         && let Ok(text) = std::fs::read_to_string(&info_path)
         && let Ok(info) = serde_json::from_str::<SourceInfo>(&text)
     {
-        log(format!("source {key}: reusing {} (test accuracy {:.4})", weights.display(), info.test_accuracy));
+        log(format!(
+            "source {key}: reusing {} (test accuracy {:.4})",
+            weights.display(),
+            info.test_accuracy
+        ));
         return Ok(info);
     }
     let start = Instant::now();
@@ -69,7 +82,12 @@ pub fn obtain(source: &Source, spec: &ModelSpec, cache: &Path, device: &Device, 
         train_idx.truncate(limit);
         train_idx.sort_unstable();
     }
-    log(format!("source {key}: training on {} images of {} for {} epochs", train_idx.len(), source.dataset, source.epochs));
+    log(format!(
+        "source {key}: training on {} images of {} for {} epochs",
+        train_idx.len(),
+        source.dataset,
+        source.epochs
+    ));
     let net = model::build(spec, data.channels, data.classes, source.seed, device);
     let settings = Settings {
         epochs: source.epochs,
@@ -83,9 +101,20 @@ pub fn obtain(source: &Source, spec: &ModelSpec, cache: &Path, device: &Device, 
         seed: source.seed,
     };
     let mut on_epoch = |e: &train::EpochLog| {
-        log(format!("source {key}: epoch {} train loss {:.4} val accuracy {:.4}", e.epoch, e.train_loss, e.val_accuracy));
+        log(format!(
+            "source {key}: epoch {} train loss {:.4} val accuracy {:.4}",
+            e.epoch, e.train_loss, e.val_accuracy
+        ));
     };
-    let fitted = train::fit(net, &data, &train_idx, &val, &settings, device, &mut on_epoch)?;
+    let fitted = train::fit(
+        net,
+        &data,
+        &train_idx,
+        &val,
+        &settings,
+        device,
+        &mut on_epoch,
+    )?;
     let test = train::evaluate(&fitted.best, &data, &data.test, device);
     let info = SourceInfo {
         key: key.clone(),
@@ -99,18 +128,35 @@ pub fn obtain(source: &Source, spec: &ModelSpec, cache: &Path, device: &Device, 
     std::fs::create_dir_all(cache).with_context(|| format!("cannot create {}", cache.display()))?;
     // Written under temporary names and renamed, so a crash never leaves a half-written entry.
     let tmp = weights.with_extension("bpk.tmp");
-    fitted.best.save_file(&tmp).map_err(|e| anyhow::anyhow!("cannot save {}: {e:?}", tmp.display()))?;
-    crate::sweep::results::write_atomic(&info_path, serde_json::to_string_pretty(&info)?.as_bytes())?;
+    fitted
+        .best
+        .save_file(&tmp)
+        .map_err(|e| anyhow::anyhow!("cannot save {}: {e:?}", tmp.display()))?;
+    crate::sweep::results::write_atomic(
+        &info_path,
+        serde_json::to_string_pretty(&info)?.as_bytes(),
+    )?;
     std::fs::rename(&tmp, &weights)?;
-    log(format!("source {key}: test accuracy {:.4} after {:.1}s", info.test_accuracy, info.seconds));
+    log(format!(
+        "source {key}: test accuracy {:.4} after {:.1}s",
+        info.test_accuracy, info.seconds
+    ));
     Ok(info)
 }
 
 /// Loads a cached source backbone into a fresh network of the same shape.
-pub fn load(info: &SourceInfo, spec: &ModelSpec, cache: &Path, device: &Device) -> anyhow::Result<ResNet> {
+pub fn load(
+    info: &SourceInfo,
+    spec: &ModelSpec,
+    cache: &Path,
+    device: &Device,
+) -> anyhow::Result<ResNet> {
     let (weights, _) = paths(cache, &info.key);
     let skeleton = model::build(spec, info.channels, info.classes, 0, device);
-    skeleton
-        .try_load_file(&weights)
-        .map_err(|e| anyhow::anyhow!("cannot load the source backbone {}: {e:?}; delete it to retrain", weights.display()))
+    skeleton.try_load_file(&weights).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot load the source backbone {}: {e:?}; delete it to retrain",
+            weights.display()
+        )
+    })
 }

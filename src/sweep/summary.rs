@@ -29,7 +29,10 @@ pub fn cells(plan: &Plan, outcomes: &[Outcome]) -> Vec<Cell> {
             Strategy::Finetune => format!("finetune (freeze {})", t.freeze_depth),
             s => s.as_str().to_string(),
         };
-        groups.entry((run.config.target.labels_per_class, setting)).or_default().push(m.accuracy);
+        groups
+            .entry((run.config.target.labels_per_class, setting))
+            .or_default()
+            .push(m.accuracy);
     }
     groups
         .into_iter()
@@ -45,7 +48,11 @@ pub fn cells(plan: &Plan, outcomes: &[Outcome]) -> Vec<Cell> {
 /// A plain-text table of the cells, with the difference to scratch at the same budget.
 pub fn render(cells: &[Cell]) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "{:>16}  {:<22} {:>9} {:>10} {:>6}", "labels/class", "setting", "test acc", "vs scratch", "seeds");
+    let _ = writeln!(
+        s,
+        "{:>16}  {:<22} {:>9} {:>10} {:>6}",
+        "labels/class", "setting", "test acc", "vs scratch", "seeds"
+    );
     for c in cells {
         let scratch = cells
             .iter()
@@ -55,8 +62,16 @@ pub fn render(cells: &[Cell]) -> String {
             Some(b) if c.setting != "scratch" => format!("{:+.4}", c.mean_accuracy - b),
             _ => "".into(),
         };
-        let budget = if c.labels_per_class == 0 { "all".to_string() } else { c.labels_per_class.to_string() };
-        let _ = writeln!(s, "{budget:>16}  {:<22} {:>9.4} {diff:>10} {:>6}", c.setting, c.mean_accuracy, c.n);
+        let budget = if c.labels_per_class == 0 {
+            "all".to_string()
+        } else {
+            c.labels_per_class.to_string()
+        };
+        let _ = writeln!(
+            s,
+            "{budget:>16}  {:<22} {:>9.4} {diff:>10} {:>6}",
+            c.setting, c.mean_accuracy, c.n
+        );
     }
     s
 }

@@ -27,16 +27,34 @@ pub fn metrics(truth: &[usize], predicted: &[usize], classes: usize) -> Metrics 
     let correct: u64 = (0..classes).map(|c| confusion[c][c]).sum();
     let accuracy = correct as f64 / truth.len().max(1) as f64;
     let (mut precision, mut recall, mut f1) = (0.0, 0.0, 0.0);
-    for c in 0..classes {
-        let tp = confusion[c][c] as f64;
-        let predicted_c: u64 = (0..classes).map(|t| confusion[t][c]).sum();
-        let actual_c: u64 = confusion[c].iter().sum();
-        let p = if predicted_c > 0 { tp / predicted_c as f64 } else { 0.0 };
-        let r = if actual_c > 0 { tp / actual_c as f64 } else { 0.0 };
+    for (c, row) in confusion.iter().enumerate() {
+        let tp = row[c] as f64;
+        let predicted_c: u64 = confusion.iter().map(|r| r[c]).sum();
+        let actual_c: u64 = row.iter().sum();
+        let p = if predicted_c > 0 {
+            tp / predicted_c as f64
+        } else {
+            0.0
+        };
+        let r = if actual_c > 0 {
+            tp / actual_c as f64
+        } else {
+            0.0
+        };
         precision += p;
         recall += r;
-        f1 += if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
+        f1 += if p + r > 0.0 {
+            2.0 * p * r / (p + r)
+        } else {
+            0.0
+        };
     }
     let k = classes.max(1) as f64;
-    Metrics { accuracy, precision: precision / k, recall: recall / k, f1: f1 / k, confusion }
+    Metrics {
+        accuracy,
+        precision: precision / k,
+        recall: recall / k,
+        f1: f1 / k,
+        confusion,
+    }
 }

@@ -76,7 +76,11 @@ pub struct Diverged {
 
 impl std::fmt::Display for Diverged {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "the training loss became NaN or infinite in epoch {}; try a smaller lr", self.epoch)
+        write!(
+            f,
+            "the training loss became NaN or infinite in epoch {}; try a smaller lr",
+            self.epoch
+        )
     }
 }
 
@@ -103,7 +107,11 @@ pub fn fit(
     on_epoch: &mut dyn FnMut(&EpochLog),
 ) -> anyhow::Result<Fitted> {
     if train.is_empty() || val.is_empty() {
-        bail!("no images to train on ({} train, {} validation)", train.len(), val.len());
+        bail!(
+            "no images to train on ({} train, {} validation)",
+            train.len(),
+            val.len()
+        );
     }
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let mut optim = optim::build(s.optimizer, s.weight_decay);
@@ -151,11 +159,20 @@ pub fn fit(
         }
     }
     let (_, best_epoch, best) = best.expect("at least one epoch");
-    Ok(Fitted { best, best_epoch, epochs })
+    Ok(Fitted {
+        best,
+        best_epoch,
+        epochs,
+    })
 }
 
 /// One optimizer step; the backbone moves at `lr * backbone_lr_mult`, the head at `lr`.
-fn step(model: ResNet, optim: &mut burn::optim::ModuleOptimizer, loss: Tensor<1>, s: &Settings) -> ResNet {
+fn step(
+    model: ResNet,
+    optim: &mut burn::optim::ModuleOptimizer,
+    loss: Tensor<1>,
+    s: &Settings,
+) -> ResNet {
     let mut grads = loss.backward();
     if s.backbone_lr_mult == 1.0 {
         let all = GradientsParams::from_grads(grads, &model);
@@ -179,16 +196,30 @@ pub fn evaluate(model: &ResNet, data: &Prepared, indices: &[usize], device: &Dev
         let logits = model.forward(x);
         let loss = loss_fn.forward(logits.clone(), y);
         loss_sum += f64::from(loss.into_scalar::<f32>()) * batch.len() as f64;
-        let argmax = logits.argmax(1).into_data().convert::<i64>().try_into_vec::<i64>().expect("int data");
+        let argmax = logits
+            .argmax(1)
+            .into_data()
+            .convert::<i64>()
+            .try_into_vec::<i64>()
+            .expect("int data");
         predicted.extend(argmax.iter().map(|&p| p as usize));
         truth.extend(batch.iter().map(|&i| data.labels[i] as usize));
     }
-    Evaluation { loss: loss_sum / indices.len().max(1) as f64, predicted, truth }
+    Evaluation {
+        loss: loss_sum / indices.len().max(1) as f64,
+        predicted,
+        truth,
+    }
 }
 
 /// Fraction of correct predictions.
 pub fn accuracy(e: &Evaluation) -> f64 {
-    let correct = e.predicted.iter().zip(&e.truth).filter(|(p, t)| p == t).count();
+    let correct = e
+        .predicted
+        .iter()
+        .zip(&e.truth)
+        .filter(|(p, t)| p == t)
+        .count();
     correct as f64 / e.truth.len().max(1) as f64
 }
 
