@@ -4,7 +4,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
 
 use sweep::data::sample_per_class;
-use sweep::model::{self, ResNet};
+use sweep::model::{self, Network};
 use sweep::spec::schema::ModelSpec;
 use sweep::spec::{Monitor, Optimizer};
 use sweep::train::{self, Settings, metrics};
@@ -16,6 +16,8 @@ fn spec(width: usize, stages: usize) -> ModelSpec {
         stages,
         blocks: 1,
         input_size: 16,
+        weights: None,
+        allow_partial: false,
     }
 }
 
@@ -62,11 +64,16 @@ fn resnet_mini_learns_mnist() {
 struct Snapshot(Vec<(String, Vec<f32>)>, Vec<String>);
 
 impl ModuleVisitor for Snapshot {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.1.push(name.to_string());
+    // Enum variants (`ResNet`, `Basic`) are left out, as in torchvision's key names.
+    fn enter_module(&mut self, name: &str, container: &str) {
+        if !container.starts_with("Enum") {
+            self.1.push(name.to_string());
+        }
     }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.1.pop();
+    fn exit_module(&mut self, _: &str, container: &str) {
+        if !container.starts_with("Enum") {
+            self.1.pop();
+        }
     }
     fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
         let values = p
@@ -79,7 +86,7 @@ impl ModuleVisitor for Snapshot {
     }
 }
 
-fn snapshot(m: &ResNet) -> Vec<(String, Vec<f32>)> {
+fn snapshot(m: &Network) -> Vec<(String, Vec<f32>)> {
     let mut s = Snapshot::default();
     m.valid().visit(&mut s);
     s.0

@@ -1,34 +1,132 @@
-//! Models: a registry of backbones, one name to one constructor.
+//! Models: a registry of backbones (one name, one constructor) and the network they build.
 
 pub mod init;
+pub mod layers;
 pub mod resnet;
+pub mod seqnet;
+pub mod weights;
 
-use burn::tensor::Device;
+use std::path::Path;
 
-pub use resnet::ResNet;
+use anyhow::bail;
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor};
+use rand::rngs::StdRng;
+
+pub use resnet::{ResNet, ResNetShape};
+pub use seqnet::SeqNet;
 
 use crate::seed;
 use crate::spec::schema::ModelSpec;
 
-/// A registered backbone family.
+/// A network of any registered family.
+// Held inline: burn's derive has no boxed variants, and there is one network per run.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum Network {
+    /// `resnet-mini`, `resnet18`, `resnet34`, `resnet50`.
+    ResNet(ResNet),
+    /// `vgg11_bn`, `vgg16_bn`, `alexnet`.
+    Seq(SeqNet),
+}
+
+/// A registered backbone.
 pub struct BackboneInfo {
     /// The name used in experiment files.
     pub name: &'static str,
     /// One line for `sweep models`.
     pub description: &'static str,
+    build: fn(&ModelSpec, usize, usize, &mut StdRng, &Device) -> Network,
+    parts: fn(&ModelSpec) -> Vec<String>,
+}
+
+fn resnet(shape: ResNetShape) -> impl Fn(usize, usize, &mut StdRng, &Device) -> Network {
+    move |c, k, rng, d| Network::ResNet(ResNet::new(shape, c, k, rng, d))
+}
+
+fn tv_resnet(bottleneck: bool, blocks: [usize; 4]) -> ResNetShape {
+    ResNetShape {
+        bottleneck,
+        blocks,
+        width: 64,
+        imagenet_stem: true,
+    }
+}
+
+fn resnet_parts(stages: usize) -> Vec<String> {
+    std::iter::once("stem".to_string())
+        .chain((1..=stages).map(|i| format!("layer{i}")))
+        .collect()
+}
+
+fn blocks(n: usize) -> Vec<String> {
+    (1..=n).map(|i| format!("block{i}")).collect()
 }
 
 /// Every backbone, by name.
-pub const BACKBONES: &[BackboneInfo] = &[BackboneInfo {
-    name: "resnet-mini",
-    description: "CIFAR-style ResNet: 3x3 stem, `stages` stages of `blocks` basic blocks, width `width` doubling per stage",
-}];
+pub const BACKBONES: &[BackboneInfo] = &[
+    BackboneInfo {
+        name: "resnet-mini",
+        description: "CIFAR-style ResNet for CPUs: 3x3 stem, `stages` stages of `blocks` basic blocks, `width` doubling",
+        build: |s, c, k, rng, d| {
+            let mut blocks = [0; 4];
+            blocks[..s.stages].fill(s.blocks);
+            resnet(ResNetShape {
+                bottleneck: false,
+                blocks,
+                width: s.width,
+                imagenet_stem: false,
+            })(c, k, rng, d)
+        },
+        parts: |s| resnet_parts(s.stages),
+    },
+    BackboneInfo {
+        name: "resnet18",
+        description: "torchvision ResNet-18 (11.7M parameters)",
+        build: |_, c, k, rng, d| resnet(tv_resnet(false, [2, 2, 2, 2]))(c, k, rng, d),
+        parts: |_| resnet_parts(4),
+    },
+    BackboneInfo {
+        name: "resnet34",
+        description: "torchvision ResNet-34 (21.8M parameters)",
+        build: |_, c, k, rng, d| resnet(tv_resnet(false, [3, 4, 6, 3]))(c, k, rng, d),
+        parts: |_| resnet_parts(4),
+    },
+    BackboneInfo {
+        name: "resnet50",
+        description: "torchvision ResNet-50 (25.6M parameters)",
+        build: |_, c, k, rng, d| resnet(tv_resnet(true, [3, 4, 6, 3]))(c, k, rng, d),
+        parts: |_| resnet_parts(4),
+    },
+    BackboneInfo {
+        name: "vgg11_bn",
+        description: "torchvision VGG-11 with batch norm (132.9M parameters)",
+        build: |_, c, k, rng, d| Network::Seq(SeqNet::vgg_bn(seqnet::VGG11, c, k, rng, d)),
+        parts: |_| blocks(5),
+    },
+    BackboneInfo {
+        name: "vgg16_bn",
+        description: "torchvision VGG-16 with batch norm (138.4M parameters)",
+        build: |_, c, k, rng, d| Network::Seq(SeqNet::vgg_bn(seqnet::VGG16, c, k, rng, d)),
+        parts: |_| blocks(5),
+    },
+    BackboneInfo {
+        name: "alexnet",
+        description: "torchvision AlexNet (61.1M parameters); needs inputs of at least 63x63",
+        build: |_, c, k, rng, d| Network::Seq(SeqNet::alexnet(c, k, rng, d)),
+        parts: |_| blocks(3),
+    },
+];
 
-/// Freezable parts of the backbone a spec describes, in forward order (`stem`, `layer1`, ...).
+/// Looks a backbone up by name.
+pub fn find(name: &str) -> Option<&'static BackboneInfo> {
+    BACKBONES.iter().find(|b| b.name == name)
+}
+
+/// Freezable parts of the backbone a spec describes, in forward order.
 pub fn parts(spec: &ModelSpec) -> Vec<String> {
-    std::iter::once("stem".to_string())
-        .chain((1..=spec.stages).map(|i| format!("layer{i}")))
-        .collect()
+    find(&spec.backbone).map_or_else(Vec::new, |b| (b.parts)(spec))
 }
 
 /// Builds the network a spec describes, initialised from `seed`.
@@ -38,15 +136,141 @@ pub fn build(
     classes: usize,
     seed: u64,
     device: &Device,
-) -> ResNet {
-    let mut rng = seed::rng(seed, "init", 0);
-    ResNet::new(
+) -> Network {
+    let info = find(&spec.backbone).expect("backbone names are validated");
+    (info.build)(
+        spec,
         in_channels,
-        spec.width,
-        spec.stages,
-        spec.blocks,
         classes,
-        &mut rng,
+        &mut seed::rng(seed, "init", 0),
         device,
     )
+}
+
+/// Builds the network and loads PyTorch-named weights into it.
+///
+/// The head is replaced (initialised from `seed`) since its class count is the target's; a
+/// 1-channel target with 3-channel weights gets the first kernel summed over its inputs. Any
+/// other missing or wrongly shaped key is an error unless `allow_partial`.
+pub fn pretrained(
+    spec: &ModelSpec,
+    path: &Path,
+    in_channels: usize,
+    classes: usize,
+    seed: u64,
+    allow_partial: bool,
+    device: &Device,
+) -> anyhow::Result<Network> {
+    let (mut net, mut report) =
+        weights::load(build(spec, in_channels, classes, seed, device), path)?;
+    let first = net.first_conv_key();
+    if in_channels == 1
+        && report
+            .wrong_shape
+            .iter()
+            .any(|(k, _, got)| *k == first && got.get(1) == Some(&3))
+    {
+        let (three, r) = weights::load(build(spec, 3, classes, seed, device), path)?;
+        (net, report) = (three.sum_input_channels(), r);
+    }
+    let head = net.head_prefix();
+    report.missing.retain(|k| !k.starts_with(&head));
+    report.wrong_shape.retain(|(k, _, _)| !k.starts_with(&head));
+    if !report.is_complete() && !allow_partial {
+        bail!(
+            "{} does not fit `{}`: {}; fix the file or set `allow_partial = true` in [model]",
+            path.display(),
+            spec.backbone,
+            report.describe()
+        );
+    }
+    Ok(net.with_head(classes, &mut seed::rng(seed, "head", 0), device))
+}
+
+impl Network {
+    /// Logits `[batch, classes]`; `rng` enables dropout (training only).
+    pub fn forward(&self, x: Tensor<4>, rng: Option<&mut StdRng>) -> Tensor<2> {
+        match self {
+            Network::ResNet(r) => r.fc.forward(r.features(x)),
+            Network::Seq(s) => s.forward(x, rng),
+        }
+    }
+
+    /// Output of every freezable part, in order (for parity checks).
+    pub fn stages(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
+        match self {
+            Network::ResNet(r) => r.stages(x),
+            Network::Seq(s) => s.stages(x),
+        }
+    }
+
+    /// Names of the freezable parts.
+    pub fn parts(&self) -> Vec<String> {
+        match self {
+            Network::ResNet(r) => r.parts(),
+            Network::Seq(s) => s.parts(),
+        }
+    }
+
+    /// Parameter count of each freezable part.
+    pub fn part_params(&self) -> Vec<usize> {
+        match self {
+            Network::ResNet(r) => r.part_params(),
+            Network::Seq(s) => s.part_params(),
+        }
+    }
+
+    /// Freezes the first `k` parts: no gradients, batch norm in eval mode with fixed statistics.
+    pub fn freeze_leading(self, k: usize) -> Network {
+        match self {
+            Network::ResNet(r) => Network::ResNet(r.freeze_leading(k)),
+            Network::Seq(s) => Network::Seq(s.freeze_leading(k)),
+        }
+    }
+
+    /// Replaces the classification layer with a fresh one of `classes` outputs.
+    pub fn with_head(self, classes: usize, rng: &mut StdRng, device: &Device) -> Network {
+        match self {
+            Network::ResNet(r) => Network::ResNet(r.with_head(classes, rng, device)),
+            Network::Seq(s) => Network::Seq(s.with_head(classes, rng, device)),
+        }
+    }
+
+    /// Moves the head's gradients out of `grads` (the rest is the backbone's).
+    pub fn head_grads(&self, grads: &mut burn::tensor::Gradients) -> GradientsParams {
+        match self {
+            Network::ResNet(r) => GradientsParams::from_module(grads, &r.fc),
+            Network::Seq(s) => GradientsParams::from_module(grads, &s.classifier),
+        }
+    }
+
+    /// Key prefix of the classification layer replaced for a new class count.
+    pub fn head_prefix(&self) -> String {
+        match self {
+            Network::ResNet(_) => "fc.".into(),
+            Network::Seq(s) => format!("classifier.{}.", s.classifier.len() - 1),
+        }
+    }
+
+    fn first_conv_key(&self) -> String {
+        match self {
+            Network::ResNet(_) => "conv1.weight".into(),
+            Network::Seq(_) => "features.0.weight".into(),
+        }
+    }
+
+    fn sum_input_channels(self) -> Network {
+        match self {
+            Network::ResNet(r) => Network::ResNet(r.sum_input_channels()),
+            Network::Seq(s) => Network::Seq(s.sum_input_channels()),
+        }
+    }
+
+    /// Input channels the network takes.
+    pub fn in_channels(&self) -> usize {
+        match self {
+            Network::ResNet(r) => r.in_channels(),
+            Network::Seq(s) => s.in_channels(),
+        }
+    }
 }

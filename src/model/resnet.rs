@@ -1,125 +1,182 @@
-//! A stage-structured ResNet with torchvision's parameter names (`layer1.0.conv1.weight`).
+//! ResNets with torchvision's parameter names (`layer1.0.conv1.weight`, `layer2.0.downsample.0`).
 //!
-//! `resnet-mini` is the CIFAR-style variant sized for CPUs: a 3x3 stem without max-pool, then
-//! 1 to 4 stages of basic blocks, widths doubling and resolution halving from stage 2 on.
+//! `resnet18/34/50` are torchvision's (7x7 stem and max-pool, v1.5 bottlenecks with the stride on
+//! the 3x3 conv). `resnet-mini` is the CIFAR-style variant sized for CPUs: a 3x3 stem without
+//! max-pool, then 1 to 4 stages of basic blocks.
 
 use burn::module::Module;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::conv::Conv2d;
+use burn::nn::pool::MaxPool2d;
+use burn::nn::{BatchNorm, Linear};
 use burn::tensor::{Device, Tensor, activation::relu};
 use rand::rngs::StdRng;
 
-use super::init;
+use super::layers::{Layer, bn, conv, linear, max_pool, sequential};
 
-/// Shortcut of a block that changes width or resolution: 1x1 conv and batch norm.
-#[derive(Module, Debug)]
-pub struct Downsample {
-    conv: Conv2d,
-    bn: BatchNorm,
-}
-
-/// Basic residual block: two 3x3 convs with batch norm, and a shortcut.
+/// Basic residual block: two 3x3 convs (ResNet-18/34).
 #[derive(Module, Debug)]
 pub struct BasicBlock {
     conv1: Conv2d,
     bn1: BatchNorm,
     conv2: Conv2d,
     bn2: BatchNorm,
-    downsample: Option<Downsample>,
+    downsample: Option<Vec<Layer>>,
 }
 
-/// ResNet: stem (`conv1`, `bn1`), stages `layer1`..`layer4` (unused ones empty), head `fc`.
+/// Bottleneck block: 1x1, 3x3 (strided), 1x1 with 4x expansion (ResNet-50).
+#[derive(Module, Debug)]
+pub struct Bottleneck {
+    conv1: Conv2d,
+    bn1: BatchNorm,
+    conv2: Conv2d,
+    bn2: BatchNorm,
+    conv3: Conv2d,
+    bn3: BatchNorm,
+    downsample: Option<Vec<Layer>>,
+}
+
+/// A residual block of either kind.
+// Modules are held inline: burn's derive has no boxed variants, and blocks are few.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum Block {
+    /// Two 3x3 convs.
+    Basic(BasicBlock),
+    /// 1x1 - 3x3 - 1x1.
+    Bottleneck(Bottleneck),
+}
+
+/// ResNet: stem (`conv1`, `bn1`, optional max-pool), stages `layer1`..`layer4`, head `fc`.
 #[derive(Module, Debug)]
 pub struct ResNet {
     conv1: Conv2d,
     bn1: BatchNorm,
-    layer1: Vec<BasicBlock>,
-    layer2: Vec<BasicBlock>,
-    layer3: Vec<BasicBlock>,
-    layer4: Vec<BasicBlock>,
-    fc: Linear,
+    maxpool: Option<MaxPool2d>,
+    layer1: Vec<Block>,
+    layer2: Vec<Block>,
+    layer3: Vec<Block>,
+    layer4: Vec<Block>,
+    /// Classification head.
+    pub fc: Linear,
 }
 
-fn conv(
+/// Shape of a ResNet.
+#[derive(Debug, Clone, Copy)]
+pub struct ResNetShape {
+    /// Bottleneck blocks instead of basic ones.
+    pub bottleneck: bool,
+    /// Blocks in each of the four stages (0 = stage absent).
+    pub blocks: [usize; 4],
+    /// Width of the stem and of stage 1 (before expansion).
+    pub width: usize,
+    /// torchvision's 7x7/2 stem with 3x3/2 max-pool, instead of a 3x3/1 stem.
+    pub imagenet_stem: bool,
+}
+
+fn downsample(
     cin: usize,
     cout: usize,
-    k: usize,
     stride: usize,
     rng: &mut StdRng,
     device: &Device,
-) -> Conv2d {
-    let mut c = Conv2dConfig::new([cin, cout], [k, k])
-        .with_stride([stride, stride])
-        .with_padding(PaddingConfig2d::Explicit(k / 2, k / 2, k / 2, k / 2))
-        .with_bias(false)
-        .with_initializer(Initializer::Zeros)
-        .init(device);
-    c.weight = init::kaiming_normal_fan_out([cout, cin, k, k], rng, device);
-    c
+) -> Option<Vec<Layer>> {
+    (stride != 1 || cin != cout).then(|| {
+        vec![
+            Layer::Conv(conv((cin, cout), 1, stride, 0, false, rng, device)),
+            Layer::Bn(bn(cout, device)),
+        ]
+    })
 }
 
-fn bn(features: usize, device: &Device) -> BatchNorm {
-    BatchNormConfig::new(features).init(device)
-}
-
-fn block(cin: usize, cout: usize, stride: usize, rng: &mut StdRng, device: &Device) -> BasicBlock {
-    let downsample = (stride != 1 || cin != cout).then(|| Downsample {
-        conv: conv(cin, cout, 1, stride, rng, device),
-        bn: bn(cout, device),
-    });
-    BasicBlock {
-        conv1: conv(cin, cout, 3, stride, rng, device),
-        bn1: bn(cout, device),
-        conv2: conv(cout, cout, 3, 1, rng, device),
-        bn2: bn(cout, device),
-        downsample,
+fn shortcut(downsample: &Option<Vec<Layer>>, x: Tensor<4>) -> Tensor<4> {
+    match downsample {
+        Some(layers) => sequential(layers, x),
+        None => x,
     }
 }
 
-/// A linear layer initialised like PyTorch's `nn.Linear` (uniform in ±1/sqrt(fan_in)).
-pub fn linear(d_in: usize, d_out: usize, rng: &mut StdRng, device: &Device) -> Linear {
-    let mut l = LinearConfig::new(d_in, d_out)
-        .with_initializer(Initializer::Zeros)
-        .init(device);
-    let bound = 1.0 / (d_in as f32).sqrt();
-    l.weight = init::uniform([d_in, d_out], bound, rng, device);
-    l.bias = Some(init::uniform([d_out], bound, rng, device));
-    l
-}
+impl Block {
+    fn new(
+        bottleneck: bool,
+        cin: usize,
+        width: usize,
+        stride: usize,
+        rng: &mut StdRng,
+        device: &Device,
+    ) -> Block {
+        if bottleneck {
+            let cout = width * 4;
+            Block::Bottleneck(Bottleneck {
+                conv1: conv((cin, width), 1, 1, 0, false, rng, device),
+                bn1: bn(width, device),
+                conv2: conv((width, width), 3, stride, 1, false, rng, device),
+                bn2: bn(width, device),
+                conv3: conv((width, cout), 1, 1, 0, false, rng, device),
+                bn3: bn(cout, device),
+                downsample: downsample(cin, cout, stride, rng, device),
+            })
+        } else {
+            Block::Basic(BasicBlock {
+                conv1: conv((cin, width), 3, stride, 1, false, rng, device),
+                bn1: bn(width, device),
+                conv2: conv((width, width), 3, 1, 1, false, rng, device),
+                bn2: bn(width, device),
+                downsample: downsample(cin, width, stride, rng, device),
+            })
+        }
+    }
 
-impl BasicBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let shortcut = match &self.downsample {
-            Some(d) => d.bn.forward(d.conv.forward(x.clone())),
-            None => x.clone(),
-        };
-        let y = relu(self.bn1.forward(self.conv1.forward(x)));
-        let y = self.bn2.forward(self.conv2.forward(y));
-        relu(y + shortcut)
+        match self {
+            Block::Basic(b) => {
+                let s = shortcut(&b.downsample, x.clone());
+                let y = relu(b.bn1.forward(b.conv1.forward(x)));
+                relu(b.bn2.forward(b.conv2.forward(y)) + s)
+            }
+            Block::Bottleneck(b) => {
+                let s = shortcut(&b.downsample, x.clone());
+                let y = relu(b.bn1.forward(b.conv1.forward(x)));
+                let y = relu(b.bn2.forward(b.conv2.forward(y)));
+                relu(b.bn3.forward(b.conv3.forward(y)) + s)
+            }
+        }
     }
 }
 
 impl ResNet {
-    /// Builds a ResNet: `stages` stages of `blocks` blocks, stem width `width`, `classes` outputs.
+    /// Builds a ResNet of the given shape with `classes` outputs.
     pub fn new(
+        shape: ResNetShape,
         in_channels: usize,
-        width: usize,
-        stages: usize,
-        blocks: usize,
         classes: usize,
         rng: &mut StdRng,
         device: &Device,
     ) -> ResNet {
-        let conv1 = conv(in_channels, width, 3, 1, rng, device);
-        let bn1 = bn(width, device);
-        let mut layers: [Vec<BasicBlock>; 4] = Default::default();
-        let mut cin = width;
-        for (s, layer) in layers.iter_mut().enumerate().take(stages) {
-            let cout = width << s;
-            for b in 0..blocks {
+        let w = shape.width;
+        let (conv1, maxpool) = match shape.imagenet_stem {
+            true => (
+                conv((in_channels, w), 7, 2, 3, false, rng, device),
+                Some(max_pool(3, 2, 1)),
+            ),
+            false => (conv((in_channels, w), 3, 1, 1, false, rng, device), None),
+        };
+        let bn1 = bn(w, device);
+        let expansion = if shape.bottleneck { 4 } else { 1 };
+        let mut layers: [Vec<Block>; 4] = Default::default();
+        let mut cin = w;
+        for (s, layer) in layers.iter_mut().enumerate() {
+            let width = w << s;
+            for b in 0..shape.blocks[s] {
                 let stride = if s > 0 && b == 0 { 2 } else { 1 };
-                layer.push(block(cin, cout, stride, rng, device));
-                cin = cout;
+                layer.push(Block::new(
+                    shape.bottleneck,
+                    cin,
+                    width,
+                    stride,
+                    rng,
+                    device,
+                ));
+                cin = width * expansion;
             }
         }
         let [layer1, layer2, layer3, layer4] = layers;
@@ -127,6 +184,7 @@ impl ResNet {
         ResNet {
             conv1,
             bn1,
+            maxpool,
             layer1,
             layer2,
             layer3,
@@ -135,29 +193,48 @@ impl ResNet {
         }
     }
 
-    /// Logits `[batch, classes]` for images `[batch, channels, h, w]`.
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        self.fc.forward(self.features(x))
-    }
-
-    /// Pooled backbone features `[batch, width]`.
-    pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
+    /// Output of the stem and of every stage, in order.
+    pub fn stages(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
         let mut x = relu(self.bn1.forward(self.conv1.forward(x)));
-        for layer in [&self.layer1, &self.layer2, &self.layer3, &self.layer4] {
+        if let Some(p) = &self.maxpool {
+            x = p.forward(x);
+        }
+        let mut out = vec![x.clone()];
+        for layer in self.layers() {
             for b in layer {
                 x = b.forward(x);
             }
+            out.push(x.clone());
         }
+        out
+    }
+
+    /// Pooled backbone features `[batch, channels]`.
+    pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
+        let x = self.stages(x).pop().expect("the stem at least");
         let [n, c, _, _] = x.dims();
         x.mean_dim(3).mean_dim(2).reshape([n, c])
     }
 
-    /// Names of the freezable backbone parts, in forward order.
+    fn layers(&self) -> impl Iterator<Item = &Vec<Block>> {
+        [&self.layer1, &self.layer2, &self.layer3, &self.layer4]
+            .into_iter()
+            .filter(|l| !l.is_empty())
+    }
+
+    /// Names of the freezable parts: `stem`, `layer1`, ...
     pub fn parts(&self) -> Vec<String> {
-        let stages = [&self.layer1, &self.layer2, &self.layer3, &self.layer4];
-        let n = stages.iter().filter(|l| !l.is_empty()).count();
+        let n = self.layers().count();
         std::iter::once("stem".to_string())
             .chain((1..=n).map(|i| format!("layer{i}")))
+            .collect()
+    }
+
+    /// Parameter count of each part, in the order of [`parts`](Self::parts).
+    pub fn part_params(&self) -> Vec<usize> {
+        let stem = self.conv1.num_params() + self.bn1.num_params();
+        std::iter::once(stem)
+            .chain(self.layers().map(|l| l.num_params()))
             .collect()
     }
 
@@ -173,17 +250,12 @@ impl ResNet {
             &mut self.layer3,
             &mut self.layer4,
         ];
-        for (i, layer) in stages.into_iter().enumerate() {
+        for (i, layer) in stages.into_iter().filter(|l| !l.is_empty()).enumerate() {
             if i + 2 <= k {
                 *layer = std::mem::take(layer).freeze();
             }
         }
         self
-    }
-
-    /// The classification head.
-    pub fn head(&self) -> &Linear {
-        &self.fc
     }
 
     /// Replaces the head with a fresh one of `classes` outputs.
@@ -193,8 +265,14 @@ impl ResNet {
         self
     }
 
-    /// Output classes of the head.
-    pub fn classes(&self) -> usize {
-        self.fc.weight.dims()[1]
+    /// Replaces the first conv's kernel by its sum over input channels (3-channel weights, 1-channel images).
+    pub fn sum_input_channels(mut self) -> ResNet {
+        self.conv1 = super::layers::sum_input_channels(self.conv1);
+        self
+    }
+
+    /// Input channels of the first conv.
+    pub fn in_channels(&self) -> usize {
+        self.conv1.weight.dims()[1]
     }
 }

@@ -100,6 +100,8 @@ pub fn normalize(mut c: RunConfig) -> RunConfig {
     match c.transfer.strategy {
         Strategy::Scratch => {
             c.source = None;
+            c.model.weights = None;
+            c.model.allow_partial = false;
             c.transfer.freeze_depth = 0;
             c.transfer.backbone_lr_mult = 1.0;
         }

@@ -107,6 +107,13 @@ pub struct ModelSpec {
     /// Side of the square input every image is resized to.
     #[serde(default = "default_input_size")]
     pub input_size: usize,
+    /// Pretrained weights (`.safetensors`, `.pt`, `.pth`) with torchvision's key names: the start
+    /// of the source stage, or of the transfer runs when there is no source stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<String>,
+    /// Train even when the weights file lacks keys or has wrongly shaped ones.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_partial: bool,
 }
 
 /// `[train]` table.
@@ -143,7 +150,7 @@ pub struct Transfer {
     /// How the source backbone is used.
     #[serde(default)]
     pub strategy: Strategy,
-    /// Leading backbone parts (stem, layer1, ...) kept frozen; finetune only.
+    /// Leading backbone parts (stem, layer1, ... or block1, ...) kept frozen; finetune only.
     #[serde(default)]
     pub freeze_depth: usize,
     /// Backbone learning rate = `lr * backbone_lr_mult` (discriminative learning rate).

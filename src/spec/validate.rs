@@ -49,9 +49,18 @@ pub fn validate(c: &RunConfig) -> Result<(), Problem> {
     crop("target.crop", c.target.crop)?;
 
     let backbone = &c.model.backbone;
-    if model::BACKBONES.iter().all(|b| b.name != backbone.as_str()) {
+    if model::find(backbone).is_none() {
         let names = model::BACKBONES.iter().map(|b| b.name);
         return Err(unknown("model.backbone", "backbone", backbone, names));
+    }
+    if let Some(w) = &c.model.weights
+        && !std::path::Path::new(w).is_file()
+    {
+        return Err(problem(
+            "model.weights",
+            format!("weights file `{w}` does not exist"),
+            "give a .safetensors or PyTorch .pt/.pth file, relative to the folder `sweep` runs in",
+        ));
     }
     range("model.width", c.model.width, 1, 512)?;
     range("model.stages", c.model.stages, 1, 4)?;
@@ -80,14 +89,15 @@ pub fn validate(c: &RunConfig) -> Result<(), Problem> {
     }
 
     let t = &c.transfer;
-    if t.strategy != Strategy::Scratch && c.source.is_none() {
+    if t.strategy != Strategy::Scratch && c.source.is_none() && c.model.weights.is_none() {
         return Err(problem(
             "transfer.strategy",
             format!(
-                "`{}` needs a pretrained backbone, but the file has no [source] table",
+                "`{}` needs a pretrained backbone, but the file has no [source] table and no [model] weights",
                 t.strategy.as_str()
             ),
-            "add a [source] table (e.g. `dataset = \"mnist-10k\"`) or use `strategy = \"scratch\"`",
+            "add a [source] table (e.g. `dataset = \"mnist-10k\"`), set `weights = \"file.safetensors\"` in [model], \
+             or use `strategy = \"scratch\"`",
         ));
     }
     let parts = model::parts(&c.model).len();

@@ -107,23 +107,34 @@ fn train_and_test(
     let train_idx =
         data::sample_per_class(&candidates, &data.labels, c.target.labels_per_class, seed);
 
-    let net = match (c.transfer.strategy, source) {
-        (Strategy::Scratch, _) => model::build(&c.model, data.channels, data.classes, seed, device),
-        (_, Some(info)) => {
-            if info.channels != data.channels {
-                bail!(
-                    "the source backbone takes {} input channels but `{}` has {}",
-                    info.channels,
-                    c.target.dataset,
-                    data.channels
-                );
-            }
-            let mut rng = crate::seed::rng(seed, "head", 0);
-            source::load(info, &c.model, cache, device)?
-                .with_head(data.classes, &mut rng, device)
-                .freeze_leading(c.transfer.freeze_depth)
+    let net = match (c.transfer.strategy, source, &c.model.weights) {
+        (Strategy::Scratch, _, _) => {
+            model::build(&c.model, data.channels, data.classes, seed, device)
         }
-        (_, None) => bail!(
+        (_, Some(info), _) => {
+            let (path, _) = source::paths(cache, &info.key);
+            model::pretrained(
+                &c.model,
+                &path,
+                data.channels,
+                data.classes,
+                seed,
+                false,
+                device,
+            )?
+            .freeze_leading(c.transfer.freeze_depth)
+        }
+        (_, None, Some(w)) => model::pretrained(
+            &c.model,
+            Path::new(w),
+            data.channels,
+            data.classes,
+            seed,
+            c.model.allow_partial,
+            device,
+        )?
+        .freeze_leading(c.transfer.freeze_depth),
+        (_, None, None) => bail!(
             "a {} run needs its source stage",
             c.transfer.strategy.as_str()
         ),

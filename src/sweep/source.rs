@@ -4,13 +4,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use burn::module::Module;
 use burn::tensor::Device;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::data;
-use crate::model::{self, ResNet};
+use crate::model;
 use crate::spec::schema::{ModelSpec, Source};
 use crate::spec::{Monitor, hash_hex};
 use crate::train::{self, Settings};
@@ -47,7 +46,7 @@ pub fn key(source: &Source, model: &ModelSpec) -> String {
 /// Paths of a cached source stage: (weights, info).
 pub fn paths(cache: &Path, key: &str) -> (PathBuf, PathBuf) {
     (
-        cache.join(format!("source-{key}.bpk")),
+        cache.join(format!("source-{key}.safetensors")),
         cache.join(format!("source-{key}.json")),
     )
 }
@@ -88,7 +87,18 @@ pub fn obtain(
         source.dataset,
         source.epochs
     ));
-    let net = model::build(spec, data.channels, data.classes, source.seed, device);
+    let net = match &spec.weights {
+        Some(w) => model::pretrained(
+            spec,
+            Path::new(w),
+            data.channels,
+            data.classes,
+            source.seed,
+            spec.allow_partial,
+            device,
+        )?,
+        None => model::build(spec, data.channels, data.classes, source.seed, device),
+    };
     let settings = Settings {
         epochs: source.epochs,
         batch_size: source.batch_size,
@@ -127,11 +137,8 @@ pub fn obtain(
     };
     std::fs::create_dir_all(cache).with_context(|| format!("cannot create {}", cache.display()))?;
     // Written under temporary names and renamed, so a crash never leaves a half-written entry.
-    let tmp = weights.with_extension("bpk.tmp");
-    fitted
-        .best
-        .save_file(&tmp)
-        .map_err(|e| anyhow::anyhow!("cannot save {}: {e:?}", tmp.display()))?;
+    let tmp = weights.with_extension("safetensors.tmp");
+    model::weights::save_safetensors(&fitted.best, &tmp)?;
     crate::sweep::results::write_atomic(
         &info_path,
         serde_json::to_string_pretty(&info)?.as_bytes(),
@@ -142,21 +149,4 @@ pub fn obtain(
         info.test_accuracy, info.seconds
     ));
     Ok(info)
-}
-
-/// Loads a cached source backbone into a fresh network of the same shape.
-pub fn load(
-    info: &SourceInfo,
-    spec: &ModelSpec,
-    cache: &Path,
-    device: &Device,
-) -> anyhow::Result<ResNet> {
-    let (weights, _) = paths(cache, &info.key);
-    let skeleton = model::build(spec, info.channels, info.classes, 0, device);
-    skeleton.try_load_file(&weights).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot load the source backbone {}: {e:?}; delete it to retrain",
-            weights.display()
-        )
-    })
 }

@@ -11,7 +11,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::seq::SliceRandom;
 
 use crate::data::Prepared;
-use crate::model::ResNet;
+use crate::model::Network;
 use crate::seed;
 use crate::spec::{Monitor, Optimizer};
 
@@ -60,7 +60,7 @@ pub struct EpochLog {
 /// The result of [`fit`].
 pub struct Fitted {
     /// The model of the best validation epoch, in inference mode.
-    pub best: ResNet,
+    pub best: Network,
     /// 1-based epoch of `best`.
     pub best_epoch: usize,
     /// Learning curve, one entry per epoch run.
@@ -98,7 +98,7 @@ pub struct Evaluation {
 
 /// Trains `model` (on an autodiff device) on `train`, choosing the best epoch on `val`.
 pub fn fit(
-    mut model: ResNet,
+    mut model: Network,
     data: &Prepared,
     train: &[usize],
     val: &[usize],
@@ -116,15 +116,16 @@ pub fn fit(
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let mut optim = optim::build(s.optimizer, s.weight_decay);
     let mut order = train.to_vec();
-    let mut best: Option<(f64, usize, ResNet)> = None;
+    let mut best: Option<(f64, usize, Network)> = None;
     let mut epochs = Vec::new();
     for epoch in 1..=s.epochs {
         order.copy_from_slice(train);
         order.shuffle(&mut seed::rng(s.seed, "shuffle", epoch as u64));
+        let mut dropout = seed::rng(s.seed, "dropout", epoch as u64);
         let (mut loss_sum, mut correct) = (0.0f64, 0usize);
         for batch in order.chunks(s.batch_size) {
             let (x, y) = tensors(data, batch, device);
-            let logits = model.forward(x);
+            let logits = model.forward(x, Some(&mut dropout));
             let loss = loss_fn.forward(logits.clone(), y.clone());
             let loss_value = f64::from(loss.clone().into_scalar::<f32>());
             if !loss_value.is_finite() {
@@ -168,17 +169,17 @@ pub fn fit(
 
 /// One optimizer step; the backbone moves at `lr * backbone_lr_mult`, the head at `lr`.
 fn step(
-    model: ResNet,
+    model: Network,
     optim: &mut burn::optim::ModuleOptimizer,
     loss: Tensor<1>,
     s: &Settings,
-) -> ResNet {
+) -> Network {
     let mut grads = loss.backward();
     if s.backbone_lr_mult == 1.0 {
         let all = GradientsParams::from_grads(grads, &model);
         return optim.step(s.lr, model, all);
     }
-    let head = GradientsParams::from_module(&mut grads, model.head());
+    let head = model.head_grads(&mut grads);
     let backbone = GradientsParams::from_grads(grads, &model);
     let model = optim.step(s.lr, model, head);
     if s.backbone_lr_mult > 0.0 && !backbone.is_empty() {
@@ -188,12 +189,17 @@ fn step(
 }
 
 /// Runs an inference-mode model over some images in batches.
-pub fn evaluate(model: &ResNet, data: &Prepared, indices: &[usize], device: &Device) -> Evaluation {
+pub fn evaluate(
+    model: &Network,
+    data: &Prepared,
+    indices: &[usize],
+    device: &Device,
+) -> Evaluation {
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let (mut loss_sum, mut predicted, mut truth) = (0.0f64, Vec::new(), Vec::new());
     for batch in indices.chunks(256) {
         let (x, y) = tensors(data, batch, device);
-        let logits = model.forward(x);
+        let logits = model.forward(x, None);
         let loss = loss_fn.forward(logits.clone(), y);
         loss_sum += f64::from(loss.into_scalar::<f32>()) * batch.len() as f64;
         let argmax = logits

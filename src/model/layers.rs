@@ -1,0 +1,146 @@
+//! Building blocks shared by the backbones: seeded layer constructors and `Sequential`-style
+//! layer lists whose indices give torchvision's key names (`features.0.weight`).
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, PaddingConfig2d, Relu,
+};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::Rng;
+use rand::rngs::StdRng;
+
+use super::init;
+
+/// A conv layer, weights from N(0, 2/fan_out) as torchvision initialises its CNNs.
+pub fn conv(
+    (cin, cout): (usize, usize),
+    k: usize,
+    stride: usize,
+    pad: usize,
+    bias: bool,
+    rng: &mut StdRng,
+    device: &Device,
+) -> Conv2d {
+    let mut c = Conv2dConfig::new([cin, cout], [k, k])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+        .with_bias(bias)
+        .with_initializer(Initializer::Zeros)
+        .init(device);
+    c.weight = init::kaiming_normal_fan_out([cout, cin, k, k], rng, device);
+    c
+}
+
+/// Batch norm with PyTorch's epsilon and momentum.
+pub fn bn(features: usize, device: &Device) -> BatchNorm {
+    BatchNormConfig::new(features).init(device)
+}
+
+/// A linear layer initialised like PyTorch's `nn.Linear` (uniform in ±1/sqrt(fan_in)).
+pub fn linear(d_in: usize, d_out: usize, rng: &mut StdRng, device: &Device) -> Linear {
+    let mut l = LinearConfig::new(d_in, d_out)
+        .with_initializer(Initializer::Zeros)
+        .init(device);
+    let bound = 1.0 / (d_in as f32).sqrt();
+    l.weight = init::uniform([d_in, d_out], bound, rng, device);
+    l.bias = Some(init::uniform([d_out], bound, rng, device));
+    l
+}
+
+/// Max pooling like `nn.MaxPool2d(k, stride, padding)`.
+pub fn max_pool(k: usize, stride: usize, pad: usize) -> MaxPool2d {
+    MaxPool2dConfig::new([k, k])
+        .with_strides([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+        .init()
+}
+
+/// One entry of a convolutional `nn.Sequential`.
+#[derive(Module, Debug)]
+pub enum Layer {
+    /// `nn.Conv2d`.
+    Conv(Conv2d),
+    /// `nn.BatchNorm2d`.
+    Bn(BatchNorm),
+    /// `nn.ReLU`.
+    Relu(Relu),
+    /// `nn.MaxPool2d`.
+    MaxPool(MaxPool2d),
+}
+
+impl Layer {
+    /// Applies the layer.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Layer::Conv(c) => c.forward(x),
+            Layer::Bn(b) => b.forward(x),
+            Layer::Relu(r) => r.forward(x),
+            Layer::MaxPool(p) => p.forward(x),
+        }
+    }
+}
+
+/// Runs a list of layers in order.
+pub fn sequential(layers: &[Layer], mut x: Tensor<4>) -> Tensor<4> {
+    for l in layers {
+        x = l.forward(x);
+    }
+    x
+}
+
+/// Dropout probability holder: the mask comes from the run's generator, not a global one.
+#[derive(Module, Debug)]
+pub struct Dropout {
+    /// Probability of zeroing an activation.
+    pub p: f64,
+}
+
+/// One entry of a classifier `nn.Sequential`.
+#[derive(Module, Debug)]
+pub enum Dense {
+    /// `nn.Linear`.
+    Linear(Linear),
+    /// `nn.ReLU`.
+    Relu(Relu),
+    /// `nn.Dropout` (active only when a generator is passed).
+    Dropout(Dropout),
+}
+
+/// Runs a classifier; `rng` is `Some` while training, so dropout draws its masks from it.
+pub fn dense(layers: &[Dense], mut x: Tensor<2>, mut rng: Option<&mut StdRng>) -> Tensor<2> {
+    for l in layers {
+        x = match (l, rng.as_deref_mut()) {
+            (Dense::Linear(lin), _) => lin.forward(x),
+            (Dense::Relu(r), _) => r.forward(x),
+            (Dense::Dropout(d), Some(rng)) if d.p > 0.0 => {
+                let dims = x.dims();
+                let keep = 1.0 - d.p;
+                let mask: Vec<f32> = (0..dims[0] * dims[1])
+                    .map(|_| {
+                        if rng.random::<f64>() < keep {
+                            (1.0 / keep) as f32
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+                let device = x.device();
+                x * Tensor::<2>::from_data(TensorData::new(mask, dims), &device)
+            }
+            (Dense::Dropout(_), _) => x,
+        };
+    }
+    x
+}
+
+/// A first conv for 1-channel images from 3-channel weights: the kernel summed over its inputs.
+///
+/// A grey image fed as three equal channels gives the same output, so pretrained RGB weights
+/// keep their meaning.
+pub fn sum_input_channels(mut c: Conv2d) -> Conv2d {
+    let summed = c.weight.val().sum_dim(1).detach();
+    c.weight = burn::module::Param::from_tensor(summed);
+    c
+}

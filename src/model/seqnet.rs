@@ -1,0 +1,213 @@
+//! VGG and AlexNet: `features` (an `nn.Sequential` of convs), adaptive average pool, `classifier`.
+
+use burn::module::Module;
+use burn::nn::Relu;
+use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
+use burn::tensor::{Device, Tensor};
+use rand::rngs::StdRng;
+
+use super::layers::{Dense, Dropout, Layer, bn, conv, dense, linear, max_pool, sequential};
+
+/// A plain convolutional network with torchvision's `features` / `classifier` layout.
+#[derive(Module, Debug)]
+pub struct SeqNet {
+    features: Vec<Layer>,
+    avgpool: AdaptiveAvgPool2d,
+    /// The classifier (the head).
+    pub classifier: Vec<Dense>,
+}
+
+/// torchvision's VGG configurations: channels, or 0 for a max-pool.
+pub const VGG11: &[usize] = &[64, 0, 128, 0, 256, 256, 0, 512, 512, 0, 512, 512, 0];
+/// VGG-16 (configuration D).
+pub const VGG16: &[usize] = &[
+    64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0,
+];
+
+fn classifier(
+    d_in: usize,
+    classes: usize,
+    dropout_first: bool,
+    rng: &mut StdRng,
+    device: &Device,
+) -> Vec<Dense> {
+    let drop = || Dense::Dropout(Dropout { p: 0.5 });
+    let mut c = Vec::new();
+    if dropout_first {
+        c.push(drop());
+    }
+    c.extend([
+        Dense::Linear(linear(d_in, 4096, rng, device)),
+        Dense::Relu(Relu::new()),
+    ]);
+    if !dropout_first {
+        c.push(drop());
+    }
+    if dropout_first {
+        c.push(drop());
+    }
+    c.extend([
+        Dense::Linear(linear(4096, 4096, rng, device)),
+        Dense::Relu(Relu::new()),
+    ]);
+    if !dropout_first {
+        c.push(drop());
+    }
+    c.push(Dense::Linear(linear(4096, classes, rng, device)));
+    c
+}
+
+impl SeqNet {
+    /// VGG with batch norm (`vgg11_bn`, `vgg16_bn`).
+    pub fn vgg_bn(
+        cfg: &[usize],
+        in_channels: usize,
+        classes: usize,
+        rng: &mut StdRng,
+        device: &Device,
+    ) -> SeqNet {
+        let mut features = Vec::new();
+        let mut cin = in_channels;
+        for &v in cfg {
+            if v == 0 {
+                features.push(Layer::MaxPool(max_pool(2, 2, 0)));
+            } else {
+                features.push(Layer::Conv(conv((cin, v), 3, 1, 1, true, rng, device)));
+                features.push(Layer::Bn(bn(v, device)));
+                features.push(Layer::Relu(Relu::new()));
+                cin = v;
+            }
+        }
+        SeqNet {
+            features,
+            avgpool: AdaptiveAvgPool2dConfig::new([7, 7]).init(),
+            classifier: classifier(512 * 49, classes, false, rng, device),
+        }
+    }
+
+    /// AlexNet as torchvision defines it.
+    pub fn alexnet(
+        in_channels: usize,
+        classes: usize,
+        rng: &mut StdRng,
+        device: &Device,
+    ) -> SeqNet {
+        let r = || Layer::Relu(Relu::new());
+        let features = vec![
+            Layer::Conv(conv((in_channels, 64), 11, 4, 2, true, rng, device)),
+            r(),
+            Layer::MaxPool(max_pool(3, 2, 0)),
+            Layer::Conv(conv((64, 192), 5, 1, 2, true, rng, device)),
+            r(),
+            Layer::MaxPool(max_pool(3, 2, 0)),
+            Layer::Conv(conv((192, 384), 3, 1, 1, true, rng, device)),
+            r(),
+            Layer::Conv(conv((384, 256), 3, 1, 1, true, rng, device)),
+            r(),
+            Layer::Conv(conv((256, 256), 3, 1, 1, true, rng, device)),
+            r(),
+            Layer::MaxPool(max_pool(3, 2, 0)),
+        ];
+        SeqNet {
+            features,
+            avgpool: AdaptiveAvgPool2dConfig::new([6, 6]).init(),
+            classifier: classifier(256 * 36, classes, true, rng, device),
+        }
+    }
+
+    /// Index ranges of `features` forming each conv block (a block ends with a max-pool).
+    fn blocks(&self) -> Vec<std::ops::Range<usize>> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        for (i, l) in self.features.iter().enumerate() {
+            if matches!(l, Layer::MaxPool(_)) {
+                out.push(start..i + 1);
+                start = i + 1;
+            }
+        }
+        if start < self.features.len() {
+            out.push(start..self.features.len());
+        }
+        out
+    }
+
+    /// Output of every conv block, in order.
+    pub fn stages(&self, mut x: Tensor<4>) -> Vec<Tensor<4>> {
+        let mut out = Vec::new();
+        for r in self.blocks() {
+            x = sequential(&self.features[r], x);
+            out.push(x.clone());
+        }
+        out
+    }
+
+    /// Logits; `rng` enables dropout (training).
+    pub fn forward(&self, x: Tensor<4>, rng: Option<&mut StdRng>) -> Tensor<2> {
+        let x = self.avgpool.forward(sequential(&self.features, x));
+        let [n, c, h, w] = x.dims();
+        dense(&self.classifier, x.reshape([n, c * h * w]), rng)
+    }
+
+    /// Names of the freezable parts: `block1`, `block2`, ...
+    pub fn parts(&self) -> Vec<String> {
+        (1..=self.blocks().len())
+            .map(|i| format!("block{i}"))
+            .collect()
+    }
+
+    /// Parameter count of each block.
+    pub fn part_params(&self) -> Vec<usize> {
+        self.blocks()
+            .into_iter()
+            .map(|r| self.features[r].iter().map(|l| l.num_params()).sum())
+            .collect()
+    }
+
+    /// Freezes the first `k` conv blocks.
+    pub fn freeze_leading(mut self, k: usize) -> SeqNet {
+        let end = self.blocks().get(k.saturating_sub(1)).map_or(0, |r| r.end);
+        let end = if k == 0 { 0 } else { end };
+        for l in &mut self.features[..end] {
+            let layer = std::mem::replace(l, Layer::Relu(Relu::new()));
+            *l = layer.freeze();
+        }
+        self
+    }
+
+    /// Replaces the last linear layer with a fresh one of `classes` outputs.
+    pub fn with_head(mut self, classes: usize, rng: &mut StdRng, device: &Device) -> SeqNet {
+        if let Some(Dense::Linear(last)) = self.classifier.last_mut() {
+            let [d_in, _] = last.weight.dims();
+            *last = linear(d_in, classes, rng, device);
+        }
+        self
+    }
+
+    /// Sums the first conv's kernel over its input channels.
+    pub fn sum_input_channels(mut self) -> SeqNet {
+        if let Some(Layer::Conv(c)) = self.features.first_mut() {
+            let first = std::mem::replace(
+                c,
+                conv(
+                    (1, 1),
+                    1,
+                    1,
+                    0,
+                    false,
+                    &mut rand::SeedableRng::seed_from_u64(0),
+                    &c.weight.device(),
+                ),
+            );
+            *c = super::layers::sum_input_channels(first);
+        }
+        self
+    }
+
+    /// Input channels of the first conv.
+    pub fn in_channels(&self) -> usize {
+        match self.features.first() {
+            Some(Layer::Conv(c)) => c.weight.dims()[1],
+            _ => 0,
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Weight files in PyTorch's naming: safetensors written and read, `.pt`/`.pth` state dicts read.
+//!
+//! Parameter paths are torchvision's state-dict keys. burn names BatchNorm's affine parameters
+//! `gamma`/`beta`, stores Linear weights transposed, and names enum variants in paths; burn-store's
+//! PyTorch adapters and `skip_enum_variants` translate all three, so no per-model table exists.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use burn::module::Module;
+use burn::store::{
+    ApplyError, ApplyResult, BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter,
+    PytorchStore, SafetensorsStore,
+};
+
+/// What a load did not match, by key.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct LoadReport {
+    /// Keys of the model the file does not have.
+    pub missing: Vec<String>,
+    /// Keys of the file the model does not have (BatchNorm's `num_batches_tracked` excepted).
+    pub unexpected: Vec<String>,
+    /// Keys present in both with different shapes: (key, model shape, file shape).
+    pub wrong_shape: Vec<(String, Vec<usize>, Vec<usize>)>,
+    /// Keys loaded.
+    pub loaded: usize,
+}
+
+impl LoadReport {
+    /// True when every model key was loaded from a tensor of the right shape.
+    pub fn is_complete(&self) -> bool {
+        self.missing.is_empty() && self.wrong_shape.is_empty()
+    }
+
+    fn from_apply(r: ApplyResult) -> anyhow::Result<LoadReport> {
+        let mut report = LoadReport {
+            missing: r.missing.into_iter().map(|(path, _)| path).collect(),
+            unexpected: r
+                .unused
+                .into_iter()
+                .filter(|k| !k.ends_with("num_batches_tracked"))
+                .collect(),
+            loaded: r.applied.len(),
+            ..Default::default()
+        };
+        for e in r.errors {
+            match e {
+                ApplyError::ShapeMismatch {
+                    path,
+                    expected,
+                    found,
+                } => report
+                    .wrong_shape
+                    .push((path, expected.to_vec(), found.to_vec())),
+                other => bail!("{other:?}"),
+            }
+        }
+        Ok(report)
+    }
+
+    /// A readable account of the mismatches, a few keys of each kind.
+    pub fn describe(&self) -> String {
+        let list = |keys: &[String]| {
+            let shown: Vec<&str> = keys.iter().take(6).map(String::as_str).collect();
+            let more = keys.len().saturating_sub(shown.len());
+            format!(
+                "{}{}",
+                shown.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            )
+        };
+        let mut parts = Vec::new();
+        if !self.missing.is_empty() {
+            parts.push(format!(
+                "{} missing keys: {}",
+                self.missing.len(),
+                list(&self.missing)
+            ));
+        }
+        if !self.wrong_shape.is_empty() {
+            let shapes: Vec<String> = self
+                .wrong_shape
+                .iter()
+                .take(6)
+                .map(|(k, want, got)| format!("{k} (model {want:?}, file {got:?})"))
+                .collect();
+            parts.push(format!(
+                "{} keys of the wrong shape: {}",
+                self.wrong_shape.len(),
+                shapes.join(", ")
+            ));
+        }
+        if !self.unexpected.is_empty() {
+            parts.push(format!(
+                "{} unexpected keys: {}",
+                self.unexpected.len(),
+                list(&self.unexpected)
+            ));
+        }
+        parts.join("; ")
+    }
+}
+
+/// Saves a module's tensors as safetensors under PyTorch's key names (loadable by `torch`).
+pub fn save_safetensors<M: Module>(model: &M, path: &Path) -> anyhow::Result<()> {
+    let mut store = SafetensorsStore::from_file(path)
+        .with_to_adapter(BurnToPyTorchAdapter)
+        .skip_enum_variants(true)
+        .overwrite(true);
+    model
+        .save_into(&mut store)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+}
+
+/// Loads PyTorch-named weights (`.safetensors`, `.pt`, `.pth`, `.bin`) into a module.
+///
+/// Shape mismatches and missing keys are reported, not applied; the caller decides whether a
+/// partial load is acceptable.
+pub fn load<M: Module>(model: M, path: &Path) -> anyhow::Result<(M, LoadReport)> {
+    if !path.is_file() {
+        bail!("weights file {} does not exist", path.display());
+    }
+    let mut model = model;
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let result = match ext.as_str() {
+        "safetensors" => {
+            let mut store = SafetensorsStore::from_file(path)
+                .with_from_adapter(PyTorchToBurnAdapter)
+                .skip_enum_variants(true)
+                .allow_partial(true)
+                .validate(false);
+            model.load_from(&mut store).map_err(|e| anyhow::anyhow!("{e}"))
+        }
+        "pt" | "pth" | "bin" | "ckpt" => {
+            // PytorchStore always applies the PyTorch-to-burn adapter.
+            let mut store = PytorchStore::from_file(path)
+                .skip_enum_variants(true)
+                .allow_partial(true)
+                .validate(false);
+            model.load_from(&mut store).map_err(|e| anyhow::anyhow!("{e}"))
+        }
+        _ => bail!(
+            "{}: unknown weights format `.{ext}`; use a .safetensors file or a PyTorch state dict (.pt, .pth)",
+            path.display()
+        ),
+    }
+    .with_context(|| format!("cannot read weights from {}", path.display()))?;
+    let report = LoadReport::from_apply(result)
+        .with_context(|| format!("cannot apply weights from {}", path.display()))?;
+    Ok((model, report))
+}

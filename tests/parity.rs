@@ -1,0 +1,170 @@
+//! Parity with PyTorch: torchvision's random weights load by their own key names and give
+//! torchvision's logits and stage outputs. Needs the files `scripts/parity.sh` writes, so it is
+//! ignored by a plain `cargo test`; `scripts/parity.sh` (run by `.ci/run`) runs it.
+
+use std::path::PathBuf;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use safetensors::SafeTensors;
+use sweep::model::{self, weights};
+use sweep::spec::schema::ModelSpec;
+
+const BACKBONES: &[&str] = &[
+    "resnet-mini",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "vgg11_bn",
+    "vgg16_bn",
+    "alexnet",
+];
+
+fn dir() -> PathBuf {
+    PathBuf::from(
+        std::env::var("SWEEP_PARITY_DIR").expect("SWEEP_PARITY_DIR: run scripts/parity.sh"),
+    )
+}
+
+fn spec(name: &str) -> ModelSpec {
+    ModelSpec {
+        backbone: name.into(),
+        width: 16,
+        stages: 3,
+        blocks: 1,
+        input_size: 64,
+        weights: None,
+        allow_partial: false,
+    }
+}
+
+/// A tensor of the reference file, with its shape.
+fn read(st: &SafeTensors, key: &str) -> (Vec<f32>, Vec<usize>) {
+    let t = st.tensor(key).unwrap_or_else(|e| panic!("{key}: {e}"));
+    let values = t
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    (values, t.shape().to_vec())
+}
+
+/// Largest absolute difference, and the largest reference magnitude.
+fn compare(got: &[f32], want: &[f32]) -> (f32, f32) {
+    assert_eq!(got.len(), want.len(), "sizes differ");
+    let err = got
+        .iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    (err, want.iter().map(|v| v.abs()).fold(0.0, f32::max))
+}
+
+fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+}
+
+#[test]
+#[ignore = "needs scripts/parity.sh"]
+fn every_backbone_matches_torchvision() {
+    let device = Device::flex();
+    let mut failures = Vec::new();
+    for &name in BACKBONES {
+        let bytes = std::fs::read(dir().join(format!("{name}.io.safetensors"))).unwrap();
+        let io = SafeTensors::deserialize(&bytes).unwrap();
+        let (input, shape) = read(&io, "input");
+        let (logits, lshape) = read(&io, "logits");
+        let x = Tensor::<4>::from_data(
+            TensorData::new(input, [shape[0], shape[1], shape[2], shape[3]]),
+            &device,
+        );
+        let net = model::build(&spec(name), 3, lshape[1], 0, &device);
+        let (net, report) = weights::load(net, &dir().join(format!("{name}.safetensors"))).unwrap();
+        assert!(
+            report.is_complete() && report.unexpected.is_empty(),
+            "{name}: {}",
+            report.describe()
+        );
+
+        let mut worst = 0.0f32;
+        for (i, stage) in net.stages(x.clone()).into_iter().enumerate() {
+            let (want, _) = read(&io, &format!("stage{i}"));
+            let (err, scale) = compare(&to_vec(stage), &want);
+            worst = worst.max(err / scale.max(1.0));
+        }
+        let (err, scale) = compare(&to_vec(net.forward(x, None)), &logits);
+        let rel = err / scale.max(1.0);
+        println!(
+            "parity {name:<12} {} keys  max |logit error| {err:.2e} (logits up to {scale:.1})  worst stage error {worst:.2e}",
+            report.loaded
+        );
+        if rel > 1e-4 || worst > 1e-4 {
+            failures.push(name);
+        }
+    }
+    assert!(failures.is_empty(), "outside 1e-4: {failures:?}");
+}
+
+#[test]
+#[ignore = "needs scripts/parity.sh"]
+fn pytorch_pth_state_dicts_load_like_safetensors() {
+    let device = Device::flex();
+    let net = || model::build(&spec("resnet18"), 3, 1000, 5, &device);
+    let (a, ra) = weights::load(net(), &dir().join("resnet18.safetensors")).unwrap();
+    let (b, rb) = weights::load(net(), &dir().join("resnet18.pth")).unwrap();
+    assert!(ra.is_complete() && rb.is_complete(), "{}", rb.describe());
+    let x = Tensor::<4>::ones([1, 3, 64, 64], &device);
+    assert_eq!(
+        to_vec(a.forward(x.clone(), None)),
+        to_vec(b.forward(x, None))
+    );
+}
+
+/// Writes weights and logits for `parity_gen.py --check`, which loads them into PyTorch strictly.
+#[test]
+#[ignore = "needs scripts/parity.sh"]
+fn exports_weights_pytorch_loads() {
+    let device = Device::flex();
+    for (name, classes) in [("resnet-mini", 10), ("resnet18", 7)] {
+        let net = model::build(&spec(name), 3, classes, 3, &device);
+        let x = Tensor::<4>::random(
+            [2, 3, 32, 32],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let logits = net.forward(x.clone(), None);
+        weights::save_safetensors(&net, &dir().join(format!("{name}.exported.safetensors")))
+            .unwrap();
+        let io = [
+            ("input", x.clone().into_data()),
+            ("logits", logits.clone().into_data()),
+        ];
+        let views: Vec<(&str, safetensors::tensor::TensorView)> = io
+            .iter()
+            .map(|(k, d)| {
+                (
+                    *k,
+                    safetensors::tensor::TensorView::new(
+                        safetensors::Dtype::F32,
+                        d.shape().to_vec(),
+                        d.as_bytes(),
+                    )
+                    .unwrap(),
+                )
+            })
+            .collect();
+        safetensors::serialize_to_file(
+            views,
+            None,
+            &dir().join(format!("{name}.exported.io.safetensors")),
+        )
+        .unwrap();
+        // And it reads back into sweep unchanged.
+        let (back, report) = weights::load(
+            model::build(&spec(name), 3, classes, 9, &device),
+            &dir().join(format!("{name}.exported.safetensors")),
+        )
+        .unwrap();
+        assert!(report.is_complete(), "{}", report.describe());
+        assert_eq!(to_vec(back.forward(x, None)), to_vec(logits));
+    }
+}
