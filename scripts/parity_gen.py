@@ -14,7 +14,10 @@ import torchvision
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-BACKBONES = ["resnet-mini", "resnet18", "resnet34", "resnet50", "vgg11_bn", "vgg16_bn", "alexnet"]
+BACKBONES = ["resnet-mini", "resnet18", "resnet34", "resnet50", "vgg11_bn", "vgg16_bn", "alexnet",
+             "densenet121", "efficientnet_b0", "mobilenet_v2"]
+# Index in `features` after which each of sweep's freezable parts ends (stem, stages, last conv).
+PART_ENDS = {"mobilenet_v2": [0, 1, 3, 6, 10, 13, 16, 17, 18], "efficientnet_b0": list(range(9))}
 
 
 class ResNetMini(nn.Module):
@@ -70,10 +73,17 @@ def stage_outputs(name, m, x):
             x = layer(x)
             out.append(x)
         return out
+    if name == "densenet121":
+        f = m.features
+        x = f.pool0(f.relu0(f.norm0(f.conv0(x))))
+        a = f.transition1(f.denseblock1(x))
+        b = f.transition2(f.denseblock2(a))
+        c = f.transition3(f.denseblock3(b))
+        return [x, a, b, c, f.norm5(f.denseblock4(c))]
     out = []
-    for layer in m.features:
+    for i, layer in enumerate(m.features):
         x = layer(x)
-        if isinstance(layer, nn.MaxPool2d):
+        if i in PART_ENDS.get(name, []) or (name not in PART_ENDS and isinstance(layer, nn.MaxPool2d)):
             out.append(x)
     return out
 

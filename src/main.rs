@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use sweep::spec::Plan;
+use sweep::spec::{Plan, Strategy};
 use sweep::sweep::{self as engine, Options, Status, summary};
 
 /// Transfer-learning experiments in computer vision: declare a grid in TOML, train every run,
@@ -153,5 +153,18 @@ fn render_plan(plan: &Plan) -> String {
         plan.axes.len(),
         plan.axes.join(", ")
     ));
+    // What each freeze depth of the plan freezes, per backbone.
+    let mut seen = Vec::new();
+    for r in &plan.runs {
+        let key = (r.config.model.clone(), r.config.transfer.freeze_depth);
+        if r.config.transfer.strategy != Strategy::Scratch && !seen.contains(&key) {
+            let summary = sweep::model::freeze_summary(&key.0, key.1);
+            s.push_str(&format!(
+                "freeze_depth {} of {} freezes {summary}\n",
+                key.1, key.0.backbone
+            ));
+            seen.push(key);
+        }
+    }
     s
 }

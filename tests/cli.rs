@@ -233,8 +233,21 @@ fn plan_prints_one_line_per_run_and_the_count() {
     assert!(
         lines[0].starts_with("run") && lines[0].contains("strategy") && lines[0].contains("seed")
     );
-    assert_eq!(lines.len(), 1 + 24 + 1, "{text}");
-    assert!(lines[25].starts_with("24 runs"));
+    assert!(lines[25].starts_with("24 runs"), "{text}");
+    // Then what each freeze depth freezes: nothing, the stem, or all four parts (linear probe).
+    assert!(
+        lines[26..]
+            .iter()
+            .any(|l| l.starts_with("freeze_depth 1 of resnet-mini freezes stem: ")),
+        "{text}"
+    );
+    assert!(
+        lines[26..]
+            .iter()
+            .any(|l| l.contains("freezes stem, layer1, layer2, layer3: ")),
+        "{text}"
+    );
+    assert_eq!(lines.len(), 26 + 3, "{text}");
 }
 
 #[test]

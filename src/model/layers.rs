@@ -2,6 +2,7 @@
 //! layer lists whose indices give torchvision's key names (`features.0.weight`).
 
 use burn::module::Module;
+use burn::nn::activation::{Relu6, SiLU as Silu};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{
@@ -23,13 +24,35 @@ pub fn conv(
     rng: &mut StdRng,
     device: &Device,
 ) -> Conv2d {
+    grouped_conv((cin, cout), k, stride, pad, 1, bias, rng, device)
+}
+
+/// A conv layer with `groups` groups (depthwise when `groups` = channels).
+#[allow(clippy::too_many_arguments)]
+pub fn grouped_conv(
+    (cin, cout): (usize, usize),
+    k: usize,
+    stride: usize,
+    pad: usize,
+    groups: usize,
+    bias: bool,
+    rng: &mut StdRng,
+    device: &Device,
+) -> Conv2d {
     let mut c = Conv2dConfig::new([cin, cout], [k, k])
+        .with_groups(groups)
         .with_stride([stride, stride])
         .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
         .with_bias(bias)
         .with_initializer(Initializer::Zeros)
         .init(device);
-    c.weight = init::kaiming_normal_fan_out([cout, cin, k, k], rng, device);
+    c.weight = init::kaiming_normal_fan_out([cout, cin / groups, k, k], rng, device);
+    if bias {
+        c.bias = Some(burn::module::Param::from_data(
+            TensorData::new(vec![0.0f32; cout], [cout]),
+            device,
+        ));
+    }
     c
 }
 
@@ -68,6 +91,10 @@ pub enum Layer {
     Relu(Relu),
     /// `nn.MaxPool2d`.
     MaxPool(MaxPool2d),
+    /// `nn.ReLU6`.
+    Relu6(Relu6),
+    /// `nn.SiLU`.
+    Silu(Silu),
 }
 
 impl Layer {
@@ -78,8 +105,38 @@ impl Layer {
             Layer::Bn(b) => b.forward(x),
             Layer::Relu(r) => r.forward(x),
             Layer::MaxPool(p) => p.forward(x),
+            Layer::Relu6(r) => r.forward(x),
+            Layer::Silu(a) => a.forward(x),
         }
     }
+}
+
+/// torchvision's `Conv2dNormActivation`: conv (no bias, "same" padding), batch norm, activation.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_bn_act(
+    (cin, cout): (usize, usize),
+    k: usize,
+    stride: usize,
+    groups: usize,
+    act: Option<Layer>,
+    rng: &mut StdRng,
+    device: &Device,
+) -> Vec<Layer> {
+    let mut v = vec![
+        Layer::Conv(grouped_conv(
+            (cin, cout),
+            k,
+            stride,
+            (k - 1) / 2,
+            groups,
+            false,
+            rng,
+            device,
+        )),
+        Layer::Bn(bn(cout, device)),
+    ];
+    v.extend(act);
+    v
 }
 
 /// Runs a list of layers in order.
@@ -139,8 +196,7 @@ pub fn dense(layers: &[Dense], mut x: Tensor<2>, mut rng: Option<&mut StdRng>) -
 ///
 /// A grey image fed as three equal channels gives the same output, so pretrained RGB weights
 /// keep their meaning.
-pub fn sum_input_channels(mut c: Conv2d) -> Conv2d {
+pub fn sum_input_channels(c: &mut Conv2d) {
     let summed = c.weight.val().sum_dim(1).detach();
     c.weight = burn::module::Param::from_tensor(summed);
-    c
 }

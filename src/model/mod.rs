@@ -1,7 +1,9 @@
 //! Models: a registry of backbones (one name, one constructor) and the network they build.
 
+pub mod densenet;
 pub mod init;
 pub mod layers;
+pub mod mobile;
 pub mod resnet;
 pub mod seqnet;
 pub mod weights;
@@ -14,6 +16,8 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 use rand::rngs::StdRng;
 
+pub use densenet::DenseNet;
+pub use mobile::MobileNet;
 pub use resnet::{ResNet, ResNetShape};
 pub use seqnet::SeqNet;
 
@@ -29,6 +33,10 @@ pub enum Network {
     ResNet(ResNet),
     /// `vgg11_bn`, `vgg16_bn`, `alexnet`.
     Seq(SeqNet),
+    /// `mobilenet_v2`, `efficientnet_b0`.
+    Mobile(MobileNet),
+    /// `densenet121`.
+    Dense(DenseNet),
 }
 
 /// A registered backbone.
@@ -117,7 +125,36 @@ pub const BACKBONES: &[BackboneInfo] = &[
         build: |_, c, k, rng, d| Network::Seq(SeqNet::alexnet(c, k, rng, d)),
         parts: |_| blocks(3),
     },
+    BackboneInfo {
+        name: "densenet121",
+        description: "torchvision DenseNet-121 (8.0M parameters)",
+        build: |_, c, k, rng, d| Network::Dense(DenseNet::densenet121(c, k, rng, d)),
+        parts: |_| {
+            std::iter::once("stem".to_string())
+                .chain(blocks(4))
+                .collect()
+        },
+    },
+    BackboneInfo {
+        name: "efficientnet_b0",
+        description: "torchvision EfficientNet-B0 (5.3M parameters)",
+        build: |_, c, k, rng, d| Network::Mobile(MobileNet::efficientnet_b0(c, k, rng, d)),
+        parts: |_| mobile_parts(),
+    },
+    BackboneInfo {
+        name: "mobilenet_v2",
+        description: "torchvision MobileNetV2 (3.5M parameters)",
+        build: |_, c, k, rng, d| Network::Mobile(MobileNet::v2(c, k, rng, d)),
+        parts: |_| mobile_parts(),
+    },
 ];
+
+fn mobile_parts() -> Vec<String> {
+    std::iter::once("stem".to_string())
+        .chain((1..=7).map(|i| format!("stage{i}")))
+        .chain(std::iter::once("last".to_string()))
+        .collect()
+}
 
 /// Looks a backbone up by name.
 pub fn find(name: &str) -> Option<&'static BackboneInfo> {
@@ -187,12 +224,40 @@ pub fn pretrained(
     Ok(net.with_head(classes, &mut seed::rng(seed, "head", 0), device))
 }
 
+/// What `freeze_depth` = `depth` freezes, e.g. `stem, layer1: 0.08M of 2.78M backbone parameters`.
+pub fn freeze_summary(spec: &ModelSpec, depth: usize) -> String {
+    let net = build(spec, 3, 10, 0, &Device::flex());
+    let (parts, params) = (net.parts(), net.part_params());
+    let frozen: usize = params.iter().take(depth).sum();
+    let total: usize = params.iter().sum();
+    let names = if depth == 0 {
+        "nothing".to_string()
+    } else {
+        parts[..depth.min(parts.len())].join(", ")
+    };
+    format!(
+        "{names}: {} of {} backbone parameters",
+        count(frozen),
+        count(total)
+    )
+}
+
+fn count(n: usize) -> String {
+    match n {
+        0..1_000 => n.to_string(),
+        1_000..1_000_000 => format!("{:.1}k", n as f64 / 1e3),
+        _ => format!("{:.2}M", n as f64 / 1e6),
+    }
+}
+
 impl Network {
     /// Logits `[batch, classes]`; `rng` enables dropout (training only).
     pub fn forward(&self, x: Tensor<4>, rng: Option<&mut StdRng>) -> Tensor<2> {
         match self {
             Network::ResNet(r) => r.fc.forward(r.features(x)),
             Network::Seq(s) => s.forward(x, rng),
+            Network::Mobile(m) => m.forward(x, rng),
+            Network::Dense(d) => d.forward(x),
         }
     }
 
@@ -201,6 +266,8 @@ impl Network {
         match self {
             Network::ResNet(r) => r.stages(x),
             Network::Seq(s) => s.stages(x),
+            Network::Mobile(m) => m.stages(x),
+            Network::Dense(d) => d.stages(x),
         }
     }
 
@@ -209,6 +276,8 @@ impl Network {
         match self {
             Network::ResNet(r) => r.parts(),
             Network::Seq(s) => s.parts(),
+            Network::Mobile(m) => m.parts(),
+            Network::Dense(d) => d.parts(),
         }
     }
 
@@ -217,6 +286,8 @@ impl Network {
         match self {
             Network::ResNet(r) => r.part_params(),
             Network::Seq(s) => s.part_params(),
+            Network::Mobile(m) => m.part_params(),
+            Network::Dense(d) => d.part_params(),
         }
     }
 
@@ -225,6 +296,8 @@ impl Network {
         match self {
             Network::ResNet(r) => Network::ResNet(r.freeze_leading(k)),
             Network::Seq(s) => Network::Seq(s.freeze_leading(k)),
+            Network::Mobile(m) => Network::Mobile(m.freeze_leading(k)),
+            Network::Dense(d) => Network::Dense(d.freeze_leading(k)),
         }
     }
 
@@ -233,6 +306,8 @@ impl Network {
         match self {
             Network::ResNet(r) => Network::ResNet(r.with_head(classes, rng, device)),
             Network::Seq(s) => Network::Seq(s.with_head(classes, rng, device)),
+            Network::Mobile(m) => Network::Mobile(m.with_head(classes, rng, device)),
+            Network::Dense(d) => Network::Dense(d.with_head(classes, rng, device)),
         }
     }
 
@@ -241,6 +316,8 @@ impl Network {
         match self {
             Network::ResNet(r) => GradientsParams::from_module(grads, &r.fc),
             Network::Seq(s) => GradientsParams::from_module(grads, &s.classifier),
+            Network::Mobile(m) => GradientsParams::from_module(grads, &m.classifier),
+            Network::Dense(d) => GradientsParams::from_module(grads, &d.classifier),
         }
     }
 
@@ -249,6 +326,8 @@ impl Network {
         match self {
             Network::ResNet(_) => "fc.".into(),
             Network::Seq(s) => format!("classifier.{}.", s.classifier.len() - 1),
+            Network::Mobile(m) => format!("classifier.{}.", m.classifier.len() - 1),
+            Network::Dense(_) => "classifier.".into(),
         }
     }
 
@@ -256,6 +335,8 @@ impl Network {
         match self {
             Network::ResNet(_) => "conv1.weight".into(),
             Network::Seq(_) => "features.0.weight".into(),
+            Network::Mobile(_) => "features.0.0.weight".into(),
+            Network::Dense(_) => "features.conv0.weight".into(),
         }
     }
 
@@ -263,6 +344,8 @@ impl Network {
         match self {
             Network::ResNet(r) => Network::ResNet(r.sum_input_channels()),
             Network::Seq(s) => Network::Seq(s.sum_input_channels()),
+            Network::Mobile(m) => Network::Mobile(m.sum_input_channels()),
+            Network::Dense(d) => Network::Dense(d.sum_input_channels()),
         }
     }
 
@@ -271,6 +354,8 @@ impl Network {
         match self {
             Network::ResNet(r) => r.in_channels(),
             Network::Seq(s) => s.in_channels(),
+            Network::Mobile(m) => m.in_channels(),
+            Network::Dense(d) => d.in_channels(),
         }
     }
 }

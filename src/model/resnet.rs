@@ -267,7 +267,7 @@ impl ResNet {
 
     /// Replaces the first conv's kernel by its sum over input channels (3-channel weights, 1-channel images).
     pub fn sum_input_channels(mut self) -> ResNet {
-        self.conv1 = super::layers::sum_input_channels(self.conv1);
+        super::layers::sum_input_channels(&mut self.conv1);
         self
     }
 

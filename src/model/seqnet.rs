@@ -186,19 +186,7 @@ impl SeqNet {
     /// Sums the first conv's kernel over its input channels.
     pub fn sum_input_channels(mut self) -> SeqNet {
         if let Some(Layer::Conv(c)) = self.features.first_mut() {
-            let first = std::mem::replace(
-                c,
-                conv(
-                    (1, 1),
-                    1,
-                    1,
-                    0,
-                    false,
-                    &mut rand::SeedableRng::seed_from_u64(0),
-                    &c.weight.device(),
-                ),
-            );
-            *c = super::layers::sum_input_channels(first);
+            super::layers::sum_input_channels(c);
         }
         self
     }

@@ -34,7 +34,11 @@ impl LoadReport {
 
     fn from_apply(r: ApplyResult) -> anyhow::Result<LoadReport> {
         let mut report = LoadReport {
-            missing: r.missing.into_iter().map(|(path, _)| path).collect(),
+            missing: r
+                .missing
+                .into_iter()
+                .map(|(path, stack)| torch_name(&path, &stack))
+                .collect(),
             unexpected: r
                 .unused
                 .into_iter()
@@ -103,6 +107,19 @@ impl LoadReport {
         }
         parts.join("; ")
     }
+}
+
+/// burn's name of a missing tensor in PyTorch's terms (BatchNorm `gamma`/`beta` are `weight`/`bias`).
+fn torch_name(path: &str, container_stack: &str) -> String {
+    if container_stack.ends_with("BatchNorm") {
+        if let Some(p) = path.strip_suffix(".gamma") {
+            return format!("{p}.weight");
+        }
+        if let Some(p) = path.strip_suffix(".beta") {
+            return format!("{p}.bias");
+        }
+    }
+    path.to_string()
 }
 
 /// Saves a module's tensors as safetensors under PyTorch's key names (loadable by `torch`).

@@ -152,6 +152,15 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Vec<Outcome>> {
     if let Some(e) = write_error.into_inner().expect("lock") {
         return Err(e);
     }
+    // One source stage: also publish its backbone under a stable name, for other experiments'
+    // `[model] weights`.
+    if let [key] = sources.keys().collect::<Vec<_>>()[..]
+        && let Some(Ok(_)) = cells[key].get()
+    {
+        let (weights, _) = source::paths(&cache, key);
+        let stable = out.join("source.safetensors");
+        results::write_atomic(&stable, &std::fs::read(&weights)?)?;
+    }
     Ok(outcomes
         .into_inner()
         .expect("lock")

@@ -1,0 +1,274 @@
+//! DenseNet-121 as torchvision defines it: `features.denseblock1.denselayer1.conv1.weight`, ...
+
+use burn::module::Module;
+use burn::nn::conv::Conv2d;
+use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d};
+use burn::nn::{BatchNorm, Linear};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+use rand::rngs::StdRng;
+
+use super::layers::{bn, conv, linear, max_pool};
+
+/// `_DenseLayer`: BN-ReLU-1x1 conv (bottleneck), BN-ReLU-3x3 conv producing `growth` channels.
+#[derive(Module, Debug)]
+pub struct DenseLayer {
+    norm1: BatchNorm,
+    conv1: Conv2d,
+    norm2: BatchNorm,
+    conv2: Conv2d,
+}
+
+/// Declares `_DenseBlock` with fields `denselayer1`..`denselayer24`: torchvision numbers the
+/// layers from 1, which a `Vec` (numbered from 0) cannot give.
+macro_rules! dense_block {
+    ($($f:ident),*) => {
+        /// `_DenseBlock`: each layer sees the concatenation of the block input and all earlier outputs.
+        #[derive(Module, Debug)]
+        pub struct DenseBlock {
+            $($f: Option<DenseLayer>,)*
+        }
+
+        impl DenseBlock {
+            fn from_layers(layers: Vec<DenseLayer>) -> DenseBlock {
+                let mut it = layers.into_iter();
+                DenseBlock { $($f: it.next(),)* }
+            }
+
+            fn layers(&self) -> Vec<&DenseLayer> {
+                [$(&self.$f,)*].into_iter().flatten().collect()
+            }
+        }
+    };
+}
+
+dense_block!(
+    denselayer1,
+    denselayer2,
+    denselayer3,
+    denselayer4,
+    denselayer5,
+    denselayer6,
+    denselayer7,
+    denselayer8,
+    denselayer9,
+    denselayer10,
+    denselayer11,
+    denselayer12,
+    denselayer13,
+    denselayer14,
+    denselayer15,
+    denselayer16,
+    denselayer17,
+    denselayer18,
+    denselayer19,
+    denselayer20,
+    denselayer21,
+    denselayer22,
+    denselayer23,
+    denselayer24
+);
+
+/// `_Transition`: BN-ReLU-1x1 conv halving the channels, then 2x2 average pooling.
+#[derive(Module, Debug)]
+pub struct Transition {
+    norm: BatchNorm,
+    conv: Conv2d,
+    pool: AvgPool2d,
+}
+
+/// The `features` module.
+#[derive(Module, Debug)]
+pub struct Features {
+    conv0: Conv2d,
+    norm0: BatchNorm,
+    pool0: MaxPool2d,
+    denseblock1: DenseBlock,
+    transition1: Transition,
+    denseblock2: DenseBlock,
+    transition2: Transition,
+    denseblock3: DenseBlock,
+    transition3: Transition,
+    denseblock4: DenseBlock,
+    norm5: BatchNorm,
+}
+
+/// DenseNet: `features`, ReLU, global average pool, `classifier`.
+#[derive(Module, Debug)]
+pub struct DenseNet {
+    features: Features,
+    /// The head.
+    pub classifier: Linear,
+}
+
+const GROWTH: usize = 32;
+const BN_SIZE: usize = 4;
+
+fn block(n: usize, cin: usize, rng: &mut StdRng, device: &Device) -> DenseBlock {
+    let layers = (0..n)
+        .map(|i| {
+            let c = cin + i * GROWTH;
+            DenseLayer {
+                norm1: bn(c, device),
+                conv1: conv((c, BN_SIZE * GROWTH), 1, 1, 0, false, rng, device),
+                norm2: bn(BN_SIZE * GROWTH, device),
+                conv2: conv((BN_SIZE * GROWTH, GROWTH), 3, 1, 1, false, rng, device),
+            }
+        })
+        .collect();
+    DenseBlock::from_layers(layers)
+}
+
+fn transition(cin: usize, rng: &mut StdRng, device: &Device) -> Transition {
+    Transition {
+        norm: bn(cin, device),
+        conv: conv((cin, cin / 2), 1, 1, 0, false, rng, device),
+        pool: AvgPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+    }
+}
+
+impl DenseBlock {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut feats = vec![x];
+        for l in self.layers() {
+            let cat = Tensor::cat(feats.clone(), 1);
+            let y = l.conv1.forward(relu(l.norm1.forward(cat)));
+            feats.push(l.conv2.forward(relu(l.norm2.forward(y))));
+        }
+        Tensor::cat(feats, 1)
+    }
+}
+
+impl Transition {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.pool
+            .forward(self.conv.forward(relu(self.norm.forward(x))))
+    }
+}
+
+impl DenseNet {
+    /// torchvision's `densenet121()`.
+    pub fn densenet121(
+        in_channels: usize,
+        classes: usize,
+        rng: &mut StdRng,
+        device: &Device,
+    ) -> DenseNet {
+        let conv0 = conv((in_channels, 64), 7, 2, 3, false, rng, device);
+        let mut c = 64;
+        let next_block = |n: usize, c: &mut usize, rng: &mut StdRng| {
+            let b = block(n, *c, rng, device);
+            *c += n * GROWTH;
+            b
+        };
+        let denseblock1 = next_block(6, &mut c, rng);
+        let transition1 = transition(c, rng, device);
+        c /= 2;
+        let denseblock2 = next_block(12, &mut c, rng);
+        let transition2 = transition(c, rng, device);
+        c /= 2;
+        let denseblock3 = next_block(24, &mut c, rng);
+        let transition3 = transition(c, rng, device);
+        c /= 2;
+        let denseblock4 = next_block(16, &mut c, rng);
+        let features = Features {
+            conv0,
+            norm0: bn(64, device),
+            pool0: max_pool(3, 2, 1),
+            denseblock1,
+            transition1,
+            denseblock2,
+            transition2,
+            denseblock3,
+            transition3,
+            denseblock4,
+            norm5: bn(c, device),
+        };
+        DenseNet {
+            features,
+            classifier: linear(c, classes, rng, device),
+        }
+    }
+
+    /// Outputs of the stem, of each dense block with its transition, and of the final norm.
+    pub fn stages(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
+        let f = &self.features;
+        let x = f.pool0.forward(relu(f.norm0.forward(f.conv0.forward(x))));
+        let a = f.transition1.forward(f.denseblock1.forward(x.clone()));
+        let b = f.transition2.forward(f.denseblock2.forward(a.clone()));
+        let c = f.transition3.forward(f.denseblock3.forward(b.clone()));
+        let d = f.norm5.forward(f.denseblock4.forward(c.clone()));
+        vec![x, a, b, c, d]
+    }
+
+    /// Logits.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let x = relu(self.stages(x).pop().expect("features"));
+        let [n, c, _, _] = x.dims();
+        self.classifier
+            .forward(x.mean_dim(3).mean_dim(2).reshape([n, c]))
+    }
+
+    /// `stem`, `block1`..`block4` (each dense block with the transition after it).
+    pub fn parts(&self) -> Vec<String> {
+        std::iter::once("stem".to_string())
+            .chain((1..=4).map(|i| format!("block{i}")))
+            .collect()
+    }
+
+    /// Parameter count of each part.
+    pub fn part_params(&self) -> Vec<usize> {
+        let f = &self.features;
+        vec![
+            f.conv0.num_params() + f.norm0.num_params(),
+            f.denseblock1.num_params() + f.transition1.num_params(),
+            f.denseblock2.num_params() + f.transition2.num_params(),
+            f.denseblock3.num_params() + f.transition3.num_params(),
+            f.denseblock4.num_params() + f.norm5.num_params(),
+        ]
+    }
+
+    /// Freezes the first `k` parts.
+    pub fn freeze_leading(mut self, k: usize) -> DenseNet {
+        let f = &mut self.features;
+        if k >= 1 {
+            f.conv0 = f.conv0.clone().freeze();
+            f.norm0 = f.norm0.clone().freeze();
+        }
+        if k >= 2 {
+            f.denseblock1 = f.denseblock1.clone().freeze();
+            f.transition1 = f.transition1.clone().freeze();
+        }
+        if k >= 3 {
+            f.denseblock2 = f.denseblock2.clone().freeze();
+            f.transition2 = f.transition2.clone().freeze();
+        }
+        if k >= 4 {
+            f.denseblock3 = f.denseblock3.clone().freeze();
+            f.transition3 = f.transition3.clone().freeze();
+        }
+        if k >= 5 {
+            f.denseblock4 = f.denseblock4.clone().freeze();
+            f.norm5 = f.norm5.clone().freeze();
+        }
+        self
+    }
+
+    /// Replaces the classifier.
+    pub fn with_head(mut self, classes: usize, rng: &mut StdRng, device: &Device) -> DenseNet {
+        let [d_in, _] = self.classifier.weight.dims();
+        self.classifier = linear(d_in, classes, rng, device);
+        self
+    }
+
+    /// Sums the first conv's kernel over its input channels.
+    pub fn sum_input_channels(mut self) -> DenseNet {
+        super::layers::sum_input_channels(&mut self.features.conv0);
+        self
+    }
+
+    /// Input channels of the first conv.
+    pub fn in_channels(&self) -> usize {
+        self.features.conv0.weight.dims()[1]
+    }
+}
