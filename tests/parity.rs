@@ -36,6 +36,7 @@ fn spec(name: &str) -> ModelSpec {
         blocks: 1,
         input_size: 64,
         weights: None,
+        sha256: None,
         allow_partial: false,
     }
 }

@@ -17,6 +17,7 @@ fn spec(width: usize, stages: usize) -> ModelSpec {
         blocks: 1,
         input_size: 16,
         weights: None,
+        sha256: None,
         allow_partial: false,
     }
 }

@@ -14,6 +14,7 @@ fn spec(width: usize) -> ModelSpec {
         blocks: 1,
         input_size: 16,
         weights: None,
+        sha256: None,
         allow_partial: false,
     }
 }

@@ -1,6 +1,7 @@
 //! Models: a registry of backbones (one name, one constructor) and the network they build.
 
 pub mod densenet;
+pub mod download;
 pub mod init;
 pub mod layers;
 pub mod mobile;
@@ -182,6 +183,18 @@ pub fn build(
         &mut seed::rng(seed, "init", 0),
         device,
     )
+}
+
+/// The local file of `[model] weights`: the path itself, or the cached download of a URL.
+pub fn weights_file(spec: &ModelSpec) -> anyhow::Result<Option<std::path::PathBuf>> {
+    match &spec.weights {
+        None => Ok(None),
+        Some(w) if download::is_url(w) => {
+            let sha = spec.sha256.as_deref().unwrap_or_default();
+            download::fetch(w, sha, &download::cache_dir().join("weights")).map(Some)
+        }
+        Some(w) => Ok(Some(std::path::PathBuf::from(w))),
+    }
 }
 
 /// Builds the network and loads PyTorch-named weights into it.

@@ -101,6 +101,7 @@ pub fn normalize(mut c: RunConfig) -> RunConfig {
         Strategy::Scratch => {
             c.source = None;
             c.model.weights = None;
+            c.model.sha256 = None;
             c.model.allow_partial = false;
             c.transfer.freeze_depth = 0;
             c.transfer.backbone_lr_mult = 1.0;

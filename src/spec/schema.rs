@@ -111,6 +111,9 @@ pub struct ModelSpec {
     /// of the source stage, or of the transfer runs when there is no source stage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weights: Option<String>,
+    /// SHA-256 of the weights file; required when `weights` is a URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
     /// Train even when the weights file lacks keys or has wrongly shaped ones.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_partial: bool,

@@ -53,14 +53,24 @@ pub fn validate(c: &RunConfig) -> Result<(), Problem> {
         let names = model::BACKBONES.iter().map(|b| b.name);
         return Err(unknown("model.backbone", "backbone", backbone, names));
     }
-    if let Some(w) = &c.model.weights
-        && !std::path::Path::new(w).is_file()
-    {
-        return Err(problem(
-            "model.weights",
-            format!("weights file `{w}` does not exist"),
-            "give a .safetensors or PyTorch .pt/.pth file, relative to the folder `sweep` runs in",
-        ));
+    if let Some(w) = &c.model.weights {
+        if model::download::is_url(w) {
+            model::download::check_url(w).map_err(|m| problem("model.weights", m, "use https://"))?;
+            let sha = c.model.sha256.as_deref().unwrap_or("");
+            if sha.len() != 64 || !sha.chars().all(|ch| ch.is_ascii_hexdigit()) {
+                return Err(problem(
+                    "model.sha256",
+                    "a weights URL needs the file's SHA-256 (64 hex digits)",
+                    "add `sha256 = \"...\"` to [model]; `sha256sum FILE` prints it",
+                ));
+            }
+        } else if !std::path::Path::new(w).is_file() {
+            return Err(problem(
+                "model.weights",
+                format!("weights file `{w}` does not exist"),
+                "give a .safetensors or PyTorch .pt/.pth file (relative to the folder `sweep` runs in) or an https:// URL",
+            ));
+        }
     }
     range("model.width", c.model.width, 1, 512)?;
     range("model.stages", c.model.stages, 1, 4)?;

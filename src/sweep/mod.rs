@@ -175,6 +175,8 @@ fn preflight(plan: &Plan) -> anyhow::Result<()> {
     for r in &plan.runs {
         let c = &r.config;
         crate::data::prepare(&c.target.dataset, c.target.crop, c.model.input_size)?;
+        // Downloads weights named by URL once, before the workers start.
+        crate::model::weights_file(&c.model)?;
         if let (Some(s), true) = (&c.source, c.transfer.strategy != Strategy::Scratch) {
             crate::data::prepare(&s.dataset, s.crop, c.model.input_size)?;
         }

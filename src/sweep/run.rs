@@ -124,9 +124,9 @@ fn train_and_test(
             )?
             .freeze_leading(c.transfer.freeze_depth)
         }
-        (_, None, Some(w)) => model::pretrained(
+        (_, None, Some(_)) => model::pretrained(
             &c.model,
-            Path::new(w),
+            &model::weights_file(&c.model)?.expect("weights are set"),
             data.channels,
             data.classes,
             seed,

@@ -87,10 +87,10 @@ pub fn obtain(
         source.dataset,
         source.epochs
     ));
-    let net = match &spec.weights {
+    let net = match model::weights_file(spec)? {
         Some(w) => model::pretrained(
             spec,
-            Path::new(w),
+            &w,
             data.channels,
             data.classes,
             source.seed,
