@@ -120,6 +120,26 @@ def generate(out):
               f"{len(stages)} stages, logits {tuple(logits.shape)}")
 
 
+def sgd_step(out):
+    """One SGD step of resnet18 in training mode: starting weights, batch, loss and updated weights."""
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(2)
+    m = build("resnet18", classes=10)
+    randomise_batch_norm(m, g)
+    save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(out / "step.before.safetensors"))
+    # 64x64 leaves layer4 2x2: batch norm over 1x1 maps of a few images is ill-conditioned.
+    x = torch.randn(8, 3, 64, 64, generator=g)
+    y = torch.tensor([1, 7, 3, 3, 0, 9, 5, 2])
+    m.train()
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    loss = nn.functional.cross_entropy(m(x), y)
+    loss.backward()
+    opt.step()
+    save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(out / "step.after.safetensors"))
+    save_file({"input": x, "labels": y.float(), "loss": loss.detach().reshape(1)}, str(out / "step.io.safetensors"))
+    print(f"wrote resnet18 SGD step: loss {loss.item():.6f}")
+
+
 def check(out):
     """Loads, strictly, the weights sweep exported, and compares PyTorch's logits with sweep's."""
     worst = 0.0
@@ -145,3 +165,4 @@ if __name__ == "__main__":
         check(out)
     else:
         generate(out)
+        sgd_step(out)

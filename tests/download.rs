@@ -32,8 +32,15 @@ fn serve(body: Vec<u8>, cut: Option<usize>) -> (String, Arc<Mutex<Vec<Option<Str
             seen.lock().unwrap().push(range.clone());
             let start: usize = range.as_deref().map_or(0, |r| r.parse().unwrap());
             let rest = &body[start..];
-            let status = if start > 0 { "206 Partial Content" } else { "200 OK" };
-            let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", rest.len());
+            let status = if start > 0 {
+                "206 Partial Content"
+            } else {
+                "200 OK"
+            };
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                rest.len()
+            );
             stream.write_all(head.as_bytes()).unwrap();
             let send = match (i, cut) {
                 (0, Some(n)) => &rest[..n],
@@ -67,11 +74,21 @@ fn an_interrupted_download_resumes_and_is_then_cached() {
     assert!(e.contains("interrupted") && e.contains("resume"), "{e}");
     let path = fetch(&url, &sha(&body), cache.path()).unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), body);
-    assert_eq!(*log.lock().unwrap(), vec![None, Some("70000".to_string())], "second request continues at byte 70000");
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![None, Some("70000".to_string())],
+        "second request continues at byte 70000"
+    );
     // Third time: from the cache, no request.
     assert_eq!(fetch(&url, &sha(&body), cache.path()).unwrap(), path);
     assert_eq!(log.lock().unwrap().len(), 2);
-    assert!(path.file_name().unwrap().to_str().unwrap().ends_with(".safetensors"));
+    assert!(
+        path.file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .ends_with(".safetensors")
+    );
 }
 
 #[test]
@@ -79,7 +96,10 @@ fn a_wrong_checksum_is_refused_and_nothing_is_kept() {
     let (url, _) = serve(body(), None);
     let cache = tempfile::tempdir().unwrap();
     let wrong = "0".repeat(64);
-    let e = format!("{:#}", fetch(&format!("{url}/w.pth"), &wrong, cache.path()).unwrap_err());
+    let e = format!(
+        "{:#}",
+        fetch(&format!("{url}/w.pth"), &wrong, cache.path()).unwrap_err()
+    );
     assert!(e.contains("checksum mismatch") && e.contains(&wrong), "{e}");
     assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 0);
 }
@@ -87,10 +107,27 @@ fn a_wrong_checksum_is_refused_and_nothing_is_kept() {
 #[test]
 fn weight_urls_need_a_checksum_and_https_off_this_machine() {
     let base = "[experiment]\nname = \"u\"\n[target]\ndataset = \"uci-digits\"\n[transfer]\nstrategy = \"finetune\"\n[model]\nbackbone = \"resnet-mini\"\n";
-    let e = Plan::parse(Path::new("u.toml"), &format!("{base}weights = \"https://example.org/w.safetensors\"\n")).unwrap_err();
+    let e = Plan::parse(
+        Path::new("u.toml"),
+        &format!("{base}weights = \"https://example.org/w.safetensors\"\n"),
+    )
+    .unwrap_err();
     assert_eq!(e.field.as_deref(), Some("model.sha256"), "{e}");
-    let e = Plan::parse(Path::new("u.toml"), &format!("{base}weights = \"http://example.org/w.safetensors\"\nsha256 = \"{}\"\n", "a".repeat(64))).unwrap_err();
+    let e = Plan::parse(
+        Path::new("u.toml"),
+        &format!(
+            "{base}weights = \"http://example.org/w.safetensors\"\nsha256 = \"{}\"\n",
+            "a".repeat(64)
+        ),
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("https"), "{e}");
-    let ok = Plan::parse(Path::new("u.toml"), &format!("{base}weights = \"https://example.org/w.safetensors\"\nsha256 = \"{}\"\n", "a".repeat(64)));
+    let ok = Plan::parse(
+        Path::new("u.toml"),
+        &format!(
+            "{base}weights = \"https://example.org/w.safetensors\"\nsha256 = \"{}\"\n",
+            "a".repeat(64)
+        ),
+    );
     assert!(ok.is_ok());
 }

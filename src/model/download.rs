@@ -25,7 +25,11 @@ pub fn check_url(url: &str) -> Result<(), String> {
     if url.starts_with("https://") {
         return Ok(());
     }
-    let host = url.trim_start_matches("http://").split(['/', ':']).next().unwrap_or("");
+    let host = url
+        .trim_start_matches("http://")
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("");
     if matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
         return Ok(());
     }
@@ -34,7 +38,8 @@ pub fn check_url(url: &str) -> Result<(), String> {
 
 /// Hex SHA-256 of a file.
 pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
-    let mut f = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut f =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -55,7 +60,10 @@ pub fn fetch(url: &str, sha256: &str, cache: &Path) -> anyhow::Result<PathBuf> {
     check_url(url).map_err(anyhow::Error::msg)?;
     let sha256 = sha256.to_ascii_lowercase();
     let name = url.rsplit('/').next().unwrap_or("weights");
-    let ext = Path::new(name).extension().and_then(|e| e.to_str()).unwrap_or("safetensors");
+    let ext = Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("safetensors");
     std::fs::create_dir_all(cache).with_context(|| format!("cannot create {}", cache.display()))?;
     let target = cache.join(format!("{sha256}.{ext}"));
     if target.is_file() && sha256_file(&target)? == sha256 {
@@ -80,7 +88,9 @@ pub fn fetch(url: &str, sha256: &str, cache: &Path) -> anyhow::Result<PathBuf> {
             let mut body = response.into_body().into_reader();
             let mut buf = vec![0u8; 1 << 16];
             loop {
-                let n = body.read(&mut buf).with_context(|| format!("download of {url} interrupted; run again to resume"))?;
+                let n = body.read(&mut buf).with_context(|| {
+                    format!("download of {url} interrupted; run again to resume")
+                })?;
                 if n == 0 {
                     break;
                 }
@@ -95,7 +105,9 @@ pub fn fetch(url: &str, sha256: &str, cache: &Path) -> anyhow::Result<PathBuf> {
     let got = sha256_file(&part)?;
     if got != sha256 {
         std::fs::remove_file(&part).ok();
-        bail!("{url}: checksum mismatch (expected sha256 {sha256}, got {got}); the download was deleted");
+        bail!(
+            "{url}: checksum mismatch (expected sha256 {sha256}, got {got}); the download was deleted"
+        );
     }
     std::fs::rename(&part, &target)?;
     Ok(target)

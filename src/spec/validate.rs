@@ -55,7 +55,8 @@ pub fn validate(c: &RunConfig) -> Result<(), Problem> {
     }
     if let Some(w) = &c.model.weights {
         if model::download::is_url(w) {
-            model::download::check_url(w).map_err(|m| problem("model.weights", m, "use https://"))?;
+            model::download::check_url(w)
+                .map_err(|m| problem("model.weights", m, "use https://"))?;
             let sha = c.model.sha256.as_deref().unwrap_or("");
             if sha.len() != 64 || !sha.chars().all(|ch| ch.is_ascii_hexdigit()) {
                 return Err(problem(
