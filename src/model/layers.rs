@@ -165,6 +165,20 @@ pub enum Dense {
     Dropout(Dropout),
 }
 
+/// Inverted-dropout multipliers: 0 with probability `drop`, else 1/(1 - drop).
+pub fn keep_mask(rng: &mut StdRng, len: usize, drop: f64) -> Vec<f32> {
+    let keep = 1.0 - drop;
+    (0..len)
+        .map(|_| {
+            if rng.random::<f64>() < keep {
+                (1.0 / keep) as f32
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
 /// Runs a classifier; `rng` is `Some` while training, so dropout draws its masks from it.
 pub fn dense(layers: &[Dense], mut x: Tensor<2>, mut rng: Option<&mut StdRng>) -> Tensor<2> {
     for l in layers {
@@ -173,16 +187,7 @@ pub fn dense(layers: &[Dense], mut x: Tensor<2>, mut rng: Option<&mut StdRng>) -
             (Dense::Relu(r), _) => r.forward(x),
             (Dense::Dropout(d), Some(rng)) if d.p > 0.0 => {
                 let dims = x.dims();
-                let keep = 1.0 - d.p;
-                let mask: Vec<f32> = (0..dims[0] * dims[1])
-                    .map(|_| {
-                        if rng.random::<f64>() < keep {
-                            (1.0 / keep) as f32
-                        } else {
-                            0.0
-                        }
-                    })
-                    .collect();
+                let mask = keep_mask(rng, dims[0] * dims[1], d.p);
                 let device = x.device();
                 x * Tensor::<2>::from_data(TensorData::new(mask, dims), &device)
             }

@@ -6,7 +6,6 @@ use burn::nn::activation::{Relu6, SiLU as Silu};
 use burn::nn::conv::Conv2d;
 use burn::tensor::activation::{sigmoid, silu};
 use burn::tensor::{Device, Tensor, TensorData};
-use rand::Rng;
 use rand::rngs::StdRng;
 
 use super::layers::{Dense, Dropout, Layer, conv, conv_bn_act, dense, linear, sequential};
@@ -89,16 +88,7 @@ impl InvertedResidual {
         // Stochastic depth ("row" mode): drop the branch per sample while training.
         if let Some(rng) = rng.filter(|_| self.drop_prob > 0.0) {
             let [n, _, _, _] = y.dims();
-            let keep = 1.0 - self.drop_prob;
-            let mask: Vec<f32> = (0..n)
-                .map(|_| {
-                    if rng.random::<f64>() < keep {
-                        (1.0 / keep) as f32
-                    } else {
-                        0.0
-                    }
-                })
-                .collect();
+            let mask = super::layers::keep_mask(rng, n, self.drop_prob);
             y = y * Tensor::<4>::from_data(TensorData::new(mask, [n, 1, 1, 1]), &x.device());
         }
         y + x
