@@ -67,7 +67,7 @@ fn main() {
         let y: Vec<i64> = (0..BATCH as i64).map(|i| i % 10).collect();
         let y = Tensor::<1, Int>::from_data(TensorData::new(y, [BATCH]), &device);
         let loss_fn = CrossEntropyLossConfig::new().init(&device);
-        let mut optim = sweep::train::optim::build(sweep::spec::Optimizer::Sgd, 0.0);
+        let mut optim = sweep::train::optim::build(sweep::spec::Optimizer::Sgd, 0.0, 0.0);
         let mut train = |n: usize| {
             let t = Instant::now();
             for _ in 0..n {

@@ -203,7 +203,7 @@ fn one_sgd_step_of_resnet18_matches_pytorch() {
         .init(&device)
         .forward(net.forward(x, None), y);
     let got_loss = loss.clone().into_scalar::<f32>();
-    let mut optim = sweep::train::optim::build(sweep::spec::Optimizer::Sgd, 0.0);
+    let mut optim = sweep::train::optim::build(sweep::spec::Optimizer::Sgd, 0.0, 0.0);
     let grads = GradientsParams::from_grads(loss.backward(), &net);
     net = optim.step(0.1, net, grads);
 

@@ -266,6 +266,22 @@ fn bad_inputs() -> Vec<(String, &'static str, &'static str)> {
             "",
             "missing field `model`",
         ),
+        (
+            edit(
+                "[model]\nbackbone = \"resnet-mini\"",
+                "[model]\nbackbone = \"resnet-mini\"\n[train]\nschedule = \"cosin\"",
+            ),
+            "train.schedule",
+            "did you mean `cosine`",
+        ),
+        (
+            edit(
+                "[model]\nbackbone = \"resnet-mini\"",
+                "[model]\nbackbone = \"resnet-mini\"\n[train]\nlabel_smoothing = 1.5",
+            ),
+            "train.label_smoothing",
+            "out of range",
+        ),
     ]
 }
 

@@ -5,8 +5,8 @@ use burn::tensor::{Device, Tensor};
 
 use sweep::data::sample_per_class;
 use sweep::model::{self, Network};
+use sweep::spec::Optimizer;
 use sweep::spec::schema::ModelSpec;
-use sweep::spec::{Monitor, Optimizer};
 use sweep::train::{self, Settings, metrics};
 
 fn spec(width: usize, stages: usize) -> ModelSpec {
@@ -24,15 +24,8 @@ fn spec(width: usize, stages: usize) -> ModelSpec {
 
 fn settings(epochs: usize, lr: f64, mult: f64) -> Settings {
     Settings {
-        epochs,
-        batch_size: 32,
-        optimizer: Optimizer::Adam,
-        lr,
         backbone_lr_mult: mult,
-        weight_decay: 0.0,
-        patience: 0,
-        monitor: Monitor::ValAccuracy,
-        seed: 7,
+        ..Settings::new(epochs, 32, Optimizer::Adam, lr, 7)
     }
 }
 

@@ -24,6 +24,8 @@ pub const VGG16: &[usize] = &[
     64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0,
 ];
 
+/// torchvision's classifier: VGG puts dropout after each hidden ReLU, AlexNet before each hidden
+/// linear layer.
 fn classifier(
     d_in: usize,
     classes: usize,
@@ -33,25 +35,18 @@ fn classifier(
 ) -> Vec<Dense> {
     let drop = || Dense::Dropout(Dropout { p: 0.5 });
     let mut c = Vec::new();
-    if dropout_first {
-        c.push(drop());
-    }
-    c.extend([
-        Dense::Linear(linear(d_in, 4096, rng, device)),
-        Dense::Relu(Relu::new()),
-    ]);
-    if !dropout_first {
-        c.push(drop());
-    }
-    if dropout_first {
-        c.push(drop());
-    }
-    c.extend([
-        Dense::Linear(linear(4096, 4096, rng, device)),
-        Dense::Relu(Relu::new()),
-    ]);
-    if !dropout_first {
-        c.push(drop());
+    for (i, o) in [(d_in, 4096), (4096, 4096)] {
+        let hidden = [
+            Dense::Linear(linear(i, o, rng, device)),
+            Dense::Relu(Relu::new()),
+        ];
+        if dropout_first {
+            c.push(drop());
+            c.extend(hidden);
+        } else {
+            c.extend(hidden);
+            c.push(drop());
+        }
     }
     c.push(Dense::Linear(linear(4096, classes, rng, device)));
     c
@@ -165,8 +160,12 @@ impl SeqNet {
 
     /// Freezes the first `k` conv blocks.
     pub fn freeze_leading(mut self, k: usize) -> SeqNet {
-        let end = self.blocks().get(k.saturating_sub(1)).map_or(0, |r| r.end);
-        let end = if k == 0 { 0 } else { end };
+        let blocks = self.blocks();
+        let end = if k == 0 {
+            0
+        } else {
+            blocks[k.min(blocks.len()) - 1].end
+        };
         for l in &mut self.features[..end] {
             let layer = std::mem::replace(l, Layer::Relu(Relu::new()));
             *l = layer.freeze();

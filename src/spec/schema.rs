@@ -144,6 +144,38 @@ pub struct Train {
     /// Validation metric that picks the best epoch and drives early stopping.
     #[serde(default)]
     pub monitor: Monitor,
+    /// Learning-rate schedule: `constant`, `step`, `cosine` or `one-cycle`.
+    #[serde(default)]
+    pub schedule: crate::train::schedule::Schedule,
+    /// Epochs of linear warm-up before the schedule.
+    #[serde(default)]
+    pub warmup_epochs: usize,
+    /// `step` schedule: epochs between decays.
+    #[serde(default = "default_step_size")]
+    pub step_size: usize,
+    /// `step` schedule: decay factor.
+    #[serde(default = "default_gamma")]
+    pub gamma: f64,
+    /// Update the rate every `epoch` or every optimizer `step`.
+    #[serde(default)]
+    pub schedule_per: SchedulePer,
+    /// Label smoothing of the training loss (0 = none).
+    #[serde(default)]
+    pub label_smoothing: f64,
+    /// Clip each parameter tensor's gradient to this L2 norm (0 = no clipping).
+    #[serde(default)]
+    pub grad_clip: f64,
+}
+
+/// How often the learning rate changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SchedulePer {
+    /// Once per epoch.
+    #[default]
+    Epoch,
+    /// At every optimizer step.
+    Step,
 }
 
 /// `[transfer]` table.
@@ -225,6 +257,13 @@ impl Default for Train {
             weight_decay: 0.0,
             patience: default_patience(),
             monitor: Monitor::default(),
+            schedule: Default::default(),
+            warmup_epochs: 0,
+            step_size: default_step_size(),
+            gamma: default_gamma(),
+            schedule_per: SchedulePer::default(),
+            label_smoothing: 0.0,
+            grad_clip: 0.0,
         }
     }
 }
@@ -271,6 +310,12 @@ fn default_batch() -> usize {
 }
 fn default_patience() -> usize {
     10
+}
+fn default_step_size() -> usize {
+    10
+}
+fn default_gamma() -> f64 {
+    0.1
 }
 fn one() -> f64 {
     1.0

@@ -82,6 +82,22 @@ pub fn validate(c: &RunConfig) -> Result<(), Problem> {
     range("train.batch_size", c.train.batch_size, 1, 65_536)?;
     positive("train.lr", c.train.lr)?;
     non_negative("train.weight_decay", c.train.weight_decay)?;
+    range(
+        "train.warmup_epochs",
+        c.train.warmup_epochs,
+        0,
+        c.train.epochs,
+    )?;
+    range("train.step_size", c.train.step_size, 1, 100_000)?;
+    positive("train.gamma", c.train.gamma)?;
+    non_negative("train.grad_clip", c.train.grad_clip)?;
+    if !(0.0..1.0).contains(&c.train.label_smoothing) {
+        return Err(problem(
+            "train.label_smoothing",
+            format!("{} is out of range", c.train.label_smoothing),
+            "use a value from 0 (none) to below 1, e.g. 0.1",
+        ));
+    }
 
     if let Some(s) = &c.source {
         known_dataset("source.dataset", &s.dataset)?;

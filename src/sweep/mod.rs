@@ -79,13 +79,10 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Vec<Outcome>> {
     );
 
     let bar = progress_bar(plan.runs.len() as u64, opts.quiet);
-    let log = |line: String| {
-        if opts.quiet {
-        } else if bar.is_hidden() {
-            eprintln!("{line}");
-        } else {
-            bar.println(line);
-        }
+    let log = |line: String| match (opts.quiet, bar.is_hidden()) {
+        (true, _) => {}
+        (false, true) => eprintln!("{line}"),
+        (false, false) => bar.println(line),
     };
     let obtain = |key: &str, device: &Device| -> Result<SourceInfo, String> {
         cells[key]

@@ -149,6 +149,13 @@ fn train_and_test(
         patience: c.train.patience,
         monitor: c.train.monitor,
         seed,
+        schedule: c.train.schedule,
+        warmup_epochs: c.train.warmup_epochs,
+        step_size: c.train.step_size,
+        gamma: c.train.gamma,
+        per_step: c.train.schedule_per == crate::spec::schema::SchedulePer::Step,
+        label_smoothing: c.train.label_smoothing,
+        grad_clip: c.train.grad_clip,
     };
     let fitted = train::fit(net, &data, &train_idx, &val, &settings, device, on_epoch)?;
     let test = train::evaluate(&fitted.best, &data, &data.test, device);

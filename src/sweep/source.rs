@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::data;
 use crate::model;
+use crate::spec::hash_hex;
 use crate::spec::schema::{ModelSpec, Source};
-use crate::spec::{Monitor, hash_hex};
 use crate::train::{self, Settings};
 
 /// What the cache keeps beside a source backbone's weights.
@@ -100,15 +100,14 @@ pub fn obtain(
         None => model::build(spec, data.channels, data.classes, source.seed, device),
     };
     let settings = Settings {
-        epochs: source.epochs,
-        batch_size: source.batch_size,
-        optimizer: source.optimizer,
-        lr: source.lr,
-        backbone_lr_mult: 1.0,
         weight_decay: source.weight_decay,
-        patience: 0,
-        monitor: Monitor::ValAccuracy,
-        seed: source.seed,
+        ..Settings::new(
+            source.epochs,
+            source.batch_size,
+            source.optimizer,
+            source.lr,
+            source.seed,
+        )
     };
     let mut on_epoch = |e: &train::EpochLog| {
         log(format!(

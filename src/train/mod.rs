@@ -2,6 +2,7 @@
 
 pub mod metrics;
 pub mod optim;
+pub mod schedule;
 
 use anyhow::bail;
 use burn::module::Module;
@@ -38,6 +39,50 @@ pub struct Settings {
     pub monitor: Monitor,
     /// Seed of the batch order.
     pub seed: u64,
+    /// Learning-rate schedule (its `base` is `lr`; epochs and steps are filled in by [`fit`]).
+    pub schedule: schedule::Schedule,
+    /// Warm-up epochs.
+    pub warmup_epochs: usize,
+    /// `step` schedule: epochs between decays.
+    pub step_size: usize,
+    /// `step` schedule: decay factor.
+    pub gamma: f64,
+    /// Change the rate every step rather than every epoch.
+    pub per_step: bool,
+    /// Label smoothing of the training loss.
+    pub label_smoothing: f64,
+    /// Per-tensor gradient norm clip (0 = none).
+    pub grad_clip: f64,
+}
+
+impl Settings {
+    /// Plain settings: constant rate, no smoothing, no clipping.
+    pub fn new(
+        epochs: usize,
+        batch_size: usize,
+        optimizer: Optimizer,
+        lr: f64,
+        seed: u64,
+    ) -> Settings {
+        Settings {
+            epochs,
+            batch_size,
+            optimizer,
+            lr,
+            backbone_lr_mult: 1.0,
+            weight_decay: 0.0,
+            patience: 0,
+            monitor: Monitor::ValAccuracy,
+            seed,
+            schedule: schedule::Schedule::Constant,
+            warmup_epochs: 0,
+            step_size: 10,
+            gamma: 0.1,
+            per_step: false,
+            label_smoothing: 0.0,
+            grad_clip: 0.0,
+        }
+    }
 }
 
 /// One line of the learning curve.
@@ -113,8 +158,21 @@ pub fn fit(
             val.len()
         );
     }
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
-    let mut optim = optim::build(s.optimizer, s.weight_decay);
+    let smoothing = (s.label_smoothing > 0.0).then_some(s.label_smoothing as f32);
+    let loss_fn = CrossEntropyLossConfig::new()
+        .with_smoothing(smoothing)
+        .init(device);
+    let mut optim = optim::build(s.optimizer, s.weight_decay, s.grad_clip);
+    let plan = schedule::LrPlan {
+        schedule: s.schedule,
+        base: s.lr,
+        warmup_epochs: s.warmup_epochs,
+        step_size: s.step_size,
+        gamma: s.gamma,
+        per_step: s.per_step,
+        epochs: s.epochs,
+        steps_per_epoch: train.len().div_ceil(s.batch_size),
+    };
     let mut order = train.to_vec();
     let mut best: Option<(f64, usize, Network)> = None;
     let mut epochs = Vec::new();
@@ -123,7 +181,9 @@ pub fn fit(
         order.shuffle(&mut seed::rng(s.seed, "shuffle", epoch as u64));
         let mut dropout = seed::rng(s.seed, "dropout", epoch as u64);
         let (mut loss_sum, mut correct) = (0.0f64, 0usize);
-        for batch in order.chunks(s.batch_size) {
+        let first_lr = plan.lr(epoch - 1, 0);
+        for (b, batch) in order.chunks(s.batch_size).enumerate() {
+            let lr = plan.lr(epoch - 1, b);
             let (x, y) = tensors(data, batch, device);
             let logits = model.forward(x, Some(&mut dropout));
             let loss = loss_fn.forward(logits.clone(), y.clone());
@@ -133,7 +193,7 @@ pub fn fit(
             }
             loss_sum += loss_value * batch.len() as f64;
             correct += count_correct(logits.detach(), y);
-            model = step(model, &mut optim, loss, s);
+            model = step(model, &mut optim, loss, lr, s.backbone_lr_mult);
         }
         let eval = evaluate(&model.valid(), data, val, device);
         let val_accuracy = accuracy(&eval);
@@ -143,7 +203,7 @@ pub fn fit(
             train_accuracy: correct as f64 / train.len() as f64,
             val_loss: eval.loss,
             val_accuracy,
-            lr: s.lr,
+            lr: first_lr,
         };
         on_epoch(&log);
         epochs.push(log);
@@ -167,23 +227,24 @@ pub fn fit(
     })
 }
 
-/// One optimizer step; the backbone moves at `lr * backbone_lr_mult`, the head at `lr`.
+/// One optimizer step; the backbone moves at `lr * mult`, the head at `lr`.
 fn step(
     model: Network,
     optim: &mut burn::optim::ModuleOptimizer,
     loss: Tensor<1>,
-    s: &Settings,
+    lr: f64,
+    mult: f64,
 ) -> Network {
     let mut grads = loss.backward();
-    if s.backbone_lr_mult == 1.0 {
+    if mult == 1.0 {
         let all = GradientsParams::from_grads(grads, &model);
-        return optim.step(s.lr, model, all);
+        return optim.step(lr, model, all);
     }
     let head = model.head_grads(&mut grads);
     let backbone = GradientsParams::from_grads(grads, &model);
-    let model = optim.step(s.lr, model, head);
-    if s.backbone_lr_mult > 0.0 && !backbone.is_empty() {
-        return optim.step(s.lr * s.backbone_lr_mult, model, backbone);
+    let model = optim.step(lr, model, head);
+    if mult > 0.0 && !backbone.is_empty() {
+        return optim.step(lr * mult, model, backbone);
     }
     model
 }
