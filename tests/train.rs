@@ -93,7 +93,7 @@ fn frozen_parts_and_their_batch_norm_statistics_do_not_move() {
     let (candidates, val) = data.val_split(0.2);
     let train_idx = sample_per_class(&candidates, &data.labels, 10, 0);
     // freeze_depth 2 = stem and layer1 frozen.
-    let net = model::build(&spec(8, 2), 1, 10, 1, &device).freeze_leading(2);
+    let net = model::build(&spec(8, 2), 1, 10, 1, &device).freeze_leading(2, false);
     let before = snapshot(&net);
     let fitted = train::fit(
         net,
@@ -172,4 +172,63 @@ fn metrics_match_hand_computed_values() {
     assert!((m.recall - 0.5).abs() < 1e-12);
     let f1_1 = 2.0 * (2.0 / 3.0) / (2.0 / 3.0 + 1.0);
     assert!((m.f1 - (0.5 + f1_1) / 3.0).abs() < 1e-12);
+}
+
+#[test]
+fn the_train_bn_policy_updates_statistics_but_not_weights() {
+    let data = sweep::data::prepare("uci-digits", None, 16).unwrap();
+    let device = Device::flex().autodiff();
+    let (candidates, val) = data.val_split(0.2);
+    let train_idx = sample_per_class(&candidates, &data.labels, 5, 0);
+    let net = model::build(&spec(8, 1), 1, 10, 1, &device).freeze_leading(1, true);
+    let before = snapshot(&net);
+    let fitted = train::fit(
+        net,
+        &data,
+        &train_idx,
+        &val,
+        &settings(1, 1e-2, 1.0),
+        &device,
+        &mut |_| {},
+    )
+    .unwrap();
+    let after = snapshot(&fitted.best);
+    let get = |s: &[(String, Vec<f32>)], k: &str| s.iter().find(|(p, _)| p == k).unwrap().1.clone();
+    assert_eq!(
+        get(&before, "conv1.weight"),
+        get(&after, "conv1.weight"),
+        "weights stay frozen"
+    );
+    assert_eq!(get(&before, "bn1.gamma"), get(&after, "bn1.gamma"));
+    assert_ne!(
+        get(&before, "bn1.running_mean"),
+        get(&after, "bn1.running_mean"),
+        "statistics train"
+    );
+}
+
+#[test]
+fn frozen_values_are_exactly_the_frozen_parts() {
+    let device = Device::flex().autodiff();
+    let paths = |net: &Network| -> Vec<String> {
+        model::frozen::values(net)
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect()
+    };
+    assert!(paths(&model::build(&spec(8, 2), 1, 10, 1, &device)).is_empty());
+    let stem = paths(&model::build(&spec(8, 2), 1, 10, 1, &device).freeze_leading(1, false));
+    assert_eq!(
+        stem,
+        [
+            "conv1.weight",
+            "bn1.gamma",
+            "bn1.beta",
+            "bn1.running_mean",
+            "bn1.running_var"
+        ]
+    );
+    // With the `train` policy the statistics are not frozen.
+    let stem = paths(&model::build(&spec(8, 2), 1, 10, 1, &device).freeze_leading(1, true));
+    assert_eq!(stem, ["conv1.weight", "bn1.gamma", "bn1.beta"]);
 }

@@ -229,27 +229,27 @@ impl DenseNet {
     }
 
     /// Freezes the first `k` parts.
-    pub fn freeze_leading(mut self, k: usize) -> DenseNet {
+    pub fn freeze_leading(mut self, k: usize, stop: super::Stop) -> DenseNet {
         let f = &mut self.features;
         if k >= 1 {
-            f.conv0 = f.conv0.clone().freeze();
-            f.norm0 = f.norm0.clone().freeze();
+            f.conv0 = stop.apply(f.conv0.clone());
+            f.norm0 = stop.apply(f.norm0.clone());
         }
         if k >= 2 {
-            f.denseblock1 = f.denseblock1.clone().freeze();
-            f.transition1 = f.transition1.clone().freeze();
+            f.denseblock1 = stop.apply(f.denseblock1.clone());
+            f.transition1 = stop.apply(f.transition1.clone());
         }
         if k >= 3 {
-            f.denseblock2 = f.denseblock2.clone().freeze();
-            f.transition2 = f.transition2.clone().freeze();
+            f.denseblock2 = stop.apply(f.denseblock2.clone());
+            f.transition2 = stop.apply(f.transition2.clone());
         }
         if k >= 4 {
-            f.denseblock3 = f.denseblock3.clone().freeze();
-            f.transition3 = f.transition3.clone().freeze();
+            f.denseblock3 = stop.apply(f.denseblock3.clone());
+            f.transition3 = stop.apply(f.transition3.clone());
         }
         if k >= 5 {
-            f.denseblock4 = f.denseblock4.clone().freeze();
-            f.norm5 = f.norm5.clone().freeze();
+            f.denseblock4 = stop.apply(f.denseblock4.clone());
+            f.norm5 = stop.apply(f.norm5.clone());
         }
         self
     }

@@ -355,13 +355,13 @@ impl MobileNet {
     }
 
     /// Freezes the first `k` parts.
-    pub fn freeze_leading(mut self, k: usize) -> MobileNet {
+    pub fn freeze_leading(mut self, k: usize, stop: super::Stop) -> MobileNet {
         let end = if k == 0 {
             0
         } else {
             self.ranges()[k.min(self.part_ends.len()) - 1].end
         };
-        let frozen: Vec<Feature> = self.features.drain(..end).map(|f| f.freeze()).collect();
+        let frozen: Vec<Feature> = self.features.drain(..end).map(|f| stop.apply(f)).collect();
         self.features.splice(0..0, frozen);
         self
     }

@@ -2,6 +2,7 @@
 
 pub mod densenet;
 pub mod download;
+pub mod frozen;
 pub mod init;
 pub mod layers;
 pub mod mobile;
@@ -263,6 +264,24 @@ fn count(n: usize) -> String {
     }
 }
 
+/// How a part is frozen: `freeze` (gradients off, batch norm and dropout in eval mode) or, with
+/// the `train` BN policy, `no_grad` (gradients off, batch norm statistics still updated).
+#[derive(Debug, Clone, Copy)]
+pub struct Stop {
+    bn_train: bool,
+}
+
+impl Stop {
+    /// Freezes one module.
+    pub fn apply<M: Module>(self, m: M) -> M {
+        if self.bn_train {
+            m.no_grad()
+        } else {
+            m.freeze()
+        }
+    }
+}
+
 impl Network {
     /// Logits `[batch, classes]`; `rng` enables dropout (training only).
     pub fn forward(&self, x: Tensor<4>, rng: Option<&mut StdRng>) -> Tensor<2> {
@@ -304,13 +323,15 @@ impl Network {
         }
     }
 
-    /// Freezes the first `k` parts: no gradients, batch norm in eval mode with fixed statistics.
-    pub fn freeze_leading(self, k: usize) -> Network {
+    /// Freezes the first `k` parts: no gradients; batch norm in eval mode with fixed statistics,
+    /// unless `bn_train` lets the frozen parts' batch norms keep updating their statistics.
+    pub fn freeze_leading(self, k: usize, bn_train: bool) -> Network {
+        let stop = Stop { bn_train };
         match self {
-            Network::ResNet(r) => Network::ResNet(r.freeze_leading(k)),
-            Network::Seq(s) => Network::Seq(s.freeze_leading(k)),
-            Network::Mobile(m) => Network::Mobile(m.freeze_leading(k)),
-            Network::Dense(d) => Network::Dense(d.freeze_leading(k)),
+            Network::ResNet(r) => Network::ResNet(r.freeze_leading(k, stop)),
+            Network::Seq(s) => Network::Seq(s.freeze_leading(k, stop)),
+            Network::Mobile(m) => Network::Mobile(m.freeze_leading(k, stop)),
+            Network::Dense(d) => Network::Dense(d.freeze_leading(k, stop)),
         }
     }
 

@@ -239,10 +239,10 @@ impl ResNet {
     }
 
     /// Freezes the first `k` parts: no gradients, batch norm in eval mode with fixed statistics.
-    pub fn freeze_leading(mut self, k: usize) -> ResNet {
+    pub fn freeze_leading(mut self, k: usize, stop: super::Stop) -> ResNet {
         if k >= 1 {
-            self.conv1 = self.conv1.freeze();
-            self.bn1 = self.bn1.freeze();
+            self.conv1 = stop.apply(self.conv1);
+            self.bn1 = stop.apply(self.bn1);
         }
         let stages = [
             &mut self.layer1,
@@ -252,7 +252,7 @@ impl ResNet {
         ];
         for (i, layer) in stages.into_iter().filter(|l| !l.is_empty()).enumerate() {
             if i + 2 <= k {
-                *layer = std::mem::take(layer).freeze();
+                *layer = stop.apply(std::mem::take(layer));
             }
         }
         self

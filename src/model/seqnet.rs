@@ -159,7 +159,7 @@ impl SeqNet {
     }
 
     /// Freezes the first `k` conv blocks.
-    pub fn freeze_leading(mut self, k: usize) -> SeqNet {
+    pub fn freeze_leading(mut self, k: usize, stop: super::Stop) -> SeqNet {
         let blocks = self.blocks();
         let end = if k == 0 {
             0
@@ -168,7 +168,7 @@ impl SeqNet {
         };
         for l in &mut self.features[..end] {
             let layer = std::mem::replace(l, Layer::Relu(Relu::new()));
-            *l = layer.freeze();
+            *l = stop.apply(layer);
         }
         self
     }

@@ -105,6 +105,7 @@ pub fn normalize(mut c: RunConfig) -> RunConfig {
             c.model.allow_partial = false;
             c.transfer.freeze_depth = 0;
             c.transfer.backbone_lr_mult = 1.0;
+            c.transfer.bn = schema::BnPolicy::Frozen;
         }
         Strategy::LinearProbe => {
             c.transfer.freeze_depth = parts;

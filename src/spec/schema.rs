@@ -191,6 +191,20 @@ pub struct Transfer {
     /// Backbone learning rate = `lr * backbone_lr_mult` (discriminative learning rate).
     #[serde(default = "one")]
     pub backbone_lr_mult: f64,
+    /// Batch norm in frozen parts: `frozen` (eval mode, statistics fixed) or `train`.
+    #[serde(default)]
+    pub bn: BnPolicy,
+}
+
+/// What frozen parts' batch norms do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BnPolicy {
+    /// Eval mode: running statistics stay as pretrained.
+    #[default]
+    Frozen,
+    /// Training mode: running statistics follow the target data (weights stay frozen).
+    Train,
 }
 
 /// Transfer strategy.
@@ -274,6 +288,7 @@ impl Default for Transfer {
             strategy: Strategy::default(),
             freeze_depth: 0,
             backbone_lr_mult: 1.0,
+            bn: BnPolicy::default(),
         }
     }
 }

@@ -9,6 +9,7 @@ use burn::tensor::Device;
 use super::source::{self, SourceInfo};
 use crate::data;
 use crate::model;
+use crate::spec::schema::BnPolicy;
 use crate::spec::{Run, Strategy};
 use crate::train::{self, EpochLog, Metrics, Settings};
 
@@ -122,7 +123,7 @@ fn train_and_test(
                 false,
                 device,
             )?
-            .freeze_leading(c.transfer.freeze_depth)
+            .freeze_leading(c.transfer.freeze_depth, c.transfer.bn == BnPolicy::Train)
         }
         (_, None, Some(_)) => model::pretrained(
             &c.model,
@@ -133,7 +134,7 @@ fn train_and_test(
             c.model.allow_partial,
             device,
         )?
-        .freeze_leading(c.transfer.freeze_depth),
+        .freeze_leading(c.transfer.freeze_depth, c.transfer.bn == BnPolicy::Train),
         (_, None, None) => bail!(
             "a {} run needs its source stage",
             c.transfer.strategy.as_str()

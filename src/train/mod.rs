@@ -173,6 +173,8 @@ pub fn fit(
         epochs: s.epochs,
         steps_per_epoch: train.len().div_ceil(s.batch_size),
     };
+    // Frozen values, to prove after the first step that freezing held (the Keras BatchNorm pitfall).
+    let mut frozen = Some(crate::model::frozen::values(&model));
     let mut order = train.to_vec();
     let mut best: Option<(f64, usize, Network)> = None;
     let mut epochs = Vec::new();
@@ -194,6 +196,26 @@ pub fn fit(
             loss_sum += loss_value * batch.len() as f64;
             correct += count_correct(logits.detach(), y);
             model = step(model, &mut optim, loss, lr, s.backbone_lr_mult);
+            if let Some(before) = frozen.take() {
+                let after = crate::model::frozen::values(&model);
+                if let Some((path, _)) = before
+                    .iter()
+                    .zip(&after)
+                    .find(|(b, a)| b != a)
+                    .map(|(b, _)| b)
+                {
+                    bail!(
+                        "frozen tensor `{path}` changed in the first optimizer step; freezing failed (please report this)"
+                    );
+                }
+                if before.len() != after.len() {
+                    bail!(
+                        "{} frozen tensors before the first step, {} after; freezing failed",
+                        before.len(),
+                        after.len()
+                    );
+                }
+            }
         }
         let eval = evaluate(&model.valid(), data, val, device);
         let val_accuracy = accuracy(&eval);

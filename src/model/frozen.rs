@@ -1,0 +1,61 @@
+//! What freezing promises, checked: the values that must not move while a run trains.
+
+use burn::module::{Flag, Module, ModuleVisitor, Param};
+use burn::tensor::Tensor;
+
+/// Every frozen value by its path: tensors without gradients, and the running statistics of
+/// batch norms in eval mode (a frozen part's, unless its policy lets statistics train).
+pub fn values<M: Module>(m: &M) -> Vec<(String, Vec<f32>)> {
+    let mut v = Collector::default();
+    m.visit(&mut v);
+    v.out
+}
+
+#[derive(Default)]
+struct Collector {
+    path: Vec<String>,
+    bn_training: Option<bool>,
+    out: Vec<(String, Vec<f32>)>,
+}
+
+impl ModuleVisitor for Collector {
+    fn enter_module(&mut self, name: &str, container: &str) {
+        // A batch norm's mode flag comes before its statistics; any field of another module
+        // means that batch norm is behind us.
+        if !container.ends_with("BatchNorm") {
+            self.bn_training = None;
+        }
+        if !container.starts_with("Enum") {
+            self.path.push(name.to_string());
+        }
+    }
+
+    fn exit_module(&mut self, _: &str, container: &str) {
+        if !container.starts_with("Enum") {
+            self.path.pop();
+        }
+    }
+
+    fn visit_flag(&mut self, flag: &Param<Flag>) {
+        self.bn_training = Some(flag.val().is_enabled());
+    }
+
+    fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+        let name = self.path.last().map_or("", String::as_str);
+        let statistic = name == "running_mean" || name == "running_var";
+        let tensor = p.val();
+        let frozen = if statistic {
+            self.bn_training == Some(false)
+        } else {
+            !tensor.is_require_grad()
+        };
+        if frozen {
+            let values = tensor
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .unwrap_or_default();
+            self.out.push((self.path.join("."), values));
+        }
+    }
+}
