@@ -106,13 +106,13 @@ fn main() -> ExitCode {
         }
         Command::Datasets => {
             for d in sweep::data::registry::DATASETS {
-                println!("{:<14} {}", d.name, d.description);
+                println!("{:<16} {}", d.name, d.description);
             }
             ExitCode::SUCCESS
         }
         Command::Models => {
             for b in sweep::model::BACKBONES {
-                println!("{:<14} {}", b.name, b.description);
+                println!("{:<16} {}", b.name, b.description);
             }
             ExitCode::SUCCESS
         }

@@ -47,6 +47,8 @@ pub struct BackboneInfo {
     pub name: &'static str,
     /// One line for `sweep models`.
     pub description: &'static str,
+    /// Smallest `input_size` the architecture can take.
+    pub min_input: usize,
     build: fn(&ModelSpec, usize, usize, &mut StdRng, &Device) -> Network,
     parts: fn(&ModelSpec) -> Vec<String>,
 }
@@ -78,6 +80,7 @@ fn blocks(n: usize) -> Vec<String> {
 pub const BACKBONES: &[BackboneInfo] = &[
     BackboneInfo {
         name: "resnet-mini",
+        min_input: 4,
         description: "CIFAR-style ResNet for CPUs: 3x3 stem, `stages` stages of `blocks` basic blocks, `width` doubling",
         build: |s, c, k, rng, d| {
             let mut blocks = [0; 4];
@@ -93,42 +96,49 @@ pub const BACKBONES: &[BackboneInfo] = &[
     },
     BackboneInfo {
         name: "resnet18",
+        min_input: 4,
         description: "torchvision ResNet-18 (11.7M parameters)",
         build: |_, c, k, rng, d| resnet(tv_resnet(false, [2, 2, 2, 2]))(c, k, rng, d),
         parts: |_| resnet_parts(4),
     },
     BackboneInfo {
         name: "resnet34",
+        min_input: 4,
         description: "torchvision ResNet-34 (21.8M parameters)",
         build: |_, c, k, rng, d| resnet(tv_resnet(false, [3, 4, 6, 3]))(c, k, rng, d),
         parts: |_| resnet_parts(4),
     },
     BackboneInfo {
         name: "resnet50",
+        min_input: 4,
         description: "torchvision ResNet-50 (25.6M parameters)",
         build: |_, c, k, rng, d| resnet(tv_resnet(true, [3, 4, 6, 3]))(c, k, rng, d),
         parts: |_| resnet_parts(4),
     },
     BackboneInfo {
         name: "vgg11_bn",
+        min_input: 32,
         description: "torchvision VGG-11 with batch norm (132.9M parameters)",
         build: |_, c, k, rng, d| Network::Seq(SeqNet::vgg_bn(seqnet::VGG11, c, k, rng, d)),
         parts: |_| blocks(5),
     },
     BackboneInfo {
         name: "vgg16_bn",
+        min_input: 32,
         description: "torchvision VGG-16 with batch norm (138.4M parameters)",
         build: |_, c, k, rng, d| Network::Seq(SeqNet::vgg_bn(seqnet::VGG16, c, k, rng, d)),
         parts: |_| blocks(5),
     },
     BackboneInfo {
         name: "alexnet",
+        min_input: 63,
         description: "torchvision AlexNet (61.1M parameters); needs inputs of at least 63x63",
         build: |_, c, k, rng, d| Network::Seq(SeqNet::alexnet(c, k, rng, d)),
         parts: |_| blocks(3),
     },
     BackboneInfo {
         name: "densenet121",
+        min_input: 32,
         description: "torchvision DenseNet-121 (8.0M parameters)",
         build: |_, c, k, rng, d| Network::Dense(DenseNet::densenet121(c, k, rng, d)),
         parts: |_| {
@@ -139,12 +149,14 @@ pub const BACKBONES: &[BackboneInfo] = &[
     },
     BackboneInfo {
         name: "efficientnet_b0",
+        min_input: 4,
         description: "torchvision EfficientNet-B0 (5.3M parameters)",
         build: |_, c, k, rng, d| Network::Mobile(MobileNet::efficientnet_b0(c, k, rng, d)),
         parts: |_| mobile_parts(),
     },
     BackboneInfo {
         name: "mobilenet_v2",
+        min_input: 4,
         description: "torchvision MobileNetV2 (3.5M parameters)",
         build: |_, c, k, rng, d| Network::Mobile(MobileNet::v2(c, k, rng, d)),
         parts: |_| mobile_parts(),

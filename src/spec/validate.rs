@@ -49,10 +49,10 @@ pub fn validate(c: &RunConfig) -> Result<(), Problem> {
     crop("target.crop", c.target.crop)?;
 
     let backbone = &c.model.backbone;
-    if model::find(backbone).is_none() {
+    let Some(info) = model::find(backbone) else {
         let names = model::BACKBONES.iter().map(|b| b.name);
         return Err(unknown("model.backbone", "backbone", backbone, names));
-    }
+    };
     if let Some(w) = &c.model.weights {
         if model::download::is_url(w) {
             model::download::check_url(w)
@@ -76,7 +76,13 @@ pub fn validate(c: &RunConfig) -> Result<(), Problem> {
     range("model.width", c.model.width, 1, 512)?;
     range("model.stages", c.model.stages, 1, 4)?;
     range("model.blocks", c.model.blocks, 1, 16)?;
-    range("model.input_size", c.model.input_size, 4, 512)?;
+    range("model.input_size", c.model.input_size, info.min_input, 1024).map_err(|p| Problem {
+        help: format!(
+            "{} takes inputs of {} to 1024 pixels",
+            backbone, info.min_input
+        ),
+        ..p
+    })?;
 
     range("train.epochs", c.train.epochs, 1, 100_000)?;
     range("train.batch_size", c.train.batch_size, 1, 65_536)?;

@@ -66,7 +66,18 @@ pub fn execute(
         epochs.push(e.clone());
         on_epoch(e);
     };
-    let result = train_and_test(run, source, cache, device, &mut record);
+    // A panic inside burn (a shape it cannot handle, say) fails this run, not the whole sweep.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        train_and_test(run, source, cache, device, &mut record)
+    }))
+    .unwrap_or_else(|panic| {
+        let msg = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("unknown panic");
+        Err(anyhow::anyhow!("internal error: {msg}"))
+    });
     let seconds = start.elapsed().as_secs_f64();
     match result {
         Ok((test, best_epoch, train_images)) => Outcome {
