@@ -86,26 +86,37 @@ fn snapshot(m: &Network) -> Vec<(String, Vec<f32>)> {
     s.0
 }
 
-#[test]
-fn frozen_parts_and_their_batch_norm_statistics_do_not_move() {
+/// Trains `net` on `per_class` UCI digits per class; returns the parameters before and after.
+fn train_uci(
+    net: Network,
+    per_class: usize,
+    s: Settings,
+) -> (Vec<(String, Vec<f32>)>, Vec<(String, Vec<f32>)>) {
     let data = sweep::data::prepare("uci-digits", None, 16).unwrap();
-    let device = Device::flex().autodiff();
     let (candidates, val) = data.val_split(0.2);
-    let train_idx = sample_per_class(&candidates, &data.labels, 10, 0);
-    // freeze_depth 2 = stem and layer1 frozen.
-    let net = model::build(&spec(8, 2), 1, 10, 1, &device).freeze_leading(2, false);
+    let train_idx = sample_per_class(&candidates, &data.labels, per_class, 0);
     let before = snapshot(&net);
     let fitted = train::fit(
         net,
         &data,
         &train_idx,
         &val,
-        &settings(2, 1e-2, 0.5),
-        &device,
+        &s,
+        &Device::flex().autodiff(),
         &mut |_| {},
     )
     .unwrap();
-    let after = snapshot(&fitted.best);
+    (before, snapshot(&fitted.best))
+}
+
+#[test]
+fn frozen_parts_and_their_batch_norm_statistics_do_not_move() {
+    // freeze_depth 2 = stem and layer1 frozen.
+    let (before, after) = train_uci(
+        model::build(&spec(8, 2), 1, 10, 1, &Device::flex().autodiff()).freeze_leading(2, false),
+        10,
+        settings(2, 1e-2, 0.5),
+    );
     assert_eq!(before.len(), after.len());
     let (mut frozen, mut moved) = (0, 0);
     for ((path, b), (path2, a)) in before.iter().zip(&after) {
@@ -132,23 +143,12 @@ fn frozen_parts_and_their_batch_norm_statistics_do_not_move() {
 
 #[test]
 fn zero_backbone_lr_trains_only_the_head() {
-    let data = sweep::data::prepare("uci-digits", None, 16).unwrap();
-    let device = Device::flex().autodiff();
-    let (candidates, val) = data.val_split(0.2);
-    let train_idx = sample_per_class(&candidates, &data.labels, 5, 0);
-    let net = model::build(&spec(8, 1), 1, 10, 1, &device);
-    let before = snapshot(&net);
-    let fitted = train::fit(
-        net,
-        &data,
-        &train_idx,
-        &val,
-        &settings(1, 1e-2, 0.0),
-        &device,
-        &mut |_| {},
-    )
-    .unwrap();
-    for ((path, b), (_, a)) in before.iter().zip(&snapshot(&fitted.best)) {
+    let (before, after) = train_uci(
+        model::build(&spec(8, 1), 1, 10, 1, &Device::flex().autodiff()),
+        5,
+        settings(1, 1e-2, 0.0),
+    );
+    for ((path, b), (_, a)) in before.iter().zip(&after) {
         let weight = path.ends_with("weight") || path.ends_with("gamma") || path.ends_with("beta");
         if path.starts_with("fc") {
             assert_ne!(a, b, "{path}: the head trains");
@@ -176,23 +176,11 @@ fn metrics_match_hand_computed_values() {
 
 #[test]
 fn the_train_bn_policy_updates_statistics_but_not_weights() {
-    let data = sweep::data::prepare("uci-digits", None, 16).unwrap();
-    let device = Device::flex().autodiff();
-    let (candidates, val) = data.val_split(0.2);
-    let train_idx = sample_per_class(&candidates, &data.labels, 5, 0);
-    let net = model::build(&spec(8, 1), 1, 10, 1, &device).freeze_leading(1, true);
-    let before = snapshot(&net);
-    let fitted = train::fit(
-        net,
-        &data,
-        &train_idx,
-        &val,
-        &settings(1, 1e-2, 1.0),
-        &device,
-        &mut |_| {},
-    )
-    .unwrap();
-    let after = snapshot(&fitted.best);
+    let (before, after) = train_uci(
+        model::build(&spec(8, 1), 1, 10, 1, &Device::flex().autodiff()).freeze_leading(1, true),
+        5,
+        settings(1, 1e-2, 1.0),
+    );
     let get = |s: &[(String, Vec<f32>)], k: &str| s.iter().find(|(p, _)| p == k).unwrap().1.clone();
     assert_eq!(
         get(&before, "conv1.weight"),
