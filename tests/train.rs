@@ -80,18 +80,17 @@ impl ModuleVisitor for Snapshot {
     }
 }
 
-fn snapshot(m: &Network) -> Vec<(String, Vec<f32>)> {
+/// Float tensors of a module by path.
+type Values = Vec<(String, Vec<f32>)>;
+
+fn snapshot(m: &Network) -> Values {
     let mut s = Snapshot::default();
     m.valid().visit(&mut s);
     s.0
 }
 
 /// Trains `net` on `per_class` UCI digits per class; returns the parameters before and after.
-fn train_uci(
-    net: Network,
-    per_class: usize,
-    s: Settings,
-) -> (Vec<(String, Vec<f32>)>, Vec<(String, Vec<f32>)>) {
+fn train_uci(net: Network, per_class: usize, s: Settings) -> (Values, Values) {
     let data = sweep::data::prepare("uci-digits", None, 16).unwrap();
     let (candidates, val) = data.val_split(0.2);
     let train_idx = sample_per_class(&candidates, &data.labels, per_class, 0);
