@@ -9,6 +9,7 @@ fn plan(schedule: Schedule, epochs: usize, steps_per_epoch: usize, per_step: boo
         warmup_epochs: 0,
         step_size: 2,
         gamma: 0.5,
+        milestones: vec![1, 3],
         per_step,
         epochs,
         steps_per_epoch,
@@ -83,4 +84,30 @@ fn one_cycle_matches_pytorch_defaults() {
         lrs[3..].windows(2).all(|w| w[1] < w[0]),
         "anneals down after the peak: {lrs:?}"
     );
+}
+
+#[test]
+fn multi_step_decays_at_each_milestone() {
+    let p = plan(Schedule::MultiStep, 5, 4, false);
+    let lrs: Vec<f64> = (0..5).map(|e| p.lr(e, 2)).collect();
+    close(&lrs, &[0.1, 0.05, 0.05, 0.025, 0.025]);
+}
+
+#[test]
+fn milestones_are_one_setting_and_a_list_of_them_is_an_axis() {
+    let base = "[experiment]\nname = \"m\"\n[target]\ndataset = \"uci-digits\"\n[model]\nbackbone = \"resnet-mini\"\n[train]\nschedule = \"multi-step\"\n";
+    let one = sweep::spec::Plan::parse(
+        std::path::Path::new("m.toml"),
+        &format!("{base}milestones = [10, 20]\n"),
+    )
+    .unwrap();
+    assert_eq!(one.runs.len(), 1);
+    assert_eq!(one.runs[0].config.train.milestones, [10, 20]);
+    let two = sweep::spec::Plan::parse(
+        std::path::Path::new("m.toml"),
+        &format!("{base}milestones = [[10], [5, 15]]\n"),
+    )
+    .unwrap();
+    assert_eq!(two.runs.len(), 2);
+    assert_eq!(two.runs[1].config.train.milestones, [5, 15]);
 }

@@ -16,6 +16,9 @@ use super::schema::RunConfig;
 /// Settings that label the experiment and so cannot vary across its runs.
 const NOT_AXES: &[&str] = &["experiment.name", "experiment.description"];
 
+/// Settings whose value is itself a list (`milestones = [10, 20]`); a list of such lists is an axis.
+const LIST_SETTINGS: &[&str] = &["train.milestones"];
+
 /// One grid axis: the dotted key path and the spanned values it takes.
 #[derive(Debug, Clone)]
 pub struct Axis<'i> {
@@ -106,10 +109,19 @@ fn find_axes<'i>(table: &DeTable<'i>, prefix: &mut Vec<String>, axes: &mut Vec<A
         prefix.push(key.get_ref().to_string());
         match value.get_ref() {
             DeValue::Table(inner) => find_axes(inner, prefix, axes),
-            DeValue::Array(items) => axes.push(Axis {
-                path: prefix.clone(),
-                values: items.iter().cloned().collect(),
-            }),
+            // A list-typed setting is an axis only when written as a list of lists.
+            DeValue::Array(items)
+                if !LIST_SETTINGS.contains(&prefix.join(".").as_str())
+                    || items
+                        .iter()
+                        .all(|v| matches!(v.get_ref(), DeValue::Array(_)))
+                        && !items.is_empty() =>
+            {
+                axes.push(Axis {
+                    path: prefix.clone(),
+                    values: items.iter().cloned().collect(),
+                })
+            }
             _ => {}
         }
         prefix.pop();

@@ -153,9 +153,12 @@ pub struct Train {
     /// `step` schedule: epochs between decays.
     #[serde(default = "default_step_size")]
     pub step_size: usize,
-    /// `step` schedule: decay factor.
+    /// `step` and `multi-step` schedules: decay factor.
     #[serde(default = "default_gamma")]
     pub gamma: f64,
+    /// `multi-step` schedule: epochs at which the rate is multiplied by `gamma`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub milestones: Vec<usize>,
     /// Update the rate every `epoch` or every optimizer `step`.
     #[serde(default)]
     pub schedule_per: SchedulePer,
@@ -275,6 +278,7 @@ impl Default for Train {
             warmup_epochs: 0,
             step_size: default_step_size(),
             gamma: default_gamma(),
+            milestones: Vec::new(),
             schedule_per: SchedulePer::default(),
             label_smoothing: 0.0,
             grad_clip: 0.0,

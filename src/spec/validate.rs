@@ -95,6 +95,15 @@ pub fn validate(c: &RunConfig) -> Result<(), Problem> {
         c.train.epochs,
     )?;
     range("train.step_size", c.train.step_size, 1, 100_000)?;
+    if c.train.schedule == crate::train::schedule::Schedule::MultiStep
+        && c.train.milestones.is_empty()
+    {
+        return Err(problem(
+            "train.schedule",
+            "`multi-step` needs the epochs at which to decay",
+            "add e.g. `milestones = [10, 20]` to [train]",
+        ));
+    }
     positive("train.gamma", c.train.gamma)?;
     non_negative("train.grad_clip", c.train.grad_clip)?;
     if !(0.0..1.0).contains(&c.train.label_smoothing) {

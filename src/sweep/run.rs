@@ -165,6 +165,7 @@ fn train_and_test(
         warmup_epochs: c.train.warmup_epochs,
         step_size: c.train.step_size,
         gamma: c.train.gamma,
+        milestones: c.train.milestones.clone(),
         per_step: c.train.schedule_per == crate::spec::schema::SchedulePer::Step,
         label_smoothing: c.train.label_smoothing,
         grad_clip: c.train.grad_clip,

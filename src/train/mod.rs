@@ -47,6 +47,8 @@ pub struct Settings {
     pub step_size: usize,
     /// `step` schedule: decay factor.
     pub gamma: f64,
+    /// `multi-step` schedule: decay epochs.
+    pub milestones: Vec<usize>,
     /// Change the rate every step rather than every epoch.
     pub per_step: bool,
     /// Label smoothing of the training loss.
@@ -78,6 +80,7 @@ impl Settings {
             warmup_epochs: 0,
             step_size: 10,
             gamma: 0.1,
+            milestones: Vec::new(),
             per_step: false,
             label_smoothing: 0.0,
             grad_clip: 0.0,
@@ -169,6 +172,7 @@ pub fn fit(
         warmup_epochs: s.warmup_epochs,
         step_size: s.step_size,
         gamma: s.gamma,
+        milestones: s.milestones.clone(),
         per_step: s.per_step,
         epochs: s.epochs,
         steps_per_epoch: train.len().div_ceil(s.batch_size),

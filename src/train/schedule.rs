@@ -11,6 +11,8 @@ pub enum Schedule {
     Constant,
     /// Multiplied by `gamma` every `step_size` epochs (StepLR).
     Step,
+    /// Multiplied by `gamma` at each milestone epoch (MultiStepLR).
+    MultiStep,
     /// Cosine from the base rate to 0 (CosineAnnealingLR, no restarts).
     Cosine,
     /// OneCycleLR's defaults: from base/25 up to base over 30% of the run, then down to base/25e4.
@@ -18,7 +20,7 @@ pub enum Schedule {
 }
 
 /// Everything that decides the rate.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LrPlan {
     /// Schedule shape.
     pub schedule: Schedule,
@@ -28,8 +30,10 @@ pub struct LrPlan {
     pub warmup_epochs: usize,
     /// `step`: epochs between decays.
     pub step_size: usize,
-    /// `step`: decay factor.
+    /// `step`, `multi-step`: decay factor.
     pub gamma: f64,
+    /// `multi-step`: epochs (counted after warm-up) at which the rate decays.
+    pub milestones: Vec<usize>,
     /// Change the rate every optimizer step instead of every epoch.
     pub per_step: bool,
     /// Epochs of the run.
@@ -79,6 +83,14 @@ impl LrPlan {
             Schedule::Step => {
                 let every = (self.step_size.max(1) * unit) as f64;
                 self.base * self.gamma.powi((t / every).floor() as i32)
+            }
+            Schedule::MultiStep => {
+                let passed = self
+                    .milestones
+                    .iter()
+                    .filter(|&&m| t >= (m * unit) as f64)
+                    .count();
+                self.base * self.gamma.powi(passed as i32)
             }
             Schedule::Cosine => cos(self.base, 0.0, t / (total - warm).max(1.0)),
         }
