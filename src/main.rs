@@ -78,8 +78,9 @@ fn main() -> ExitCode {
             };
             if !quiet {
                 eprintln!(
-                    "sweep: {} runs of `{}` into {} ({jobs} at a time)",
+                    "sweep: {} run{} of `{}` into {} ({jobs} at a time)",
                     plan.runs.len(),
+                    if plan.runs.len() == 1 { "" } else { "s" },
                     plan.name,
                     out.display()
                 );
