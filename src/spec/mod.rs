@@ -149,18 +149,23 @@ pub fn hash_hex(parts: &[String]) -> String {
     format!("{:x}", h.finalize())
 }
 
+/// Whether the setting at `path` (split on dots) affects a run: a scratch run has no source,
+/// freeze depth or backbone rate, a linear probe no backbone rate.
+pub fn applies(c: &RunConfig, path: &[&str]) -> bool {
+    match c.transfer.strategy {
+        Strategy::Scratch => !matches!(
+            path,
+            ["source", ..] | ["transfer", "freeze_depth" | "backbone_lr_mult"]
+        ),
+        Strategy::LinearProbe => path != ["transfer", "backbone_lr_mult"],
+        Strategy::Finetune => true,
+    }
+}
+
 /// The value of `path` in a run, as shown in tables; `-` where the setting does not apply.
 fn axis_value(c: &RunConfig, path: &[String]) -> String {
     let p: Vec<&str> = path.iter().map(String::as_str).collect();
-    let applies = match c.transfer.strategy {
-        Strategy::Scratch => !matches!(
-            p.as_slice(),
-            ["source", ..] | ["transfer", "freeze_depth" | "backbone_lr_mult"]
-        ),
-        Strategy::LinearProbe => p != ["transfer", "backbone_lr_mult"],
-        Strategy::Finetune => true,
-    };
-    if !applies {
+    if !applies(c, &p) {
         return "-".into();
     }
     let json = serde_json::to_value(c).expect("config serializes");

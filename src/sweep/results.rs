@@ -149,15 +149,14 @@ pub fn write_run_dir(dir: &Path, run: &Run, outcome: &Outcome) -> anyhow::Result
 
 fn fixed_value(run: &Run, path: &str) -> String {
     let c = &run.config;
-    let t = &c.transfer;
+    let parts: Vec<&str> = path.split('.').collect();
+    if !crate::spec::applies(c, &parts) {
+        return String::new();
+    }
     match path {
-        "transfer.strategy" => t.strategy.as_str().into(),
-        "transfer.freeze_depth" if t.strategy != crate::spec::Strategy::Scratch => {
-            t.freeze_depth.to_string()
-        }
-        "transfer.backbone_lr_mult" if t.strategy == crate::spec::Strategy::Finetune => {
-            t.backbone_lr_mult.to_string()
-        }
+        "transfer.strategy" => c.transfer.strategy.as_str().into(),
+        "transfer.freeze_depth" => c.transfer.freeze_depth.to_string(),
+        "transfer.backbone_lr_mult" => c.transfer.backbone_lr_mult.to_string(),
         "target.labels_per_class" => c.target.labels_per_class.to_string(),
         "experiment.seeds" => c.experiment.seed.to_string(),
         _ => String::new(),
