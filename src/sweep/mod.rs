@@ -14,7 +14,7 @@ use anyhow::Context;
 use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::spec::{Plan, Strategy};
+use crate::spec::Plan;
 pub use run::{Outcome, Status};
 use source::SourceInfo;
 
@@ -49,10 +49,8 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Vec<Outcome>> {
     let mut sources = BTreeMap::new();
     let mut run_source = vec![None; plan.runs.len()];
     for (i, r) in plan.runs.iter().enumerate() {
-        if let (Some(s), true) = (
-            &r.config.source,
-            r.config.transfer.strategy != Strategy::Scratch,
-        ) {
+        // Normalised configs: only runs that use a source stage keep their [source].
+        if let Some(s) = &r.config.source {
             let key = source::key(s, &r.config.model);
             sources
                 .entry(key.clone())
@@ -174,7 +172,7 @@ fn preflight(plan: &Plan) -> anyhow::Result<()> {
         crate::data::prepare(&c.target.dataset, c.target.crop, c.model.input_size)?;
         // Downloads weights named by URL once, before the workers start.
         crate::model::weights_file(&c.model)?;
-        if let (Some(s), true) = (&c.source, c.transfer.strategy != Strategy::Scratch) {
+        if let Some(s) = &c.source {
             crate::data::prepare(&s.dataset, s.crop, c.model.input_size)?;
         }
     }
