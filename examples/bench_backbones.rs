@@ -43,6 +43,7 @@ fn main() {
             weights: None,
             sha256: None,
             allow_partial: false,
+            dropout: 0.0,
         };
         let plain = Device::flex();
         let x = Tensor::<4>::random(

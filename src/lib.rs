@@ -1,10 +1,11 @@
 //! `sweep`: transfer-learning experiments in computer vision, declared in TOML, run on a grid.
 //!
 //! The pipeline, one module a stage: [`spec`] (parse, validate, expand) → [`data`] → [`model`]
-//! → [`train`] → [`sweep`] (source stage, runs, results).
+//! → [`train`] → [`sweep`] (source stage, runs, results) → [`report`].
 
 pub mod data;
 pub mod model;
+pub mod report;
 pub mod seed;
 pub mod spec;
 pub mod sweep;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use sweep::spec::{Plan, Strategy};
-use sweep::sweep::{self as engine, Options, Status, summary};
+use sweep::sweep::{self as engine, Options, Status, summary, tools};
 
 /// Transfer-learning experiments in computer vision: declare a grid in TOML, train every run,
 /// compare transfer with training from scratch.
@@ -39,6 +39,45 @@ enum Command {
         /// Print nothing but errors and the final summary.
         #[arg(long, short)]
         quiet: bool,
+    },
+    /// Learning-rate range test (fastai's lr_find) for one run: prints a suggested rate and
+    /// writes the loss-vs-rate curve as CSV, PNG and SVG.
+    LrFind {
+        /// Experiment file (TOML).
+        file: PathBuf,
+        /// The run: its position in `sweep plan` (1 = first) or its id.
+        #[arg(long, default_value = "1")]
+        run: String,
+        /// Smallest head learning rate tried.
+        #[arg(long, default_value_t = 1e-7)]
+        start: f64,
+        /// Largest head learning rate tried.
+        #[arg(long, default_value_t = 10.0)]
+        end: f64,
+        /// Optimizer steps (mini-batches) of the test.
+        #[arg(long, default_value_t = 100)]
+        steps: usize,
+        /// Output folder [default: results/<experiment name>/lr-find].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Write a PNG grid of training images under an augmentation set: each row one image, the
+    /// original first, then its augmented version in epochs 1, 2, ...
+    AugmentPreview {
+        /// Experiment file (TOML) defining `[augment.sets]`.
+        file: PathBuf,
+        /// Name of the set in `[augment.sets]`.
+        #[arg(long)]
+        set: String,
+        /// Output PNG [default: results/<experiment name>/augment-<set>.png].
+        #[arg(long, value_name = "PNG")]
+        out: Option<PathBuf>,
+        /// Images (rows), one class after another.
+        #[arg(long, default_value_t = 8)]
+        images: usize,
+        /// Augmented versions per image (columns after the original).
+        #[arg(long, default_value_t = 6)]
+        columns: usize,
     },
     /// List the datasets experiment files can name.
     Datasets,
@@ -105,9 +144,81 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::LrFind {
+            file,
+            run,
+            start,
+            end,
+            steps,
+            out,
+        } => {
+            let plan = match Plan::load(&file) {
+                Ok(plan) => plan,
+                Err(e) => return spec_error(&e),
+            };
+            let out =
+                out.unwrap_or_else(|| PathBuf::from("results").join(&plan.name).join("lr-find"));
+            let result = tools::pick(&plan, &run).and_then(|r| {
+                eprintln!("sweep: learning-rate range test of run {} ({steps} steps, {start:e} to {end:e})", r.id);
+                tools::lr_find(r, &out, (start, end, steps), &|line| eprintln!("{line}"))
+            });
+            match result {
+                Ok((found, csv)) => {
+                    let show = |v: Option<f64>| {
+                        v.map_or("none (too few points)".into(), |lr| format!("{lr:.2e}"))
+                    };
+                    println!("valley (fastai's default):  lr {}", show(found.valley));
+                    println!("steepest fall of the loss:  lr {}", show(found.steepest));
+                    println!("minimum loss / 10:          lr {}", show(found.min_tenth));
+                    println!(
+                        "suggested lr: {} (set `lr` in [train])",
+                        show(found.valley.or(found.min_tenth))
+                    );
+                    println!("curve: {} (and .png, .svg)", csv.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("sweep: error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::AugmentPreview {
+            file,
+            set,
+            out,
+            images,
+            columns,
+        } => {
+            let plan = match Plan::load(&file) {
+                Ok(plan) => plan,
+                Err(e) => return spec_error(&e),
+            };
+            let out = out.unwrap_or_else(|| {
+                PathBuf::from("results")
+                    .join(&plan.name)
+                    .join(format!("augment-{set}.png"))
+            });
+            match tools::augment_preview(&plan, &set, &out, images.max(1), columns.max(1)) {
+                Ok(()) => {
+                    println!("{}", out.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("sweep: error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Datasets => {
             for d in sweep::data::registry::DATASETS {
                 println!("{:<16} {}", d.name, d.description);
+            }
+            println!(
+                "\nDatasets in files, named `format:path` (path relative to the current folder):"
+            );
+            for f in sweep::data::formats::FORMATS {
+                println!("{:<16} {}", format!("{}:PATH", f.prefix), f.description);
             }
             ExitCode::SUCCESS
         }

@@ -121,7 +121,7 @@ fn tiny_experiment_writes_both_csvs_and_reproduces() {
             .iter()
             .flat_map(|r| r[1..].iter().map(|v| v.parse::<u64>().unwrap()))
             .sum();
-        let test_images = sweep::data::prepare("uci-digits", None, 16)
+        let test_images = sweep::data::prepare("uci-digits", &[], None, 16)
             .unwrap()
             .test
             .len();

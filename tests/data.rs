@@ -200,7 +200,7 @@ fn resize_weights_average_down_and_interpolate_up() {
 
 #[test]
 fn bundled_datasets_load() {
-    let uci = sweep::data::prepare("uci-digits", None, 8).unwrap();
+    let uci = sweep::data::prepare("uci-digits", &[], None, 8).unwrap();
     assert_eq!(
         (uci.labels.len(), uci.classes, uci.channels, uci.size),
         (1797, 10, 1, 8)
@@ -223,7 +223,7 @@ fn bundled_datasets_load() {
         mean.abs() < 1e-4 && (var - 1.0).abs() < 1e-3,
         "mean {mean} var {var}"
     );
-    let mnist = sweep::data::prepare("mnist-10k", Some(20), 16).unwrap();
+    let mnist = sweep::data::prepare("mnist-10k", &[], Some(20), 16).unwrap();
     assert_eq!(
         (mnist.labels.len(), mnist.classes, mnist.size),
         (10_000, 10, 16)

@@ -38,6 +38,7 @@ fn spec(name: &str) -> ModelSpec {
         weights: None,
         sha256: None,
         allow_partial: false,
+        dropout: 0.0,
     }
 }
 

@@ -282,7 +282,103 @@ fn bad_inputs() -> Vec<(String, &'static str, &'static str)> {
             "train.label_smoothing",
             "out of range",
         ),
+        (
+            edit(
+                "[model]\nbackbone = \"resnet-mini\"",
+                "[model]\nbackbone = \"resnet-mini\"\n[train]\naugment = \"lite\"\n[augment.sets]\nlight = [\"flip\"]",
+            ),
+            "train.augment",
+            "known augmentation sets: none, light",
+        ),
+        (
+            edit(
+                "[model]\nbackbone = \"resnet-mini\"",
+                "[model]\nbackbone = \"resnet-mini\"\n[augment.sets]\nlight = [\"flip\", \"twirl\"]",
+            ),
+            "augment.sets.light",
+            "unknown variant `twirl`",
+        ),
+        (
+            edit(
+                "[model]\nbackbone = \"resnet-mini\"",
+                "[model]\nbackbone = \"resnet-mini\"\n[augment.sets]\nlight = [{ op = \"flip\", p = 2.0 }]",
+            ),
+            "augment.sets.light",
+            "out of range",
+        ),
+        (
+            edit(
+                "[model]\nbackbone = \"resnet-mini\"",
+                "[model]\nbackbone = \"mobilenet_v2\"\ndropout = 0.3",
+            ),
+            "model.dropout",
+            "own dropout",
+        ),
+        (
+            edit(
+                "[model]\nbackbone = \"resnet-mini\"",
+                "[model]\nbackbone = \"resnet-mini\"\n[train]\nepochs = 4\n[transfer]\nunfreeze_every = 5",
+            )
+            .replace("[transfer]\nstrategy", "strategy"),
+            "transfer.unfreeze_every",
+            "nothing would ever unfreeze",
+        ),
+        (
+            edit("dataset = \"uci-digits\"", "dataset = \"cifar10:no/such/dir\""),
+            "target.dataset",
+            "does not exist",
+        ),
     ]
+}
+
+#[test]
+fn class_lists_are_values_and_lists_of_them_axes() {
+    let one = edit(
+        "labels_per_class = [5, 20]",
+        "labels_per_class = 5\nclasses = [5, 6, 7]",
+    );
+    let plan = parse(&one).unwrap();
+    assert!(!plan.axes.iter().any(|a| a == "target.classes"));
+    assert_eq!(plan.runs[0].config.target.classes, [5, 6, 7]);
+    let two = edit(
+        "labels_per_class = [5, 20]",
+        "labels_per_class = 5\nclasses = [[0, 1], [2, 3]]",
+    );
+    let plan = parse(&two).unwrap();
+    assert!(plan.axes.iter().any(|a| a == "target.classes"));
+    assert_eq!(plan.runs.len(), 2 * 2 * 4);
+}
+
+#[test]
+fn the_recipes_experiment_expands_and_ids_follow_the_chosen_augmentation_set() {
+    let text = std::fs::read_to_string("experiments/recipes.toml").unwrap();
+    let plan = parse(&text).unwrap();
+    // 3 sets x 2 schedules x 3 seeds x (scratch + finetune x 2 unfreezing settings).
+    assert_eq!(plan.runs.len(), 3 * 2 * 3 * 3);
+    for r in &plan.runs {
+        let c = &r.config;
+        match c.train.augment.as_str() {
+            "none" => assert!(c.augment.sets.is_empty()),
+            set => assert_eq!(c.augment.sets.keys().collect::<Vec<_>>(), [set]),
+        }
+        if c.transfer.strategy == Strategy::Scratch {
+            assert_eq!(c.transfer.unfreeze_every, 0);
+        }
+    }
+    // A set no run uses changes no id; changing a used set changes the ids of its runs.
+    let ids = |t: &str| {
+        parse(t)
+            .unwrap()
+            .runs
+            .iter()
+            .map(|r| r.id.clone())
+            .collect::<Vec<_>>()
+    };
+    let base = ids(&text);
+    assert_eq!(ids(&format!("{text}unused = [\"vflip\"]\n")), base);
+    let changed = ids(&text.replace("padding = 2 }]", "padding = 3 }]"));
+    let differ = base.iter().zip(&changed).filter(|(a, b)| a != b).count();
+    assert_eq!(differ, 2 * 3 * 3, "exactly the runs of `light` change");
 }
 
 #[test]

@@ -19,6 +19,7 @@ fn spec(width: usize, stages: usize) -> ModelSpec {
         weights: None,
         sha256: None,
         allow_partial: false,
+        dropout: 0.0,
     }
 }
 
@@ -31,7 +32,7 @@ fn settings(epochs: usize, lr: f64, mult: f64) -> Settings {
 
 #[test]
 fn resnet_mini_learns_mnist() {
-    let data = sweep::data::prepare("mnist-10k", None, 16).unwrap();
+    let data = sweep::data::prepare("mnist-10k", &[], None, 16).unwrap();
     let device = Device::flex().autodiff();
     let (candidates, val) = data.val_split(0.1);
     let train_idx = sample_per_class(&candidates, &data.labels, 200, 0);
@@ -91,7 +92,7 @@ fn snapshot(m: &Network) -> Values {
 
 /// Trains `net` on `per_class` UCI digits per class; returns the parameters before and after.
 fn train_uci(net: Network, per_class: usize, s: Settings) -> (Values, Values) {
-    let data = sweep::data::prepare("uci-digits", None, 16).unwrap();
+    let data = sweep::data::prepare("uci-digits", &[], None, 16).unwrap();
     let (candidates, val) = data.val_split(0.2);
     let train_idx = sample_per_class(&candidates, &data.labels, per_class, 0);
     let before = snapshot(&net);
@@ -218,4 +219,176 @@ fn frozen_values_are_exactly_the_frozen_parts() {
     // With the `train` policy the statistics are not frozen.
     let stem = paths(&model::build(&spec(8, 2), 1, 10, 1, &device).freeze_leading(1, true));
     assert_eq!(stem, ["conv1.weight", "bn1.gamma", "bn1.beta"]);
+}
+
+/// Trains on 10 UCI digits per class and returns (parameters before, after the last epoch,
+/// frozen parts per epoch).
+fn train_uci_last(net: Network, s: Settings) -> (Values, Values, Vec<usize>) {
+    let data = sweep::data::prepare("uci-digits", &[], None, 16).unwrap();
+    let (candidates, val) = data.val_split(0.2);
+    let train_idx = sample_per_class(&candidates, &data.labels, 10, 0);
+    let before = snapshot(&net);
+    let mut frozen = Vec::new();
+    let fitted = train::fit(
+        net,
+        &data,
+        &train_idx,
+        &val,
+        &s,
+        &Device::flex().autodiff(),
+        &mut |e| frozen.push(e.frozen_parts),
+    )
+    .unwrap();
+    (before, snapshot(&fitted.last), frozen)
+}
+
+/// Names of the parts whose values changed: `stem` (conv1, bn1), `layer1`.., `fc`.
+fn moved_parts(before: &Values, after: &Values) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for ((path, b), (_, a)) in before.iter().zip(after) {
+        let part = match path.split('.').next().unwrap() {
+            "conv1" | "bn1" => "stem",
+            p => p,
+        };
+        if a != b && !out.iter().any(|o| o == part) {
+            out.push(part.to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn the_unfreezing_schedule_thaws_one_part_per_period_down_to_freeze_depth() {
+    let s = Settings {
+        freeze_depth: 1,
+        unfreeze_every: 2,
+        ..Settings::new(8, 32, Optimizer::Adam, 1e-3, 0)
+    };
+    let depths: Vec<usize> = (1..=8).map(|e| s.frozen_parts(4, e)).collect();
+    assert_eq!(depths, [4, 4, 3, 3, 2, 2, 1, 1]);
+    let off = Settings::new(8, 32, Optimizer::Adam, 1e-3, 0);
+    assert_eq!(off.frozen_parts(4, 5), 0);
+}
+
+#[test]
+fn gradual_unfreezing_trains_exactly_the_thawed_parts() {
+    let device = Device::flex().autodiff();
+    // stem, layer1, layer2, layer3; one more part thaws every epoch, the stem never.
+    let s = |epochs| Settings {
+        freeze_depth: 1,
+        unfreeze_every: 1,
+        patience: 0,
+        ..Settings::new(epochs, 32, Optimizer::Adam, 1e-2, 3)
+    };
+    let net = || model::build(&spec(8, 3), 1, 10, 1, &device);
+    let (b1, a1, f1) = train_uci_last(net(), s(1));
+    assert_eq!(f1, [4]);
+    assert_eq!(moved_parts(&b1, &a1), ["fc"]);
+    let (b2, a2, f2) = train_uci_last(net(), s(2));
+    assert_eq!(f2, [4, 3]);
+    assert_eq!(moved_parts(&b2, &a2), ["layer3", "fc"]);
+    let (b4, a4, f4) = train_uci_last(net(), s(4));
+    assert_eq!(f4, [4, 3, 2, 1]);
+    assert_eq!(moved_parts(&b4, &a4), ["layer1", "layer2", "layer3", "fc"]);
+}
+
+#[test]
+fn layer_decay_scales_each_parts_step_by_its_depth() {
+    let device = Device::flex().autodiff();
+    let data = sweep::data::prepare("uci-digits", &[], None, 16).unwrap();
+    let (candidates, val) = data.val_split(0.2);
+    let train_idx = sample_per_class(&candidates, &data.labels, 4, 0);
+    // One plain-SGD step over the whole set: each parameter moves by -rate * gradient.
+    let step = |decay: f64| {
+        let s = Settings {
+            layer_decay: decay,
+            batch_size: train_idx.len(),
+            ..Settings::new(1, 32, Optimizer::Sgd, 0.1, 0)
+        };
+        let net = model::build(&spec(8, 3), 1, 10, 1, &device);
+        let before = snapshot(&net);
+        let fitted = train::fit(net, &data, &train_idx, &val, &s, &device, &mut |_| {}).unwrap();
+        (before, snapshot(&fitted.last))
+    };
+    let (before, plain) = step(1.0);
+    let (_, decayed) = step(0.5);
+    let mut checked = 0;
+    for (((path, b), (_, p)), (_, d)) in before.iter().zip(&plain).zip(&decayed) {
+        if path.contains("running") {
+            continue;
+        }
+        // timm's rule: part k of n = 4 learns at decay^(n - k); the head at the full rate.
+        let want = match path.split('.').next().unwrap() {
+            "conv1" | "bn1" => 0.5f64.powi(4),
+            "layer1" => 0.5f64.powi(3),
+            "layer2" => 0.5f64.powi(2),
+            "layer3" => 0.5,
+            _ => 1.0,
+        };
+        for ((b, p), d) in b.iter().zip(p).zip(d) {
+            let (dp, dd) = (f64::from(p - b), f64::from(d - b));
+            if dp.abs() > 1e-4 {
+                assert!(
+                    (dd / dp - want).abs() < 0.02,
+                    "{path}: step ratio {} instead of {want}",
+                    dd / dp
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 100, "{checked} values compared");
+}
+
+#[test]
+fn head_dropout_acts_in_training_only_and_is_seeded() {
+    use rand::SeedableRng;
+    let device = Device::flex();
+    let mut with = spec(8, 2);
+    with.dropout = 0.5;
+    let net = model::build(&with, 1, 10, 0, &device);
+    let x = Tensor::<4>::random([4, 1, 16, 16], burn::tensor::Distribution::Default, &device);
+    let values = |t: Tensor<2>| t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+    let plain = values(net.forward(x.clone(), None));
+    let eval = values(net.forward_dropout(x.clone(), None, 0.5));
+    assert_eq!(plain, eval, "no generator, no dropout");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let a = values(net.forward_dropout(x.clone(), Some(&mut rng), 0.5));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let b = values(net.forward_dropout(x, Some(&mut rng), 0.5));
+    assert_ne!(a, plain);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn lr_find_suggests_a_rate_that_trains() {
+    let device = Device::flex().autodiff();
+    let data = sweep::data::prepare("uci-digits", &[], None, 16).unwrap();
+    let (candidates, val) = data.val_split(0.2);
+    let train_idx = sample_per_class(&candidates, &data.labels, 20, 0);
+    let s = Settings::new(8, 32, Optimizer::Adam, 1e-3, 0);
+    let net = || model::build(&spec(8, 2), 1, 10, 0, &device);
+    let found = train::lr_find::lr_find(net(), &data, &train_idx, &s, (1e-6, 10.0, 80), &device);
+    let lr = found.valley.expect("a suggestion");
+    assert!((1e-6..=10.0).contains(&lr));
+    // The curve falls to its minimum and then rises: the test stopped early or ended higher.
+    let min = found
+        .points
+        .iter()
+        .map(|p| p.smoothed)
+        .fold(f64::MAX, f64::min);
+    assert!(found.points[0].smoothed > min);
+    assert!(found.points.last().unwrap().smoothed > min);
+    // Training at the suggested rate learns, far better than at a rate left of the valley.
+    let acc = |lr: f64| {
+        let s = Settings { lr, ..s.clone() };
+        let fitted = train::fit(net(), &data, &train_idx, &val, &s, &device, &mut |_| {}).unwrap();
+        train::accuracy(&train::evaluate(&fitted.best, &data, &val, &Device::flex()))
+    };
+    let (good, slow) = (acc(lr), acc(1e-5));
+    assert!(
+        good >= 0.6,
+        "validation accuracy {good} at the suggested lr {lr:e}"
+    );
+    assert!(good > slow + 0.2, "{good} at {lr:e}, {slow} at 1e-5");
 }

@@ -16,6 +16,7 @@ fn spec(width: usize) -> ModelSpec {
         weights: None,
         sha256: None,
         allow_partial: false,
+        dropout: 0.0,
     }
 }
 

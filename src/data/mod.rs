@@ -1,7 +1,10 @@
 //! Datasets: loading, fixed test splits, label budgets, resizing and normalisation.
 
+pub mod augment;
 pub mod csv_images;
+pub mod formats;
 pub mod idx;
+pub mod preview;
 pub mod registry;
 pub mod transform;
 
@@ -105,6 +108,55 @@ impl Dataset {
         Ok(self)
     }
 
+    /// Keeps the images of `classes` only, relabelled by their position in the list (so
+    /// `[5, 6, 7, 8, 9]` become 0 to 4). An empty list keeps everything as it is.
+    pub fn select_classes(self, classes: &[u8]) -> anyhow::Result<Dataset> {
+        if classes.is_empty() {
+            return Ok(self);
+        }
+        let mut map = [None; 256];
+        for (new, &old) in classes.iter().enumerate() {
+            if map[old as usize].is_some() {
+                bail!("class {old} is listed twice");
+            }
+            map[old as usize] = Some(new as u8);
+        }
+        let present: std::collections::BTreeSet<u8> = self.labels.iter().copied().collect();
+        if let Some(missing) = classes.iter().find(|c| !present.contains(c)) {
+            bail!(
+                "`{}` has no images of class {missing} (its classes are 0 to {})",
+                self.name,
+                self.classes - 1
+            );
+        }
+        let per = self.channels * self.height * self.width;
+        let (mut pixels, mut labels, mut kept_before_test) = (Vec::new(), Vec::new(), 0);
+        for (i, &label) in self.labels.iter().enumerate() {
+            if let Some(new) = map[label as usize] {
+                pixels.extend_from_slice(&self.pixels[i * per..(i + 1) * per]);
+                labels.push(new);
+                if matches!(self.test, TestSplit::Official(start) if i < start) {
+                    kept_before_test += 1;
+                }
+            }
+        }
+        let test = match self.test {
+            TestSplit::Official(_) => TestSplit::Official(kept_before_test),
+            fraction => fraction,
+        };
+        let mut out = Dataset::new(
+            &self.name,
+            self.channels,
+            self.height,
+            self.width,
+            pixels,
+            labels,
+            test,
+        )?;
+        out.classes = classes.len();
+        Ok(out)
+    }
+
     /// The fixed split: (indices usable for training and validation, test indices).
     pub fn split(&self) -> (Vec<usize>, Vec<usize>) {
         let all: Vec<usize> = (0..self.len()).collect();
@@ -185,6 +237,10 @@ pub struct Prepared {
     pub pool: Vec<usize>,
     /// Fixed test indices: never trained on, never used to choose a model.
     pub test: Vec<usize>,
+    /// Per-channel mean of the raw [0, 1] pixels of the pool (subtracted in normalisation).
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation (divided by in normalisation).
+    pub std: Vec<f32>,
 }
 
 impl Prepared {
@@ -207,13 +263,19 @@ impl Prepared {
     }
 }
 
-type CacheKey = (String, Option<usize>, usize);
+type CacheKey = (String, Vec<u8>, Option<usize>, usize);
 
-/// Loads (once per process) a registered dataset, center-cropped to `crop`, resized to `size`
-/// and normalised with the per-channel mean and std of its training pool.
-pub fn prepare(name: &str, crop: Option<usize>, size: usize) -> anyhow::Result<Arc<Prepared>> {
+/// Loads (once per process) a dataset (a registered name or `format:path`), keeps `classes`
+/// (all when empty), center-crops to `crop`, resizes to `size` and normalises with the
+/// per-channel mean and std of its training pool.
+pub fn prepare(
+    name: &str,
+    classes: &[u8],
+    crop: Option<usize>,
+    size: usize,
+) -> anyhow::Result<Arc<Prepared>> {
     static CACHE: Mutex<Option<HashMap<CacheKey, Arc<Prepared>>>> = Mutex::new(None);
-    let key = (name.to_string(), crop, size);
+    let key = (name.to_string(), classes.to_vec(), crop, size);
     if let Some(hit) = CACHE
         .lock()
         .expect("cache lock")
@@ -222,8 +284,21 @@ pub fn prepare(name: &str, crop: Option<usize>, size: usize) -> anyhow::Result<A
     {
         return Ok(hit.clone());
     }
-    let info = registry::find(name).with_context(|| format!("unknown dataset `{name}`"))?;
-    let ds = info.load()?;
+    let ds = match registry::find(name) {
+        Some(info) => info.load()?,
+        None if formats::parse(name).is_some() => {
+            if crop.is_some() && name.starts_with("folder:") {
+                bail!(
+                    "`crop` does not apply to image folders: their images are resized to `input_size` by the shorter side and center-cropped"
+                );
+            }
+            formats::load(name, size)?
+        }
+        None => bail!("unknown dataset `{name}`"),
+    };
+    let ds = ds
+        .select_classes(classes)
+        .with_context(|| format!("cannot select the classes {classes:?} of `{name}`"))?;
     let prepared = Arc::new(transform::prepare(&ds, crop, size)?);
     CACHE
         .lock()

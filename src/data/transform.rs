@@ -28,7 +28,7 @@ pub fn prepare(ds: &Dataset, crop: Option<usize>, size: usize) -> anyhow::Result
         }
     }
     let (pool, test) = ds.split();
-    normalise(&mut pixels, &pool, c, size * size);
+    let (mean, std) = normalise(&mut pixels, &pool, c, size * size);
     Ok(Prepared {
         name: ds.name.clone(),
         channels: c,
@@ -38,6 +38,8 @@ pub fn prepare(ds: &Dataset, crop: Option<usize>, size: usize) -> anyhow::Result
         labels: ds.labels.clone(),
         pool,
         test,
+        mean,
+        std,
     })
 }
 
@@ -91,8 +93,14 @@ fn resize_square(src: &[f32], side: usize, weights: &[Vec<(usize, f32)>]) -> Vec
     dst
 }
 
-/// Standardises every channel with its mean and std over the images in `pool`.
-fn normalise(pixels: &mut [f32], pool: &[usize], channels: usize, plane: usize) {
+/// Standardises every channel with its mean and std over the images in `pool`; returns them.
+fn normalise(
+    pixels: &mut [f32],
+    pool: &[usize],
+    channels: usize,
+    plane: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let (mut means, mut stds) = (Vec::new(), Vec::new());
     for ch in 0..channels {
         let (mut sum, mut sq, mut n) = (0.0f64, 0.0f64, 0.0f64);
         for &i in pool {
@@ -109,5 +117,8 @@ fn normalise(pixels: &mut [f32], pool: &[usize], channels: usize, plane: usize) 
                 *v = ((f64::from(*v) - mean) / std) as f32;
             }
         }
+        means.push(mean as f32);
+        stds.push(std as f32);
     }
+    (means, stds)
 }

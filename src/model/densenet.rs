@@ -203,10 +203,14 @@ impl DenseNet {
 
     /// Logits.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.classifier.forward(self.pooled(x))
+    }
+
+    /// Pooled features `[batch, channels]` (after the final ReLU).
+    pub fn pooled(&self, x: Tensor<4>) -> Tensor<2> {
         let x = relu(self.stages(x).pop().expect("features"));
         let [n, c, _, _] = x.dims();
-        self.classifier
-            .forward(x.mean_dim(3).mean_dim(2).reshape([n, c]))
+        x.mean_dim(3).mean_dim(2).reshape([n, c])
     }
 
     /// `stem`, `block1`..`block4` (each dense block with the transition after it).

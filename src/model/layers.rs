@@ -179,19 +179,26 @@ pub fn keep_mask(rng: &mut StdRng, len: usize, drop: f64) -> Vec<f32> {
         .collect()
 }
 
+/// Inverted dropout of a feature matrix with seeded masks; identity when `rng` is `None`.
+pub fn dropout(x: Tensor<2>, rng: Option<&mut StdRng>, p: f64) -> Tensor<2> {
+    match rng {
+        Some(rng) if p > 0.0 => {
+            let dims = x.dims();
+            let mask = keep_mask(rng, dims[0] * dims[1], p);
+            let device = x.device();
+            x * Tensor::<2>::from_data(TensorData::new(mask, dims), &device)
+        }
+        _ => x,
+    }
+}
+
 /// Runs a classifier; `rng` is `Some` while training, so dropout draws its masks from it.
 pub fn dense(layers: &[Dense], mut x: Tensor<2>, mut rng: Option<&mut StdRng>) -> Tensor<2> {
     for l in layers {
         x = match (l, rng.as_deref_mut()) {
             (Dense::Linear(lin), _) => lin.forward(x),
             (Dense::Relu(r), _) => r.forward(x),
-            (Dense::Dropout(d), Some(rng)) if d.p > 0.0 => {
-                let dims = x.dims();
-                let mask = keep_mask(rng, dims[0] * dims[1], d.p);
-                let device = x.device();
-                x * Tensor::<2>::from_data(TensorData::new(mask, dims), &device)
-            }
-            (Dense::Dropout(_), _) => x,
+            (Dense::Dropout(d), rng) => dropout(x, rng, d.p),
         };
     }
     x

@@ -276,32 +276,64 @@ fn count(n: usize) -> String {
     }
 }
 
-/// How a part is frozen: `freeze` (gradients off, batch norm and dropout in eval mode) or, with
-/// the `train` BN policy, `no_grad` (gradients off, batch norm statistics still updated).
-#[derive(Debug, Clone, Copy)]
-pub struct Stop {
-    bn_train: bool,
+/// What happens to a part: `Freeze` (gradients off, batch norm and dropout in eval mode),
+/// `NoGrad` (the `train` BN policy: gradients off, batch norm statistics still updated) or
+/// `Thaw` (trainable again, for gradual unfreezing).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Stop {
+    /// Gradients off, eval mode.
+    Freeze,
+    /// Gradients off, training mode.
+    NoGrad,
+    /// Gradients on, training mode.
+    Thaw,
 }
 
 impl Stop {
-    /// Freezes one module.
+    /// The freezing a BN policy asks for.
+    pub fn for_policy(bn_train: bool) -> Stop {
+        if bn_train { Stop::NoGrad } else { Stop::Freeze }
+    }
+
+    /// Applies to one module.
     pub fn apply<M: Module>(self, m: M) -> M {
-        if self.bn_train {
-            m.no_grad()
-        } else {
-            m.freeze()
+        match self {
+            Stop::Freeze => m.freeze(),
+            Stop::NoGrad => m.no_grad(),
+            Stop::Thaw => m.unfreeze(),
         }
     }
+}
+
+/// Ids of the parameters that do not take gradients.
+fn frozen_ids<M: Module>(m: &M) -> Vec<burn::module::ParamId> {
+    struct Ids(Vec<burn::module::ParamId>);
+    impl burn::module::ModuleVisitor for Ids {
+        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
+            if !p.val().is_require_grad() {
+                self.0.push(p.id);
+            }
+        }
+    }
+    let mut v = Ids(Vec::new());
+    m.visit(&mut v);
+    v.0
 }
 
 impl Network {
     /// Logits `[batch, classes]`; `rng` enables dropout (training only).
     pub fn forward(&self, x: Tensor<4>, rng: Option<&mut StdRng>) -> Tensor<2> {
+        self.forward_dropout(x, rng, 0.0)
+    }
+
+    /// Logits with dropout of probability `p` before the classification layer of a ResNet or
+    /// DenseNet (the other families have their own in the classifier).
+    pub fn forward_dropout(&self, x: Tensor<4>, rng: Option<&mut StdRng>, p: f64) -> Tensor<2> {
         match self {
-            Network::ResNet(r) => r.fc.forward(r.features(x)),
+            Network::ResNet(r) => r.fc.forward(layers::dropout(r.features(x), rng, p)),
             Network::Seq(s) => s.forward(x, rng),
             Network::Mobile(m) => m.forward(x, rng),
-            Network::Dense(d) => d.forward(x),
+            Network::Dense(d) => d.classifier.forward(layers::dropout(d.pooled(x), rng, p)),
         }
     }
 
@@ -338,7 +370,31 @@ impl Network {
     /// Freezes the first `k` parts: no gradients; batch norm in eval mode with fixed statistics,
     /// unless `bn_train` lets the frozen parts' batch norms keep updating their statistics.
     pub fn freeze_leading(self, k: usize, bn_train: bool) -> Network {
-        let stop = Stop { bn_train };
+        self.apply_leading(k, Stop::for_policy(bn_train))
+    }
+
+    /// Makes exactly the first `k` parts frozen (the others trainable), for gradual unfreezing.
+    pub fn set_frozen(self, k: usize, bn_train: bool) -> Network {
+        let n = self.parts().len();
+        self.apply_leading(n, Stop::Thaw)
+            .freeze_leading(k, bn_train)
+    }
+
+    /// Parameter ids of every part, in order (for per-part learning rates).
+    pub fn part_param_ids(&self) -> Vec<Vec<burn::module::ParamId>> {
+        let n = self.parts().len();
+        let thawed = self.clone().apply_leading(n, Stop::Thaw);
+        let mut before = std::collections::HashSet::new();
+        (1..=n)
+            .map(|k| {
+                let ids = frozen_ids(&thawed.clone().apply_leading(k, Stop::NoGrad));
+                let new: Vec<_> = ids.into_iter().filter(|id| before.insert(*id)).collect();
+                new
+            })
+            .collect()
+    }
+
+    fn apply_leading(self, k: usize, stop: Stop) -> Network {
         match self {
             Network::ResNet(r) => Network::ResNet(r.freeze_leading(k, stop)),
             Network::Seq(s) => Network::Seq(s.freeze_leading(k, stop)),

@@ -17,7 +17,10 @@ use super::schema::RunConfig;
 const NOT_AXES: &[&str] = &["experiment.name", "experiment.description"];
 
 /// Settings whose value is itself a list (`milestones = [10, 20]`); a list of such lists is an axis.
-const LIST_SETTINGS: &[&str] = &["train.milestones"];
+const LIST_SETTINGS: &[&str] = &["train.milestones", "target.classes", "source.classes"];
+
+/// Tables whose lists are values, never axes (`[augment.sets] light = ["flip"]`).
+const VALUE_TABLES: &[&str] = &["augment"];
 
 /// One grid axis: the dotted key path and the spanned values it takes.
 #[derive(Debug, Clone)]
@@ -108,6 +111,7 @@ fn find_axes<'i>(table: &DeTable<'i>, prefix: &mut Vec<String>, axes: &mut Vec<A
     for (key, value) in table.iter() {
         prefix.push(key.get_ref().to_string());
         match value.get_ref() {
+            DeValue::Table(_) if VALUE_TABLES.contains(&prefix.join(".").as_str()) => {}
             DeValue::Table(inner) => find_axes(inner, prefix, axes),
             // A list-typed setting is an axis only when written as a list of lists.
             DeValue::Array(items)

@@ -97,21 +97,38 @@ pub fn normalize(mut c: RunConfig) -> RunConfig {
     if c.transfer.strategy == Strategy::Finetune && c.transfer.freeze_depth == parts {
         c.transfer.strategy = Strategy::LinearProbe;
     }
+    // A run's id depends on the one augmentation set it uses, not on the others in the file.
+    let chosen = c.train.augment.clone();
+    c.augment.sets.retain(|name, _| *name == chosen);
+    let backbone_fixed = schema::Transfer {
+        strategy: c.transfer.strategy,
+        freeze_depth: c.transfer.freeze_depth,
+        bn: c.transfer.bn,
+        ..Default::default()
+    };
     match c.transfer.strategy {
         Strategy::Scratch => {
             c.source = None;
             c.model.weights = None;
             c.model.sha256 = None;
             c.model.allow_partial = false;
-            c.transfer.freeze_depth = 0;
-            c.transfer.backbone_lr_mult = 1.0;
-            c.transfer.bn = schema::BnPolicy::Frozen;
+            c.transfer = schema::Transfer {
+                freeze_depth: 0,
+                bn: schema::BnPolicy::Frozen,
+                ..backbone_fixed
+            };
         }
         Strategy::LinearProbe => {
-            c.transfer.freeze_depth = parts;
-            c.transfer.backbone_lr_mult = 1.0;
+            c.transfer = schema::Transfer {
+                freeze_depth: parts,
+                ..backbone_fixed
+            };
         }
-        Strategy::Finetune => {}
+        Strategy::Finetune => {
+            if c.transfer.unfreeze_every == 0 {
+                c.transfer.unfreeze_warmup = true;
+            }
+        }
     }
     c
 }
@@ -150,15 +167,24 @@ pub fn hash_hex(parts: &[String]) -> String {
 }
 
 /// Whether the setting at `path` (split on dots) affects a run: a scratch run has no source,
-/// freeze depth or backbone rate, a linear probe no backbone rate.
+/// freeze depth, BN policy or backbone rates, a linear probe no backbone rates or unfreezing.
 pub fn applies(c: &RunConfig, path: &[&str]) -> bool {
+    let trains_backbone = matches!(
+        path,
+        [
+            "transfer",
+            "backbone_lr_mult" | "layer_decay" | "unfreeze_every" | "unfreeze_warmup"
+        ]
+    );
     match c.transfer.strategy {
-        Strategy::Scratch => !matches!(
-            path,
-            ["source", ..] | ["transfer", "freeze_depth" | "backbone_lr_mult"]
-        ),
-        Strategy::LinearProbe => path != ["transfer", "backbone_lr_mult"],
-        Strategy::Finetune => true,
+        Strategy::Scratch => {
+            !matches!(path, ["source", ..] | ["transfer", "freeze_depth" | "bn"])
+                && !trains_backbone
+        }
+        Strategy::LinearProbe => !trains_backbone,
+        Strategy::Finetune => {
+            path != ["transfer", "unfreeze_warmup"] || c.transfer.unfreeze_every > 0
+        }
     }
 }
 

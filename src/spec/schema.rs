@@ -24,7 +24,33 @@ pub struct RunConfig {
     /// `[transfer]`: how the source backbone is used.
     #[serde(default)]
     pub transfer: Transfer,
+    /// `[augment]`: named augmentation sets (a run keeps only the one it uses).
+    #[serde(default, skip_serializing_if = "Augment::is_empty")]
+    pub augment: Augment,
 }
+
+/// `[augment]` table: `[augment.sets] light = ["flip", { op = "crop", padding = 4 }]`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Augment {
+    /// Named lists of ops, chosen by `[train] augment = "name"`.
+    #[serde(default)]
+    pub sets: std::collections::BTreeMap<String, OpList>,
+}
+
+impl Augment {
+    /// True when no set is defined.
+    pub fn is_empty(&self) -> bool {
+        self.sets.is_empty()
+    }
+}
+
+/// The ops of one augmentation set, applied in order.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OpList(#[serde(deserialize_with = "crate::data::augment::deserialize_ops")] pub Vec<Op>);
+
+pub use crate::data::augment::Op;
 
 /// `[experiment]` table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,6 +75,9 @@ pub struct Source {
     /// Use at most this many training images (all when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
+    /// Keep only these classes, relabelled 0, 1, ... in this order (all when absent).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<u8>,
     /// Center-crop the images to this many pixels before resizing (none when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crop: Option<usize>,
@@ -81,6 +110,9 @@ pub struct Target {
     /// Labelled training images per class (the few-label budget); 0 means all.
     #[serde(default)]
     pub labels_per_class: usize,
+    /// Keep only these classes, relabelled 0, 1, ... in this order (all when absent).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<u8>,
     /// Fraction of the non-test images held out for validation (early stopping, model choice).
     #[serde(default = "default_val_fraction")]
     pub val_fraction: f64,
@@ -117,6 +149,10 @@ pub struct ModelSpec {
     /// Train even when the weights file lacks keys or has wrongly shaped ones.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_partial: bool,
+    /// Dropout probability before the classification layer (ResNet and DenseNet; the other
+    /// families have torchvision's own dropout in their classifier).
+    #[serde(default)]
+    pub dropout: f64,
 }
 
 /// `[train]` table.
@@ -168,6 +204,9 @@ pub struct Train {
     /// Clip each parameter tensor's gradient to this L2 norm (0 = no clipping).
     #[serde(default)]
     pub grad_clip: f64,
+    /// Augmentation set from `[augment.sets]`, or `none`.
+    #[serde(default = "none")]
+    pub augment: String,
 }
 
 /// How often the learning rate changes.
@@ -197,6 +236,17 @@ pub struct Transfer {
     /// Batch norm in frozen parts: `frozen` (eval mode, statistics fixed) or `train`.
     #[serde(default)]
     pub bn: BnPolicy,
+    /// Layer-wise rate decay (timm's `layer_decay`): part k of n learns at
+    /// `lr * backbone_lr_mult * layer_decay^(n - k)`; 1 = off.
+    #[serde(default = "one")]
+    pub layer_decay: f64,
+    /// Gradual unfreezing: start with the whole backbone frozen and unfreeze one more part,
+    /// from the top, every this many epochs until `freeze_depth` parts remain; 0 = off.
+    #[serde(default)]
+    pub unfreeze_every: usize,
+    /// A newly unfrozen part's rate rises linearly from 0 over its first epoch.
+    #[serde(default = "yes")]
+    pub unfreeze_warmup: bool,
 }
 
 /// What frozen parts' batch norms do.
@@ -282,6 +332,7 @@ impl Default for Train {
             schedule_per: SchedulePer::default(),
             label_smoothing: 0.0,
             grad_clip: 0.0,
+            augment: none(),
         }
     }
 }
@@ -293,6 +344,9 @@ impl Default for Transfer {
             freeze_depth: 0,
             backbone_lr_mult: 1.0,
             bn: BnPolicy::default(),
+            layer_decay: 1.0,
+            unfreeze_every: 0,
+            unfreeze_warmup: true,
         }
     }
 }
@@ -338,4 +392,10 @@ fn default_gamma() -> f64 {
 }
 fn one() -> f64 {
     1.0
+}
+fn yes() -> bool {
+    true
+}
+fn none() -> String {
+    "none".into()
 }

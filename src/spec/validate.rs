@@ -8,16 +8,20 @@ use crate::{data, model};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
     /// Key path as written in the file (`transfer.freeze_depth`).
-    pub path: &'static str,
+    pub path: String,
     /// What is wrong.
     pub message: String,
     /// What to do.
     pub help: String,
 }
 
-fn problem(path: &'static str, message: impl Into<String>, help: impl Into<String>) -> Problem {
+fn problem(
+    path: impl Into<String>,
+    message: impl Into<String>,
+    help: impl Into<String>,
+) -> Problem {
     Problem {
-        path,
+        path: path.into(),
         message: message.into(),
         help: help.into(),
     }
@@ -155,6 +159,64 @@ pub fn validate(c: &RunConfig) -> Result<(), Problem> {
         ));
     }
     non_negative("transfer.backbone_lr_mult", t.backbone_lr_mult)?;
+    positive("transfer.layer_decay", t.layer_decay)?;
+    if t.unfreeze_every > 0 && t.unfreeze_every > c.train.epochs {
+        return Err(problem(
+            "transfer.unfreeze_every",
+            format!(
+                "{} is more than the {} training epochs, so nothing would ever unfreeze",
+                t.unfreeze_every, c.train.epochs
+            ),
+            "use a number of epochs below `[train] epochs`, or 0 to train all unfrozen parts from the start",
+        ));
+    }
+    if !(0.0..1.0).contains(&c.model.dropout) {
+        return Err(problem(
+            "model.dropout",
+            format!("{} is out of range", c.model.dropout),
+            "use a probability from 0 (none) to below 1, e.g. 0.2",
+        ));
+    }
+    if c.model.dropout > 0.0
+        && !(backbone.starts_with("resnet") || backbone.starts_with("densenet"))
+    {
+        return Err(problem(
+            "model.dropout",
+            format!("`{backbone}` has torchvision's own dropout in its classifier"),
+            "remove `dropout`; it applies to the ResNet and DenseNet backbones",
+        ));
+    }
+    augment(c)?;
+    Ok(())
+}
+
+/// The chosen augmentation set exists and its ops are in range.
+fn augment(c: &RunConfig) -> Result<(), Problem> {
+    for (name, ops) in &c.augment.sets {
+        if name == "none" {
+            return Err(problem(
+                format!("augment.sets.{name}"),
+                "`none` is the name of no augmentation",
+                "give the set another name",
+            ));
+        }
+        for op in &ops.0 {
+            op.check().map_err(|m| {
+                problem(
+                    format!("augment.sets.{name}"),
+                    m,
+                    "probabilities are from 0 to 1, ranges are [low, high] with low <= high; see the README's augmentation table",
+                )
+            })?;
+        }
+    }
+    let chosen = &c.train.augment;
+    if chosen != "none" && !c.augment.sets.contains_key(chosen) {
+        let names = std::iter::once("none").chain(c.augment.sets.keys().map(String::as_str));
+        return Err(unknown("train.augment", "augmentation set", chosen, names).with_help_suffix(
+            "define sets under [augment.sets], e.g. `light = [\"flip\", { op = \"crop\", padding = 4 }]`",
+        ));
+    }
     Ok(())
 }
 
@@ -171,16 +233,44 @@ fn unknown<'a>(
     problem(path, format!("unknown {what} `{name}`"), help)
 }
 
+impl Problem {
+    fn with_help_suffix(mut self, more: &str) -> Problem {
+        self.help = format!("{}; {more}", self.help);
+        self
+    }
+}
+
 fn known_dataset(path: &'static str, name: &str) -> Result<(), Problem> {
     if data::registry::find(name).is_some() {
         return Ok(());
     }
+    if let Some((format, file)) = data::formats::parse(name) {
+        if data::formats::exists(format, std::path::Path::new(file)) {
+            return Ok(());
+        }
+        return Err(problem(
+            path,
+            format!("{file} does not exist"),
+            format!(
+                "`{}:` takes a path relative to the folder `sweep` runs in ({})",
+                format.prefix, format.description
+            ),
+        ));
+    }
+    let prefixes = data::formats::FORMATS
+        .iter()
+        .map(|f| format!("{}:PATH", f.prefix))
+        .collect::<Vec<_>>();
     Err(unknown(
         path,
         "dataset",
         name,
         data::registry::DATASETS.iter().map(|d| d.name),
-    ))
+    )
+    .with_help_suffix(&format!(
+        "or a dataset file given as {}",
+        prefixes.join(", ")
+    )))
 }
 
 fn range(path: &'static str, v: usize, lo: usize, hi: usize) -> Result<(), Problem> {

@@ -4,6 +4,7 @@ pub mod results;
 pub mod run;
 pub mod source;
 pub mod summary;
+pub mod tools;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -133,8 +134,10 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Vec<Outcome>> {
     std::thread::scope(|scope| {
         for _ in 0..opts.jobs.max(1) {
             scope.spawn(|| {
+                // Loading a big backbone's weights recurses deeply through burn-store.
                 let pool = rayon::ThreadPoolBuilder::new()
                     .num_threads(opts.threads.max(1))
+                    .stack_size(64 << 20)
                     .build();
                 match pool {
                     Ok(pool) => pool.install(worker),
@@ -169,11 +172,16 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Vec<Outcome>> {
 fn preflight(plan: &Plan) -> anyhow::Result<()> {
     for r in &plan.runs {
         let c = &r.config;
-        crate::data::prepare(&c.target.dataset, c.target.crop, c.model.input_size)?;
+        crate::data::prepare(
+            &c.target.dataset,
+            &c.target.classes,
+            c.target.crop,
+            c.model.input_size,
+        )?;
         // Downloads weights named by URL once, before the workers start.
         crate::model::weights_file(&c.model)?;
         if let Some(s) = &c.source {
-            crate::data::prepare(&s.dataset, s.crop, c.model.input_size)?;
+            crate::data::prepare(&s.dataset, &s.classes, s.crop, c.model.input_size)?;
         }
     }
     Ok(())

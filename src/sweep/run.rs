@@ -105,19 +105,37 @@ pub fn execute(
     }
 }
 
-fn train_and_test(
+/// A run ready to train: its data, label budget, network and settings.
+pub struct Ready {
+    /// The target dataset, prepared.
+    pub data: std::sync::Arc<data::Prepared>,
+    /// The labelled training images.
+    pub train: Vec<usize>,
+    /// The validation images.
+    pub val: Vec<usize>,
+    /// The network, pretrained and frozen as the run asks.
+    pub net: model::Network,
+    /// Training settings.
+    pub settings: Settings,
+}
+
+/// Loads the data and builds the network of a run (its source stage must be done).
+pub fn ready(
     run: &Run,
     source: Option<&SourceInfo>,
     cache: &Path,
     device: &Device,
-    on_epoch: &mut dyn FnMut(&EpochLog),
-) -> anyhow::Result<(Metrics, usize, usize)> {
+) -> anyhow::Result<Ready> {
     let c = &run.config;
     let seed = c.experiment.seed;
-    let data = data::prepare(&c.target.dataset, c.target.crop, c.model.input_size)?;
+    let data = data::prepare(
+        &c.target.dataset,
+        &c.target.classes,
+        c.target.crop,
+        c.model.input_size,
+    )?;
     let (candidates, val) = data.val_split(c.target.val_fraction);
-    let train_idx =
-        data::sample_per_class(&candidates, &data.labels, c.target.labels_per_class, seed);
+    let train = data::sample_per_class(&candidates, &data.labels, c.target.labels_per_class, seed);
 
     let net = match (c.transfer.strategy, source, &c.model.weights) {
         (Strategy::Scratch, _, _) => {
@@ -169,12 +187,49 @@ fn train_and_test(
         per_step: c.train.schedule_per == crate::spec::schema::SchedulePer::Step,
         label_smoothing: c.train.label_smoothing,
         grad_clip: c.train.grad_clip,
+        augment: c
+            .augment
+            .sets
+            .get(&c.train.augment)
+            .map(|ops| ops.0.clone())
+            .unwrap_or_default(),
+        head_dropout: c.model.dropout,
+        layer_decay: c.transfer.layer_decay,
+        freeze_depth: c.transfer.freeze_depth,
+        bn_train: c.transfer.bn == BnPolicy::Train,
+        unfreeze_every: c.transfer.unfreeze_every,
+        unfreeze_warmup: c.transfer.unfreeze_warmup,
     };
-    let fitted = train::fit(net, &data, &train_idx, &val, &settings, device, on_epoch)?;
-    let test = train::evaluate(&fitted.best, &data, &data.test, device);
+    Ok(Ready {
+        data,
+        train,
+        val,
+        net,
+        settings,
+    })
+}
+
+fn train_and_test(
+    run: &Run,
+    source: Option<&SourceInfo>,
+    cache: &Path,
+    device: &Device,
+    on_epoch: &mut dyn FnMut(&EpochLog),
+) -> anyhow::Result<(Metrics, usize, usize)> {
+    let r = ready(run, source, cache, device)?;
+    let fitted = train::fit(
+        r.net,
+        &r.data,
+        &r.train,
+        &r.val,
+        &r.settings,
+        device,
+        on_epoch,
+    )?;
+    let test = train::evaluate(&fitted.best, &r.data, &r.data.test, device);
     Ok((
-        train::metrics(&test.truth, &test.predicted, data.classes),
+        train::metrics(&test.truth, &test.predicted, r.data.classes),
         fitted.best_epoch,
-        train_idx.len(),
+        r.train.len(),
     ))
 }

@@ -35,6 +35,11 @@ pub struct SourceInfo {
 
 /// Cache key of a source stage: everything that changes the backbone it produces.
 pub fn key(source: &Source, model: &ModelSpec) -> String {
+    // Head dropout belongs to the target runs; the source stage trains without it.
+    let model = &ModelSpec {
+        dropout: 0.0,
+        ..model.clone()
+    };
     let parts = [
         serde_json::to_string(source).expect("serializes"),
         serde_json::to_string(model).expect("serializes"),
@@ -73,7 +78,12 @@ pub fn obtain(
         return Ok(info);
     }
     let start = Instant::now();
-    let data = data::prepare(&source.dataset, source.crop, spec.input_size)?;
+    let data = data::prepare(
+        &source.dataset,
+        &source.classes,
+        source.crop,
+        spec.input_size,
+    )?;
     let (candidates, val) = data.val_split(0.1);
     let mut train_idx = candidates;
     if let Some(limit) = source.limit {

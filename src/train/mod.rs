@@ -1,5 +1,6 @@
 //! Training: the loop, optimizers, early stopping and evaluation.
 
+pub mod lr_find;
 pub mod metrics;
 pub mod optim;
 pub mod schedule;
@@ -12,6 +13,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::seq::SliceRandom;
 
 use crate::data::Prepared;
+use crate::data::augment::{self, Op};
 use crate::model::Network;
 use crate::seed;
 use crate::spec::{Monitor, Optimizer};
@@ -55,6 +57,20 @@ pub struct Settings {
     pub label_smoothing: f64,
     /// Per-tensor gradient norm clip (0 = none).
     pub grad_clip: f64,
+    /// Augmentation ops applied to training batches.
+    pub augment: Vec<Op>,
+    /// Dropout before the classification layer (ResNet, DenseNet).
+    pub head_dropout: f64,
+    /// Layer-wise rate decay: part k of n learns at `lr * backbone_lr_mult * layer_decay^(n - k)`.
+    pub layer_decay: f64,
+    /// Parts frozen at the end (and throughout, without gradual unfreezing).
+    pub freeze_depth: usize,
+    /// Frozen parts' batch norms keep training their statistics.
+    pub bn_train: bool,
+    /// Gradual unfreezing: one more part every this many epochs (0 = off).
+    pub unfreeze_every: usize,
+    /// A newly unfrozen part's rate rises from 0 over its first epoch.
+    pub unfreeze_warmup: bool,
 }
 
 impl Settings {
@@ -84,7 +100,24 @@ impl Settings {
             per_step: false,
             label_smoothing: 0.0,
             grad_clip: 0.0,
+            augment: Vec::new(),
+            head_dropout: 0.0,
+            layer_decay: 1.0,
+            freeze_depth: 0,
+            bn_train: false,
+            unfreeze_every: 0,
+            unfreeze_warmup: true,
         }
+    }
+
+    /// Parts frozen during `epoch` (1-based) of a backbone of `parts` parts: `freeze_depth`, or
+    /// with gradual unfreezing all of them at first and one fewer every `unfreeze_every` epochs.
+    pub fn frozen_parts(&self, parts: usize, epoch: usize) -> usize {
+        if self.unfreeze_every == 0 {
+            return self.freeze_depth;
+        }
+        let thawed = (epoch - 1) / self.unfreeze_every;
+        parts.saturating_sub(thawed).max(self.freeze_depth)
     }
 }
 
@@ -103,6 +136,8 @@ pub struct EpochLog {
     pub val_accuracy: f64,
     /// Head learning rate used.
     pub lr: f64,
+    /// Backbone parts frozen during the epoch.
+    pub frozen_parts: usize,
 }
 
 /// The result of [`fit`].
@@ -111,6 +146,8 @@ pub struct Fitted {
     pub best: Network,
     /// 1-based epoch of `best`.
     pub best_epoch: usize,
+    /// The model after the last epoch run, in inference mode.
+    pub last: Network,
     /// Learning curve, one entry per epoch run.
     pub epochs: Vec<EpochLog>,
 }
@@ -177,12 +214,27 @@ pub fn fit(
         epochs: s.epochs,
         steps_per_epoch: train.len().div_ceil(s.batch_size),
     };
+    let parts = model.parts().len();
+    let part_ids = model.part_param_ids();
+    // Epoch in which each part last became trainable (for the unfreezing warm-up).
+    let mut thawed_in = vec![0usize; parts];
+    let mut frozen_now = s.freeze_depth;
     // Frozen values, to prove after the first step that freezing held (the Keras BatchNorm pitfall).
-    let mut frozen = Some(crate::model::frozen::values(&model));
+    let mut frozen = None;
     let mut order = train.to_vec();
     let mut best: Option<(f64, usize, Network)> = None;
     let mut epochs = Vec::new();
+    let steps = plan.steps_per_epoch;
     for epoch in 1..=s.epochs {
+        let depth = s.frozen_parts(parts, epoch);
+        if epoch == 1 || depth != frozen_now {
+            if depth != frozen_now || s.unfreeze_every > 0 {
+                model = model.set_frozen(depth, s.bn_train);
+            }
+            thawed_in[depth.min(frozen_now)..frozen_now].fill(epoch);
+            frozen_now = depth;
+            frozen = Some(crate::model::frozen::values(&model));
+        }
         order.copy_from_slice(train);
         order.shuffle(&mut seed::rng(s.seed, "shuffle", epoch as u64));
         let mut dropout = seed::rng(s.seed, "dropout", epoch as u64);
@@ -190,16 +242,41 @@ pub fn fit(
         let first_lr = plan.lr(epoch - 1, 0);
         for (b, batch) in order.chunks(s.batch_size).enumerate() {
             let lr = plan.lr(epoch - 1, b);
-            let (x, y) = tensors(data, batch, device);
-            let logits = model.forward(x, Some(&mut dropout));
-            let loss = loss_fn.forward(logits.clone(), y.clone());
+            let rates: Vec<f64> = (0..parts)
+                .map(|k| {
+                    let warm = if s.unfreeze_warmup
+                        && s.unfreeze_every > 0
+                        && thawed_in[k] == epoch
+                        && epoch > 1
+                    {
+                        (b + 1) as f64 / steps as f64
+                    } else {
+                        1.0
+                    };
+                    lr * s.backbone_lr_mult * s.layer_decay.powi((parts - k) as i32) * warm
+                })
+                .collect();
+            let aug = augment::batch(data, batch, &s.augment, s.seed, epoch, b);
+            let (x, y) = tensors_from(aug.pixels, aug.labels, data, device);
+            let logits = model.forward_dropout(x, Some(&mut dropout), s.head_dropout);
+            let loss = match aug.mix {
+                None => loss_fn.forward(logits.clone(), y.clone()),
+                Some((partner, lam)) => {
+                    let y2 = Tensor::<1, Int>::from_data(
+                        TensorData::new(partner, [batch.len()]),
+                        device,
+                    );
+                    loss_fn.forward(logits.clone(), y.clone()) * lam
+                        + loss_fn.forward(logits.clone(), y2) * (1.0 - lam)
+                }
+            };
             let loss_value = f64::from(loss.clone().into_scalar::<f32>());
             if !loss_value.is_finite() {
                 return Err(Diverged { epoch }.into());
             }
             loss_sum += loss_value * batch.len() as f64;
             correct += count_correct(logits.detach(), y);
-            model = step(model, &mut optim, loss, lr, s.backbone_lr_mult);
+            model = step(model, &mut optim, loss, lr, &rates, &part_ids);
             if let Some(before) = frozen.take() {
                 let after = crate::model::frozen::values(&model);
                 if let Some((path, _)) = before
@@ -230,6 +307,7 @@ pub fn fit(
             val_loss: eval.loss,
             val_accuracy,
             lr: first_lr,
+            frozen_parts: frozen_now,
         };
         on_epoch(&log);
         epochs.push(log);
@@ -249,28 +327,35 @@ pub fn fit(
     Ok(Fitted {
         best,
         best_epoch,
+        last: model.valid(),
         epochs,
     })
 }
 
-/// One optimizer step; the backbone moves at `lr * mult`, the head at `lr`.
+/// One optimizer step: the head moves at `lr`, backbone part k at `rates[k]`.
 fn step(
     model: Network,
     optim: &mut burn::optim::ModuleOptimizer,
     loss: Tensor<1>,
     lr: f64,
-    mult: f64,
+    rates: &[f64],
+    part_ids: &[Vec<burn::module::ParamId>],
 ) -> Network {
     let mut grads = loss.backward();
-    if mult == 1.0 {
+    if rates.iter().all(|&r| r == lr) {
         let all = GradientsParams::from_grads(grads, &model);
         return optim.step(lr, model, all);
     }
-    let head = model.head_grads(&mut grads);
-    let backbone = GradientsParams::from_grads(grads, &model);
-    let model = optim.step(lr, model, head);
-    if mult > 0.0 && !backbone.is_empty() {
-        return optim.step(lr * mult, model, backbone);
+    let parts: Vec<GradientsParams> = part_ids
+        .iter()
+        .map(|ids| GradientsParams::from_params(&mut grads, &model, ids))
+        .collect();
+    let head = GradientsParams::from_grads(grads, &model);
+    let mut model = optim.step(lr, model, head);
+    for (g, &rate) in parts.into_iter().zip(rates) {
+        if rate > 0.0 && !g.is_empty() {
+            model = optim.step(rate, model, g);
+        }
     }
     model
 }
@@ -324,8 +409,18 @@ fn count_correct(logits: Tensor<2>, y: Tensor<1, Int>) -> usize {
 
 fn tensors(data: &Prepared, batch: &[usize], device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
     let (x, y) = data.gather(batch);
-    let shape = [batch.len(), data.channels, data.size, data.size];
+    tensors_from(x, y, data, device)
+}
+
+fn tensors_from(
+    x: Vec<f32>,
+    y: Vec<i64>,
+    data: &Prepared,
+    device: &Device,
+) -> (Tensor<4>, Tensor<1, Int>) {
+    let n = y.len();
+    let shape = [n, data.channels, data.size, data.size];
     let x = Tensor::<4>::from_data(TensorData::new(x, shape), device);
-    let y = Tensor::<1, Int>::from_data(TensorData::new(y, [batch.len()]), device);
+    let y = Tensor::<1, Int>::from_data(TensorData::new(y, [n]), device);
     (x, y)
 }

@@ -1,0 +1,3 @@
+//! Charts and reports rendered from results.
+
+pub mod plot;
