@@ -138,7 +138,8 @@ fn tiny_experiment_writes_both_csvs_and_reproduces() {
             "train_accuracy",
             "val_loss",
             "val_accuracy",
-            "lr"
+            "lr",
+            "frozen_parts"
         ]
     );
     let keys: Vec<(String, String)> = erows.iter().map(|r| (r[0].clone(), r[1].clone())).collect();
@@ -153,6 +154,9 @@ fn tiny_experiment_writes_both_csvs_and_reproduces() {
         let val: f64 = r[5].parse().unwrap();
         assert!(loss.is_finite() && loss > 0.0 && (0.0..=1.0).contains(&val));
         assert_eq!(r[6], "0.001");
+        let run = plan.runs.iter().find(|p| p.id == r[0]).unwrap();
+        let frozen = run.config.transfer.freeze_depth.to_string();
+        assert_eq!(r[7], frozen, "frozen parts of {}", r[0]);
     }
     assert_eq!(
         std::fs::read_to_string(a.join("experiment.toml")).unwrap(),
@@ -260,4 +264,115 @@ fn help_explains_every_verb_and_flag() {
     for flag in ["--out", "--jobs", "--threads", "--quiet"] {
         assert!(run.contains(flag), "{run}");
     }
+}
+
+const AUGMENTED: &str = r#"
+[experiment]
+name = "aug"
+seeds = [0]
+
+[target]
+dataset = "uci-digits"
+labels_per_class = 4
+
+[model]
+backbone = "resnet-mini"
+width = 8
+stages = 2
+
+[train]
+epochs = 2
+patience = 0
+batch_size = 8
+augment = ["none", "heavy"]
+
+[augment.sets]
+heavy = ["flip", { op = "rotate", degrees = 20 }, "erase", { op = "cutmix", alpha = 1.0 }, "mixup"]
+"#;
+
+#[test]
+fn augmented_runs_reproduce_bit_for_bit_and_differ_from_plain_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("aug.toml");
+    std::fs::write(&file, AUGMENTED).unwrap();
+    let mut epochs = Vec::new();
+    for (name, jobs) in [("a", "2"), ("b", "1")] {
+        let out_dir = dir.path().join(name);
+        let out = sweep(&[
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--jobs",
+            jobs,
+            "--quiet",
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        epochs.push(std::fs::read_to_string(out_dir.join("epochs.csv")).unwrap());
+    }
+    assert_eq!(epochs[0], epochs[1]);
+    // The augmented run's training loss differs from the plain run's from the first epoch.
+    let (_, rows) = read_csv(&dir.path().join("a/epochs.csv"));
+    assert_eq!(rows.len(), 4);
+    assert_ne!(rows[0][2], rows[2][2]);
+    // The per-run config keeps the set it used, so the run can be repeated from it alone.
+    let (_, runs) = read_csv(&dir.path().join("a/runs.csv"));
+    let heavy = runs.iter().find(|r| r.contains(&"heavy".to_string())).unwrap();
+    let config = std::fs::read_to_string(dir.path().join("a/runs").join(&heavy[0]).join("config.toml")).unwrap();
+    assert!(config.contains("cutmix"), "{config}");
+}
+
+#[test]
+fn augment_preview_and_lr_find_write_their_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("aug.toml");
+    std::fs::write(&file, AUGMENTED).unwrap();
+    let png = dir.path().join("preview.png");
+    let out = sweep(&[
+        "augment-preview",
+        file.to_str().unwrap(),
+        "--set",
+        "heavy",
+        "--out",
+        png.to_str().unwrap(),
+        "--images",
+        "3",
+        "--columns",
+        "2",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let img = image::open(&png).unwrap();
+    // 16-pixel images scaled 6x: 3 columns (original + 2) by 3 rows of 96-pixel tiles.
+    assert_eq!((img.width(), img.height()), (3 * 98 + 2, 3 * 98 + 2));
+
+    let out = sweep(&["augment-preview", file.to_str().unwrap(), "--set", "hevy"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no augmentation set `hevy`") && err.contains("heavy"), "{err}");
+
+    let lr_dir = dir.path().join("lr");
+    let out = sweep(&[
+        "lr-find",
+        file.to_str().unwrap(),
+        "--run",
+        "2",
+        "--steps",
+        "40",
+        "--out",
+        lr_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("suggested lr: "), "{stdout}");
+    let plan = Plan::parse(&file, AUGMENTED).unwrap();
+    let stem = lr_dir.join(format!("lr-find-{}", plan.runs[1].id));
+    let (h, rows) = read_csv(&stem.with_extension("csv"));
+    assert_eq!(h, ["step", "lr", "loss", "smoothed_loss"]);
+    assert!(rows.len() >= 20 && rows.len() <= 40);
+    assert!(image::open(stem.with_extension("png")).unwrap().width() == 1000);
+    assert!(std::fs::read_to_string(stem.with_extension("svg")).unwrap().contains("<svg"));
+
+    let out = sweep(&["lr-find", file.to_str().unwrap(), "--run", "9"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the plan has 2 runs"));
 }

@@ -392,3 +392,34 @@ fn lr_find_suggests_a_rate_that_trains() {
     );
     assert!(good > slow + 0.2, "{good} at {lr:e}, {slow} at 1e-5");
 }
+
+#[test]
+fn part_ids_split_the_backbone_into_disjoint_nonempty_parts() {
+    let device = Device::flex();
+    for (name, size) in [
+        ("resnet-mini", 16),
+        ("vgg11_bn", 32),
+        ("mobilenet_v2", 32),
+        ("densenet121", 32),
+    ] {
+        let s = ModelSpec {
+            backbone: name.into(),
+            input_size: size,
+            ..spec(8, 2)
+        };
+        let net = model::build(&s, 3, 10, 0, &device);
+        let parts = net.part_param_ids();
+        assert_eq!(parts.len(), net.parts().len(), "{name}");
+        let all = model::param_ids(&net);
+        let mut seen = std::collections::HashSet::new();
+        for (k, ids) in parts.iter().enumerate() {
+            assert!(!ids.is_empty(), "{name}: part {k} has no parameters");
+            for id in ids {
+                assert!(seen.insert(*id), "{name}: a parameter in two parts");
+            }
+        }
+        // What no part holds is the head: present, and smaller than the backbone.
+        let head = all.len() - seen.len();
+        assert!(head >= 2 && head < seen.len(), "{name}: {head} head tensors");
+    }
+}

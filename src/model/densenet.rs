@@ -220,6 +220,19 @@ impl DenseNet {
             .collect()
     }
 
+    /// Parameter ids of each part.
+    pub fn part_ids(&self) -> Vec<Vec<burn::module::ParamId>> {
+        use super::param_ids as ids;
+        let f = &self.features;
+        vec![
+            [ids(&f.conv0), ids(&f.norm0)].concat(),
+            [ids(&f.denseblock1), ids(&f.transition1)].concat(),
+            [ids(&f.denseblock2), ids(&f.transition2)].concat(),
+            [ids(&f.denseblock3), ids(&f.transition3)].concat(),
+            [ids(&f.denseblock4), ids(&f.norm5)].concat(),
+        ]
+    }
+
     /// Parameter count of each part.
     pub fn part_params(&self) -> Vec<usize> {
         let f = &self.features;

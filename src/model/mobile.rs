@@ -346,6 +346,14 @@ impl MobileNet {
             .collect()
     }
 
+    /// Parameter ids of each part.
+    pub fn part_ids(&self) -> Vec<Vec<burn::module::ParamId>> {
+        self.ranges()
+            .into_iter()
+            .map(|r| self.features[r].iter().flat_map(super::param_ids).collect())
+            .collect()
+    }
+
     /// Parameter count of each part.
     pub fn part_params(&self) -> Vec<usize> {
         self.ranges()

@@ -305,14 +305,12 @@ impl Stop {
     }
 }
 
-/// Ids of the parameters that do not take gradients.
-fn frozen_ids<M: Module>(m: &M) -> Vec<burn::module::ParamId> {
+/// Ids of every float parameter of a module (read only: nothing is cloned or mapped).
+pub fn param_ids<M: Module>(m: &M) -> Vec<burn::module::ParamId> {
     struct Ids(Vec<burn::module::ParamId>);
     impl burn::module::ModuleVisitor for Ids {
         fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
-            if !p.val().is_require_grad() {
-                self.0.push(p.id);
-            }
+            self.0.push(p.id);
         }
     }
     let mut v = Ids(Vec::new());
@@ -382,16 +380,12 @@ impl Network {
 
     /// Parameter ids of every part, in order (for per-part learning rates).
     pub fn part_param_ids(&self) -> Vec<Vec<burn::module::ParamId>> {
-        let n = self.parts().len();
-        let thawed = self.clone().apply_leading(n, Stop::Thaw);
-        let mut before = std::collections::HashSet::new();
-        (1..=n)
-            .map(|k| {
-                let ids = frozen_ids(&thawed.clone().apply_leading(k, Stop::NoGrad));
-                let new: Vec<_> = ids.into_iter().filter(|id| before.insert(*id)).collect();
-                new
-            })
-            .collect()
+        match self {
+            Network::ResNet(r) => r.part_ids(),
+            Network::Seq(s) => s.part_ids(),
+            Network::Mobile(m) => m.part_ids(),
+            Network::Dense(d) => d.part_ids(),
+        }
     }
 
     fn apply_leading(self, k: usize, stop: Stop) -> Network {

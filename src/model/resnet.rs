@@ -238,6 +238,15 @@ impl ResNet {
             .collect()
     }
 
+    /// Parameter ids of each part, in the order of [`parts`](Self::parts).
+    pub fn part_ids(&self) -> Vec<Vec<burn::module::ParamId>> {
+        let mut stem = super::param_ids(&self.conv1);
+        stem.extend(super::param_ids(&self.bn1));
+        std::iter::once(stem)
+            .chain(self.layers().map(super::param_ids))
+            .collect()
+    }
+
     /// Freezes the first `k` parts: no gradients, batch norm in eval mode with fixed statistics.
     pub fn freeze_leading(mut self, k: usize, stop: super::Stop) -> ResNet {
         if k >= 1 {

@@ -158,6 +158,14 @@ impl SeqNet {
             .collect()
     }
 
+    /// Parameter ids of each block.
+    pub fn part_ids(&self) -> Vec<Vec<burn::module::ParamId>> {
+        self.blocks()
+            .into_iter()
+            .map(|r| self.features[r].iter().flat_map(super::param_ids).collect())
+            .collect()
+    }
+
     /// Freezes the first `k` conv blocks.
     pub fn freeze_leading(mut self, k: usize, stop: super::Stop) -> SeqNet {
         let blocks = self.blocks();

@@ -106,6 +106,7 @@ pub fn write_epochs_csv(
         "val_loss",
         "val_accuracy",
         "lr",
+        "frozen_parts",
     ])?;
     for (run, outcome) in plan.runs.iter().zip(outcomes) {
         for e in outcome.iter().flat_map(|o| &o.epochs) {
@@ -117,6 +118,7 @@ pub fn write_epochs_csv(
                 format!("{:.6}", e.val_loss),
                 format!("{:.6}", e.val_accuracy),
                 format!("{}", e.lr),
+                e.frozen_parts.to_string(),
             ])?;
         }
     }
