@@ -87,6 +87,17 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Networks are large values (DenseNet-121 about 110 KB) and training keeps several on the
+    // stack: run on a thread with room for them.
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(move || command(cli))
+        .expect("a thread to run on")
+        .join()
+        .unwrap_or(ExitCode::FAILURE)
+}
+
+fn command(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Plan { file } => match Plan::load(&file) {
             Ok(plan) => {

@@ -307,7 +307,11 @@ fn augmented_runs_reproduce_bit_for_bit_and_differ_from_plain_ones() {
             jobs,
             "--quiet",
         ]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         epochs.push(std::fs::read_to_string(out_dir.join("epochs.csv")).unwrap());
     }
     assert_eq!(epochs[0], epochs[1]);
@@ -317,8 +321,17 @@ fn augmented_runs_reproduce_bit_for_bit_and_differ_from_plain_ones() {
     assert_ne!(rows[0][2], rows[2][2]);
     // The per-run config keeps the set it used, so the run can be repeated from it alone.
     let (_, runs) = read_csv(&dir.path().join("a/runs.csv"));
-    let heavy = runs.iter().find(|r| r.contains(&"heavy".to_string())).unwrap();
-    let config = std::fs::read_to_string(dir.path().join("a/runs").join(&heavy[0]).join("config.toml")).unwrap();
+    let heavy = runs
+        .iter()
+        .find(|r| r.contains(&"heavy".to_string()))
+        .unwrap();
+    let config = std::fs::read_to_string(
+        dir.path()
+            .join("a/runs")
+            .join(&heavy[0])
+            .join("config.toml"),
+    )
+    .unwrap();
     assert!(config.contains("cutmix"), "{config}");
 }
 
@@ -340,7 +353,11 @@ fn augment_preview_and_lr_find_write_their_files() {
         "--columns",
         "2",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let img = image::open(&png).unwrap();
     // 16-pixel images scaled 6x: 3 columns (original + 2) by 3 rows of 96-pixel tiles.
     assert_eq!((img.width(), img.height()), (3 * 98 + 2, 3 * 98 + 2));
@@ -348,7 +365,10 @@ fn augment_preview_and_lr_find_write_their_files() {
     let out = sweep(&["augment-preview", file.to_str().unwrap(), "--set", "hevy"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no augmentation set `hevy`") && err.contains("heavy"), "{err}");
+    assert!(
+        err.contains("no augmentation set `hevy`") && err.contains("heavy"),
+        "{err}"
+    );
 
     let lr_dir = dir.path().join("lr");
     let out = sweep(&[
@@ -361,7 +381,11 @@ fn augment_preview_and_lr_find_write_their_files() {
         "--out",
         lr_dir.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("suggested lr: "), "{stdout}");
     let plan = Plan::parse(&file, AUGMENTED).unwrap();
@@ -370,7 +394,11 @@ fn augment_preview_and_lr_find_write_their_files() {
     assert_eq!(h, ["step", "lr", "loss", "smoothed_loss"]);
     assert!(rows.len() >= 20 && rows.len() <= 40);
     assert!(image::open(stem.with_extension("png")).unwrap().width() == 1000);
-    assert!(std::fs::read_to_string(stem.with_extension("svg")).unwrap().contains("<svg"));
+    assert!(
+        std::fs::read_to_string(stem.with_extension("svg"))
+            .unwrap()
+            .contains("<svg")
+    );
 
     let out = sweep(&["lr-find", file.to_str().unwrap(), "--run", "9"]);
     assert!(!out.status.success());

@@ -420,6 +420,29 @@ fn part_ids_split_the_backbone_into_disjoint_nonempty_parts() {
         }
         // What no part holds is the head: present, and smaller than the backbone.
         let head = all.len() - seen.len();
-        assert!(head >= 2 && head < seen.len(), "{name}: {head} head tensors");
+        assert!(
+            head >= 2 && head < seen.len(),
+            "{name}: {head} head tensors"
+        );
     }
+}
+
+#[test]
+fn the_freeze_check_catches_a_deliberately_broken_freeze() {
+    let device = Device::flex().autodiff();
+    // The promise: stem frozen with its batch norm in eval mode.
+    let promised = model::build(&spec(8, 2), 1, 10, 1, &device).freeze_leading(1, false);
+    let before = model::frozen::values(&promised);
+    // The Keras pitfall, made on purpose: the same stem with its batch norm left training.
+    let broken = model::build(&spec(8, 2), 1, 10, 1, &device).freeze_leading(1, true);
+    let s = settings(1, 1e-2, 1.0);
+    let data = sweep::data::prepare("uci-digits", &[], None, 16).unwrap();
+    let (candidates, val) = data.val_split(0.2);
+    let idx = sample_per_class(&candidates, &data.labels, 5, 0);
+    let fit = |net: Network| train::fit(net, &data, &idx, &val, &s, &device, &mut |_| {}).unwrap();
+    let good = fit(promised);
+    assert_eq!(model::frozen::check(&before, &good.last), Ok(()));
+    let bad = fit(broken);
+    let err = model::frozen::check(&before, &bad.last).unwrap_err();
+    assert_eq!(err, "frozen tensor `bn1.running_mean` changed");
 }

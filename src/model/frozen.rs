@@ -11,11 +11,34 @@ pub fn values<M: Module>(m: &M) -> Vec<(String, Vec<f32>)> {
     v.out
 }
 
+/// Checks that every value in `before` (from [`values`]) is bit for bit the same in `after`;
+/// the error names the first one that moved. A part that stopped being frozen by mistake is
+/// caught too, since `before` is what was promised, not what `after` considers frozen.
+pub fn check<M: Module>(before: &[(String, Vec<f32>)], after: &M) -> Result<(), String> {
+    let mut v = Collector {
+        all: true,
+        ..Default::default()
+    };
+    after.visit(&mut v);
+    let now: std::collections::HashMap<&str, &Vec<f32>> =
+        v.out.iter().map(|(p, x)| (p.as_str(), x)).collect();
+    for (path, old) in before {
+        match now.get(path.as_str()) {
+            Some(new) if *new == old => {}
+            Some(_) => return Err(format!("frozen tensor `{path}` changed")),
+            None => return Err(format!("frozen tensor `{path}` disappeared")),
+        }
+    }
+    Ok(())
+}
+
 #[derive(Default)]
 struct Collector {
     path: Vec<String>,
     bn_training: Option<bool>,
     out: Vec<(String, Vec<f32>)>,
+    /// Collect every value, frozen or not.
+    all: bool,
 }
 
 impl ModuleVisitor for Collector {
@@ -49,7 +72,7 @@ impl ModuleVisitor for Collector {
         } else {
             !tensor.is_require_grad()
         };
-        if frozen {
+        if frozen || self.all {
             let values = tensor
                 .into_data()
                 .convert::<f32>()

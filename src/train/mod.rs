@@ -277,25 +277,12 @@ pub fn fit(
             loss_sum += loss_value * batch.len() as f64;
             correct += count_correct(logits.detach(), y);
             model = step(model, &mut optim, loss, lr, &rates, &part_ids);
-            if let Some(before) = frozen.take() {
-                let after = crate::model::frozen::values(&model);
-                if let Some((path, _)) = before
-                    .iter()
-                    .zip(&after)
-                    .find(|(b, a)| b != a)
-                    .map(|(b, _)| b)
-                {
-                    bail!(
-                        "frozen tensor `{path}` changed in the first optimizer step; freezing failed (please report this)"
-                    );
-                }
-                if before.len() != after.len() {
-                    bail!(
-                        "{} frozen tensors before the first step, {} after; freezing failed",
-                        before.len(),
-                        after.len()
-                    );
-                }
+            if let Some(before) = frozen.take()
+                && let Err(what) = crate::model::frozen::check(&before, &model)
+            {
+                bail!(
+                    "{what} in the first optimizer step of epoch {epoch}; freezing failed (please report this)"
+                );
             }
         }
         let eval = evaluate(&model.valid(), data, val, device);
