@@ -79,6 +79,18 @@ enum Command {
         #[arg(long, default_value_t = 6)]
         columns: usize,
     },
+    /// Render the report of a results folder from its CSVs (nothing is retrained): charts as
+    /// PNG and SVG, index.html and summary.md in DIR/report/, and a summary here.
+    Report {
+        /// Results folder written by `sweep run`, e.g. results/quickstart.
+        dir: PathBuf,
+        /// Column across the gain heatmap (any axis of runs.csv).
+        #[arg(long, default_value = "backbone_lr_mult")]
+        x: String,
+        /// Column down the gain heatmap.
+        #[arg(long, default_value = "freeze_depth")]
+        y: String,
+    },
     /// List the datasets experiment files can name.
     Datasets,
     /// List the backbones experiment files can name.
@@ -140,6 +152,13 @@ fn command(cli: Cli) -> ExitCode {
                     print!("{}", summary::render(&summary::cells(&plan, &outcomes)));
                     let bad = outcomes.iter().filter(|o| o.status != Status::Ok).count();
                     println!("results: {}", out.join("runs.csv").display());
+                    match sweep::report::render(&out, &Default::default()) {
+                        Ok(r) => {
+                            print!("{}", r.summary);
+                            println!("report: {}", r.dir.join("index.html").display());
+                        }
+                        Err(e) => eprintln!("sweep: the report could not be rendered: {e:#}"),
+                    }
                     if bad > 0 {
                         eprintln!(
                             "sweep: {bad} of {} runs did not finish well; see the status and error columns of runs.csv",
@@ -213,6 +232,19 @@ fn command(cli: Cli) -> ExitCode {
             match tools::augment_preview(&plan, &set, &out, images.max(1), columns.max(1)) {
                 Ok(()) => {
                     println!("{}", out.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("sweep: error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Report { dir, x, y } => {
+            match sweep::report::render(&dir, &sweep::report::Options { x, y }) {
+                Ok(r) => {
+                    print!("{}", r.summary);
+                    println!("report: {}", r.dir.join("index.html").display());
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

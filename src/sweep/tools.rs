@@ -71,18 +71,21 @@ pub fn lr_find(
     if let Some(lr) = found.min_tenth {
         markers.push((lr, format!("minimum / 10 {lr:.1e}")));
     }
-    LineChart {
-        title: format!("Learning-rate range test, run {}", run.id),
-        x_label: "head learning rate (log scale)".into(),
-        y_label: "training loss (smoothed)".into(),
-        log_x: true,
-        series: vec![Series {
-            label: "smoothed loss".into(),
-            points: found.points.iter().map(|p| (p.lr, p.smoothed)).collect(),
-        }],
-        markers,
-    }
-    .write(&stem)?;
+    crate::report::plot::save(
+        &LineChart {
+            title: format!("Learning-rate range test, run {}", run.id),
+            x_label: "head learning rate (log scale)".into(),
+            y_label: "training loss (smoothed)".into(),
+            log_x: true,
+            series: vec![Series {
+                label: "smoothed loss".into(),
+                points: found.points.iter().map(|p| (p.lr, p.smoothed)).collect(),
+                ..Default::default()
+            }],
+            markers,
+        },
+        &stem,
+    )?;
     Ok((found, csv_path))
 }
 
