@@ -60,6 +60,12 @@ pub fn accuracy_vs_labels(dir: &Path, runs: &Runs, cells: &[Cell]) -> anyhow::Re
         }
     }
     let others = cells.iter().any(|c| !c.others.is_empty());
+    let mut x_ticks: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .collect();
+    x_ticks.sort_by(f64::total_cmp);
+    x_ticks.dedup_by(|a, b| (*a - *b).abs() < 1e-9);
     save(
         &LineChart {
             title: "Test accuracy vs labelled images per class".into(),
@@ -68,6 +74,7 @@ pub fn accuracy_vs_labels(dir: &Path, runs: &Runs, cells: &[Cell]) -> anyhow::Re
             log_x: true,
             series,
             markers: vec![],
+            x_ticks,
         },
         &dir.join("accuracy-vs-labels"),
     )?;
@@ -125,6 +132,7 @@ pub fn learning_curves(
             y_label: "validation accuracy (fraction correct)".into(),
             log_x: false,
             series,
+            x_ticks: vec![],
             markers: vec![],
         },
         &dir.join("learning-curves"),

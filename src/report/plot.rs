@@ -98,6 +98,8 @@ pub struct LineChart {
     pub series: Vec<Series>,
     /// Vertical lines at these x values, with labels.
     pub markers: Vec<(f64, String)>,
+    /// Ticks of a log x axis at exactly these values (e.g. the label budgets); empty: automatic.
+    pub x_ticks: Vec<f64>,
 }
 
 impl LineChart {
@@ -208,7 +210,26 @@ impl Figure for LineChart {
             .x_label_area_size(48)
             .y_label_area_size(72);
         let style = ("sans-serif", 16);
-        if self.log_x {
+        let log_label = |v: &f64| {
+            if (1e-2..1e5).contains(&v.abs()) {
+                format!("{v}")
+            } else {
+                format!("{v:.0e}")
+            }
+        };
+        if self.log_x && !self.x_ticks.is_empty() {
+            let x = (x0..x1).log_scale().with_key_points(self.x_ticks.clone());
+            let mut chart = builder.build_cartesian_2d(x, y0..y1).map_err(err)?;
+            chart
+                .configure_mesh()
+                .x_desc(&self.x_label)
+                .y_desc(&self.y_label)
+                .label_style(style)
+                .x_label_formatter(&log_label)
+                .draw()
+                .map_err(err)?;
+            self.plot(&mut chart, (y0, y1)).map_err(err)?;
+        } else if self.log_x {
             let mut chart = builder
                 .build_cartesian_2d((x0..x1).log_scale(), y0..y1)
                 .map_err(err)?;
@@ -217,13 +238,7 @@ impl Figure for LineChart {
                 .x_desc(&self.x_label)
                 .y_desc(&self.y_label)
                 .label_style(style)
-                .x_label_formatter(&|v| {
-                    if (1e-2..1e5).contains(&v.abs()) {
-                        format!("{v}")
-                    } else {
-                        format!("{v:.0e}")
-                    }
-                })
+                .x_label_formatter(&log_label)
                 .draw()
                 .map_err(err)?;
             self.plot(&mut chart, (y0, y1)).map_err(err)?;

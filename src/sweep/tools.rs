@@ -83,6 +83,7 @@ pub fn lr_find(
                 ..Default::default()
             }],
             markers,
+            x_ticks: vec![],
         },
         &stem,
     )?;
