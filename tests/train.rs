@@ -90,12 +90,14 @@ fn snapshot(m: &Network) -> Values {
     s.0
 }
 
-/// Trains `net` on `per_class` UCI digits per class; returns the parameters before and after.
-fn train_uci(net: Network, per_class: usize, s: Settings) -> (Values, Values) {
+/// Trains `net` on `per_class` UCI digits per class; returns the parameters before, the fitted
+/// models and the frozen parts of every epoch.
+fn fit_uci(net: Network, per_class: usize, s: Settings) -> (Values, train::Fitted, Vec<usize>) {
     let data = sweep::data::prepare("uci-digits", &[], None, 16).unwrap();
     let (candidates, val) = data.val_split(0.2);
     let train_idx = sample_per_class(&candidates, &data.labels, per_class, 0);
     let before = snapshot(&net);
+    let mut frozen = Vec::new();
     let fitted = train::fit(
         net,
         &data,
@@ -103,9 +105,15 @@ fn train_uci(net: Network, per_class: usize, s: Settings) -> (Values, Values) {
         &val,
         &s,
         &Device::flex().autodiff(),
-        &mut |_| {},
+        &mut |e| frozen.push(e.frozen_parts),
     )
     .unwrap();
+    (before, fitted, frozen)
+}
+
+/// The parameters before and after training (the best epoch's).
+fn train_uci(net: Network, per_class: usize, s: Settings) -> (Values, Values) {
+    let (before, fitted, _) = fit_uci(net, per_class, s);
     (before, snapshot(&fitted.best))
 }
 
@@ -221,24 +229,9 @@ fn frozen_values_are_exactly_the_frozen_parts() {
     assert_eq!(stem, ["conv1.weight", "bn1.gamma", "bn1.beta"]);
 }
 
-/// Trains on 10 UCI digits per class and returns (parameters before, after the last epoch,
-/// frozen parts per epoch).
+/// Trains on 10 UCI digits per class: parameters before, after the last epoch, frozen parts.
 fn train_uci_last(net: Network, s: Settings) -> (Values, Values, Vec<usize>) {
-    let data = sweep::data::prepare("uci-digits", &[], None, 16).unwrap();
-    let (candidates, val) = data.val_split(0.2);
-    let train_idx = sample_per_class(&candidates, &data.labels, 10, 0);
-    let before = snapshot(&net);
-    let mut frozen = Vec::new();
-    let fitted = train::fit(
-        net,
-        &data,
-        &train_idx,
-        &val,
-        &s,
-        &Device::flex().autodiff(),
-        &mut |e| frozen.push(e.frozen_parts),
-    )
-    .unwrap();
+    let (before, fitted, frozen) = fit_uci(net, 10, s);
     (before, snapshot(&fitted.last), frozen)
 }
 
