@@ -39,6 +39,10 @@ enum Command {
         /// Print nothing but errors and the final summary.
         #[arg(long, short)]
         quiet: bool,
+        /// Train finished runs again: `failed` (failed or diverged ones) or `all`. By default a
+        /// run already finished in the results folder is read back, not retrained.
+        #[arg(long, value_enum, default_value = "none")]
+        rerun: engine::ledger::Rerun,
     },
     /// Learning-rate range test (fastai's lr_find) for one run: prints a suggested rate and
     /// writes the loss-vs-rate curve as CSV, PNG and SVG.
@@ -91,6 +95,21 @@ enum Command {
         #[arg(long, default_value = "freeze_depth")]
         y: String,
     },
+    /// Train finished runs of a results folder again and check that they reproduce: metrics,
+    /// learning curve and final-weight hash, bit for bit on the CPU. Exits 1 on any mismatch.
+    Verify {
+        /// Results folder written by `sweep run`.
+        dir: PathBuf,
+        /// How many runs, chosen at random (seeded by --seed).
+        #[arg(long, default_value_t = 3, conflicts_with = "all")]
+        runs: usize,
+        /// Every finished run.
+        #[arg(long)]
+        all: bool,
+        /// Seed of the choice of runs.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// List the datasets experiment files can name.
     Datasets,
     /// List the backbones experiment files can name.
@@ -124,6 +143,7 @@ fn command(cli: Cli) -> ExitCode {
             jobs,
             threads,
             quiet,
+            rerun,
         } => {
             let plan = match Plan::load(&file) {
                 Ok(plan) => plan,
@@ -137,6 +157,7 @@ fn command(cli: Cli) -> ExitCode {
                 jobs,
                 threads,
                 quiet,
+                rerun,
             };
             if !quiet {
                 eprintln!(
@@ -148,7 +169,8 @@ fn command(cli: Cli) -> ExitCode {
                 );
             }
             match engine::run(&plan, &opts) {
-                Ok(outcomes) => {
+                Ok(done) => {
+                    let outcomes = done.outcomes;
                     print!("{}", summary::render(&summary::cells(&plan, &outcomes)));
                     let bad = outcomes.iter().filter(|o| o.status != Status::Ok).count();
                     println!("results: {}", out.join("runs.csv").display());
@@ -246,6 +268,49 @@ fn command(cli: Cli) -> ExitCode {
                     print!("{}", r.summary);
                     println!("report: {}", r.dir.join("index.html").display());
                     ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("sweep: error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Verify {
+            dir,
+            runs,
+            all,
+            seed,
+        } => {
+            let count = (!all).then_some(runs);
+            match engine::verify::verify(&dir, count, seed, &|l| eprintln!("{l}")) {
+                Ok(checks) => {
+                    println!(
+                        "{:<12} {:>10} {:>10}  {:<8} {:<8} result",
+                        "run", "recorded", "now", "metrics", "weights"
+                    );
+                    let word = |b: bool| if b { "same" } else { "DIFFER" };
+                    for c in &checks {
+                        println!(
+                            "{:<12} {:>10.6} {:>10.6}  {:<8} {:<8} {}",
+                            c.id,
+                            c.accuracy.0,
+                            c.accuracy.1,
+                            word(c.metrics_match),
+                            word(c.weights_match),
+                            if c.ok() { "reproduced" } else { "MISMATCH" }
+                        );
+                    }
+                    let bad = checks.iter().filter(|c| !c.ok()).count();
+                    println!(
+                        "{} of {} runs reproduced bit for bit",
+                        checks.len() - bad,
+                        checks.len()
+                    );
+                    if bad > 0 {
+                        ExitCode::FAILURE
+                    } else {
+                        ExitCode::SUCCESS
+                    }
                 }
                 Err(e) => {
                     eprintln!("sweep: error: {e:#}");

@@ -404,3 +404,207 @@ fn augment_preview_and_lr_find_write_their_files() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("the plan has 2 runs"));
 }
+
+const LEDGER: &str = r#"
+[experiment]
+name = "ledger"
+seeds = [0, 1, 2]
+
+[target]
+dataset = "uci-digits"
+labels_per_class = 3
+
+[model]
+backbone = "resnet-mini"
+width = 8
+stages = 2
+
+[train]
+epochs = 3
+patience = 0
+lr = [0.001, 0.003]
+"#;
+
+fn run_sweep(file: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--jobs",
+        "2",
+    ];
+    args.extend_from_slice(extra);
+    sweep(&args)
+}
+
+fn csv_without_seconds(path: &Path) -> Vec<Vec<String>> {
+    let (h, rows) = read_csv(path);
+    let t = h.iter().position(|c| c == "seconds");
+    rows.into_iter()
+        .map(|r| {
+            r.into_iter()
+                .enumerate()
+                .filter(|(i, _)| Some(*i) != t)
+                .map(|(_, v)| v)
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn a_finished_sweep_trains_nothing_and_a_new_axis_value_trains_only_its_cells() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ledger.toml");
+    std::fs::write(&file, LEDGER).unwrap();
+    let out = dir.path().join("out");
+    assert!(run_sweep(&file, &out, &["--quiet"]).status.success());
+    let before = std::fs::read(out.join("runs.csv")).unwrap();
+    let again = run_sweep(&file, &out, &[]);
+    assert!(again.status.success());
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("6 of 6 runs already finished"), "{err}");
+    assert!(err.contains("training the other 0"), "{err}");
+    assert_eq!(
+        std::fs::read(out.join("runs.csv")).unwrap(),
+        before,
+        "nothing retrained"
+    );
+
+    // One more learning rate: 3 new runs, the 6 old ones untouched.
+    std::fs::write(
+        &file,
+        LEDGER.replace("[0.001, 0.003]", "[0.001, 0.003, 0.01]"),
+    )
+    .unwrap();
+    let more = run_sweep(&file, &out, &[]);
+    assert!(more.status.success());
+    assert!(String::from_utf8_lossy(&more.stderr).contains("training the other 3"));
+    let (_, rows) = read_csv(&out.join("runs.csv"));
+    assert_eq!(rows.len(), 9);
+    let old: Vec<Vec<String>> = csv::Reader::from_reader(&before[..])
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect();
+    for row in &old {
+        assert!(rows.contains(row), "old run kept as it was: {row:?}");
+    }
+
+    // --rerun all trains all 9 again, to the same metrics.
+    let all = run_sweep(&file, &out, &["--rerun", "all", "--quiet"]);
+    assert!(all.status.success());
+
+    // Another experiment's folder is refused.
+    let other = dir.path().join("other.toml");
+    std::fs::write(
+        &other,
+        LEDGER.replace("name = \"ledger\"", "name = \"other\""),
+    )
+    .unwrap();
+    let refused = run_sweep(&other, &out, &[]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("holds the results of experiment `ledger`")
+    );
+}
+
+#[test]
+fn a_locked_results_folder_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ledger.toml");
+    std::fs::write(&file, LEDGER).unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let _held = sweep::sweep::ledger::lock(&out).unwrap();
+    let second = run_sweep(&file, &out, &[]);
+    assert!(!second.status.success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("in use by another `sweep run`"), "{err}");
+    assert!(!out.join("runs.csv").exists());
+}
+
+#[test]
+fn kill_9_at_any_point_then_resume_gives_the_uninterrupted_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ledger.toml");
+    std::fs::write(&file, LEDGER).unwrap();
+    let reference = dir.path().join("reference");
+    assert!(run_sweep(&file, &reference, &["--quiet"]).status.success());
+
+    let out = dir.path().join("killed");
+    // Seeded kill points, from before the first run ends to near the end of the sweep.
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(7);
+    for _ in 0..4 {
+        let delay = rand::Rng::random_range(&mut rng, 100..1500);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sweep"))
+            .args([
+                "run",
+                file.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "--jobs",
+                "2",
+                "--quiet",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+    }
+    assert!(run_sweep(&file, &out, &["--quiet"]).status.success());
+    assert_eq!(
+        csv_without_seconds(&out.join("runs.csv")),
+        csv_without_seconds(&reference.join("runs.csv"))
+    );
+    assert_eq!(
+        std::fs::read(out.join("epochs.csv")).unwrap(),
+        std::fs::read(reference.join("epochs.csv")).unwrap()
+    );
+    let dirs = std::fs::read_dir(out.join("runs")).unwrap().count();
+    assert!(
+        dirs >= 6,
+        "one folder per run (temporary ones may remain): {dirs}"
+    );
+
+    // verify: reproduces; then fails once a stored metric is altered.
+    let ok = sweep(&["verify", out.to_str().unwrap(), "--runs", "2"]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("2 of 2 runs reproduced bit for bit"));
+    let (_, rows) = read_csv(&out.join("runs.csv"));
+    let tamper = |id: &str, edit: &dyn Fn(&mut serde_json::Value)| {
+        let path = out.join("runs").join(id).join("outcome.json");
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        edit(&mut v);
+        std::fs::write(&path, serde_json::to_string(&v).unwrap()).unwrap();
+    };
+    tamper(&rows[0][0], &|v| {
+        v["test"]["accuracy"] = serde_json::json!(0.5)
+    });
+    tamper(&rows[1][0], &|v| {
+        v["manifest"]["weights_sha256"] = serde_json::json!("0".repeat(64))
+    });
+    let bad = sweep(&["verify", out.to_str().unwrap(), "--all"]);
+    assert!(!bad.status.success());
+    let table = String::from_utf8_lossy(&bad.stdout);
+    assert!(table.contains("4 of 6 runs reproduced"), "{table}");
+    let line = |id: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap()
+            .to_string()
+    };
+    assert!(line(&rows[0][0]).contains("DIFFER") && line(&rows[0][0]).contains("MISMATCH"));
+    assert!(
+        line(&rows[1][0]).ends_with("MISMATCH") && line(&rows[1][0]).contains("same     DIFFER")
+    );
+}

@@ -32,6 +32,25 @@ pub fn check<M: Module>(before: &[(String, Vec<f32>)], after: &M) -> Result<(), 
     Ok(())
 }
 
+/// SHA-256 (hex) of every parameter and running statistic, by path, in visiting order.
+pub fn weights_hash<M: Module>(m: &M) -> String {
+    use sha2::{Digest, Sha256};
+    let mut v = Collector {
+        all: true,
+        ..Default::default()
+    };
+    m.visit(&mut v);
+    let mut h = Sha256::new();
+    for (path, values) in &v.out {
+        h.update(path.as_bytes());
+        h.update([0]);
+        for x in values {
+            h.update(x.to_le_bytes());
+        }
+    }
+    format!("{:x}", h.finalize())
+}
+
 #[derive(Default)]
 struct Collector {
     path: Vec<String>,

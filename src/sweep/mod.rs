@@ -1,10 +1,12 @@
 //! Running a plan: source stages once, then every run, in parallel workers, with progress.
 
+pub mod ledger;
 pub mod results;
 pub mod run;
 pub mod source;
 pub mod summary;
 pub mod tools;
+pub mod verify;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +32,8 @@ pub struct Options {
     pub threads: usize,
     /// No progress bar or log lines.
     pub quiet: bool,
+    /// Which finished runs to train again.
+    pub rerun: ledger::Rerun,
 }
 
 enum Task {
@@ -37,19 +41,43 @@ enum Task {
     Run(usize),
 }
 
-/// Trains every run of `plan`, writing results into `opts.out` as runs finish.
-pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Vec<Outcome>> {
+/// The outcome of every run of a plan, and how many were trained by this call.
+pub struct Sweep {
+    /// One outcome per run of the plan, in plan order.
+    pub outcomes: Vec<Outcome>,
+    /// Runs trained now (the rest were finished before and read from the ledger).
+    pub trained: usize,
+}
+
+/// Trains every run of `plan` that `opts.out` has no result for, writing each run's folder
+/// atomically as it finishes and rebuilding the CSVs from every finished run.
+pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
     let out = &opts.out;
     preflight(plan)?;
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create the results folder {}", out.display()))?;
+    let _lock = ledger::lock(out)?;
+    ledger::check_experiment(out, plan)?;
     results::write_atomic(&out.join("experiment.toml"), plan.text.as_bytes())?;
     let cache = out.join("cache");
+    let done = ledger::finished(out, plan, opts.rerun);
+    let todo = |i: usize| done[i].is_none();
+    if !opts.quiet {
+        let n = done.iter().filter(|d| d.is_some()).count();
+        if n > 0 {
+            eprintln!(
+                "sweep: {n} of {} runs already finished in {}; training the other {}",
+                plan.runs.len(),
+                out.display(),
+                plan.runs.len() - n
+            );
+        }
+    }
 
     // One source stage per distinct source config, shared by all the runs that use it.
     let mut sources = BTreeMap::new();
     let mut run_source = vec![None; plan.runs.len()];
-    for (i, r) in plan.runs.iter().enumerate() {
+    for (i, r) in plan.runs.iter().enumerate().filter(|(i, _)| todo(*i)) {
         // Normalised configs: only runs that use a source stage keep their [source].
         if let Some(s) = &r.config.source {
             let key = source::key(s, &r.config.model);
@@ -68,16 +96,17 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Vec<Outcome>> {
     let mut tasks: Vec<Task> = sources.keys().cloned().map(Task::Source).collect();
     tasks.extend(
         (0..plan.runs.len())
-            .filter(|&i| run_source[i].is_none())
+            .filter(|&i| todo(i) && run_source[i].is_none())
             .map(Task::Run),
     );
     tasks.extend(
         (0..plan.runs.len())
-            .filter(|&i| run_source[i].is_some())
+            .filter(|&i| todo(i) && run_source[i].is_some())
             .map(Task::Run),
     );
+    let trained = tasks.iter().filter(|t| matches!(t, Task::Run(_))).count();
 
-    let bar = progress_bar(plan.runs.len() as u64, opts.quiet);
+    let bar = progress_bar(trained as u64, opts.quiet);
     let log = |line: String| match (opts.quiet, bar.is_hidden()) {
         (true, _) => {}
         (false, true) => eprintln!("{line}"),
@@ -93,7 +122,10 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Vec<Outcome>> {
             .clone()
     };
 
-    let outcomes: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; plan.runs.len()]);
+    let outcomes: Mutex<Vec<Option<Outcome>>> = Mutex::new(done.clone());
+    if trained == 0 {
+        save_csvs(out, plan, &done)?;
+    }
     let write_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
     let next = AtomicUsize::new(0);
     let worker = || {
@@ -159,12 +191,15 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Vec<Outcome>> {
         let stable = out.join("source.safetensors");
         results::write_atomic(&stable, &std::fs::read(&weights)?)?;
     }
-    Ok(outcomes
-        .into_inner()
-        .expect("lock")
-        .into_iter()
-        .map(|o| o.expect("every run finished"))
-        .collect())
+    Ok(Sweep {
+        outcomes: outcomes
+            .into_inner()
+            .expect("lock")
+            .into_iter()
+            .map(|o| o.expect("every run finished"))
+            .collect(),
+        trained,
+    })
 }
 
 /// Loads every dataset the plan needs before anything is written, so a missing or bad file
@@ -195,16 +230,17 @@ fn failed(message: String) -> Outcome {
         epochs: vec![],
         train_images: 0,
         seconds: 0.0,
+        manifest: None,
     }
 }
 
 fn save(out: &Path, plan: &Plan, i: usize, all: &[Option<Outcome>]) -> anyhow::Result<()> {
     let outcome = all[i].as_ref().expect("just finished");
-    results::write_run_dir(
-        &out.join("runs").join(&plan.runs[i].id),
-        &plan.runs[i],
-        outcome,
-    )?;
+    results::write_run_dir(out, &plan.runs[i], outcome)?;
+    save_csvs(out, plan, all)
+}
+
+fn save_csvs(out: &Path, plan: &Plan, all: &[Option<Outcome>]) -> anyhow::Result<()> {
     results::write_runs_csv(&out.join("runs.csv"), plan, all)?;
     results::write_epochs_csv(&out.join("epochs.csv"), plan, all)
 }

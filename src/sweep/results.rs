@@ -125,14 +125,20 @@ pub fn write_epochs_csv(
     write_atomic(path, &w.into_inner()?)
 }
 
-/// Writes `runs/<id>/`: the run's expanded config and its test confusion matrix.
-pub fn write_run_dir(dir: &Path, run: &Run, outcome: &Outcome) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+/// Writes `runs/<id>/` atomically: the run's expanded config, its test confusion matrix and
+/// `outcome.json` (everything it reported, with its manifest), which marks it finished.
+pub fn write_run_dir(out: &Path, run: &Run, outcome: &Outcome) -> anyhow::Result<()> {
     let config = toml::to_string(&run.config).context("cannot serialize the run's config")?;
-    write_atomic(
-        &dir.join("config.toml"),
-        format!("# run {}\n{config}", run.id).as_bytes(),
-    )?;
+    let mut files = vec![
+        (
+            "config.toml",
+            format!("# run {}\n{config}", run.id).into_bytes(),
+        ),
+        (
+            "outcome.json",
+            serde_json::to_vec_pretty(outcome).context("cannot serialize the outcome")?,
+        ),
+    ];
     if let Some(m) = &outcome.test {
         let mut w = csv::Writer::from_writer(Vec::new());
         let classes = m.confusion.len();
@@ -144,9 +150,9 @@ pub fn write_run_dir(dir: &Path, run: &Run, outcome: &Outcome) -> anyhow::Result
             r.extend(row.iter().map(u64::to_string));
             w.write_record(&r)?;
         }
-        write_atomic(&dir.join("confusion.csv"), &w.into_inner()?)?;
+        files.push(("confusion.csv", w.into_inner()?));
     }
-    Ok(())
+    super::ledger::commit(out, &run.id, &files)
 }
 
 fn fixed_value(run: &Run, path: &str) -> String {

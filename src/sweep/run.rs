@@ -14,7 +14,8 @@ use crate::spec::{Run, Strategy};
 use crate::train::{self, EpochLog, Metrics, Settings};
 
 /// How a run ended.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "status", content = "message", rename_all = "lowercase")]
 pub enum Status {
     /// Trained and tested.
     Ok,
@@ -35,8 +36,8 @@ impl Status {
     }
 }
 
-/// Everything a finished run reports.
-#[derive(Debug, Clone)]
+/// Everything a finished run reports (stored as `runs/<id>/outcome.json`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Outcome {
     /// How it ended.
     pub status: Status,
@@ -50,6 +51,60 @@ pub struct Outcome {
     pub train_images: usize,
     /// Wall-clock seconds.
     pub seconds: f64,
+    /// What it ran on and what it produced, for `sweep verify`.
+    #[serde(default)]
+    pub manifest: Option<Manifest>,
+}
+
+/// How a run was made: enough to repeat it and to check the repetition.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Manifest {
+    /// `sweep` version.
+    pub version: String,
+    /// Git commit of the source tree `sweep` was built from, when known.
+    pub git_commit: Option<String>,
+    /// Compute backend.
+    pub backend: String,
+    /// Compute threads of the run.
+    pub threads: usize,
+    /// CPU model.
+    pub cpu: String,
+    /// Start and end, seconds since 1970.
+    pub started: u64,
+    /// End, seconds since 1970.
+    pub finished: u64,
+    /// The run's seed.
+    pub seed: u64,
+    /// SHA-256 of the tested (best-epoch) weights, in parameter order.
+    pub weights_sha256: Option<String>,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}
+
+fn git_commit() -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "HEAD"])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// Trains and tests one run; errors become a `failed` or `diverged` outcome, not a panic.
@@ -61,6 +116,7 @@ pub fn execute(
     on_epoch: &mut dyn FnMut(&EpochLog),
 ) -> Outcome {
     let start = Instant::now();
+    let started = unix_now();
     let mut epochs = Vec::new();
     let mut record = |e: &EpochLog| {
         epochs.push(e.clone());
@@ -80,13 +136,24 @@ pub fn execute(
     });
     let seconds = start.elapsed().as_secs_f64();
     match result {
-        Ok((test, best_epoch, train_images)) => Outcome {
+        Ok((test, best_epoch, train_images, weights)) => Outcome {
             status: Status::Ok,
             test: Some(test),
             best_epoch,
             epochs,
             train_images,
             seconds,
+            manifest: Some(Manifest {
+                version: env!("CARGO_PKG_VERSION").into(),
+                git_commit: git_commit(),
+                backend: "flex (CPU)".into(),
+                threads: rayon::current_num_threads(),
+                cpu: cpu_model(),
+                started,
+                finished: unix_now(),
+                seed: run.config.experiment.seed,
+                weights_sha256: Some(weights),
+            }),
         },
         Err(e) => {
             let status = match e.downcast_ref::<train::Diverged>() {
@@ -100,6 +167,7 @@ pub fn execute(
                 epochs,
                 train_images: 0,
                 seconds,
+                manifest: None,
             }
         }
     }
@@ -215,7 +283,7 @@ fn train_and_test(
     cache: &Path,
     device: &Device,
     on_epoch: &mut dyn FnMut(&EpochLog),
-) -> anyhow::Result<(Metrics, usize, usize)> {
+) -> anyhow::Result<(Metrics, usize, usize, String)> {
     let r = ready(run, source, cache, device)?;
     let fitted = train::fit(
         r.net,
@@ -231,5 +299,6 @@ fn train_and_test(
         train::metrics(&test.truth, &test.predicted, r.data.classes),
         fitted.best_epoch,
         r.train.len(),
+        model::frozen::weights_hash(&fitted.best),
     ))
 }

@@ -1,9 +1,9 @@
 //! Classification metrics: accuracy, macro precision / recall / F1, confusion matrix.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Metrics of a set of predictions.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     /// Fraction of correct predictions.
     pub accuracy: f64,

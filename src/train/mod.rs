@@ -122,7 +122,7 @@ impl Settings {
 }
 
 /// One line of the learning curve.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochLog {
     /// 1-based epoch.
     pub epoch: usize,

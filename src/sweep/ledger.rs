@@ -1,0 +1,131 @@
+//! The ledger of a results folder: which runs are finished (`runs/<id>/outcome.json`, written
+//! by an atomic rename of the whole run folder), the lock that keeps two `sweep run`s apart, and
+//! the check that a folder belongs to the experiment.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use super::run::{Outcome, Status};
+use crate::spec::Plan;
+
+/// Which finished runs `sweep run` trains again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Rerun {
+    /// None: only runs without a result are trained.
+    #[default]
+    None,
+    /// Runs recorded as failed or diverged.
+    Failed,
+    /// Every run.
+    All,
+}
+
+/// An exclusive lock on a results folder, held while the value lives.
+pub struct Lock {
+    _file: File,
+}
+
+/// Takes the folder's lock, or says who holds it.
+pub fn lock(dir: &Path) -> anyhow::Result<Lock> {
+    let path = dir.join(".sweep.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {
+            use std::io::Write;
+            let mut f = &file;
+            let _ = f.set_len(0);
+            let _ = writeln!(f, "{}", std::process::id());
+            Ok(Lock { _file: file })
+        }
+        Err(_) => {
+            let pid = std::fs::read_to_string(&path).unwrap_or_default();
+            bail!(
+                "{} is in use by another `sweep run` (pid {}); wait for it to finish, or give this one another --out",
+                dir.display(),
+                pid.trim()
+            )
+        }
+    }
+}
+
+/// Refuses a folder that holds the results of an experiment with another name.
+pub fn check_experiment(dir: &Path, plan: &Plan) -> anyhow::Result<()> {
+    let path = dir.join("experiment.toml");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(());
+    };
+    #[derive(serde::Deserialize)]
+    struct Exp {
+        name: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct File {
+        experiment: Exp,
+    }
+    let name = toml::from_str::<File>(&text)
+        .map(|f| f.experiment.name)
+        .unwrap_or_default();
+    if name != plan.name {
+        bail!(
+            "{} holds the results of experiment `{name}`, not `{}`; give another --out (or delete the folder)",
+            dir.display(),
+            plan.name
+        );
+    }
+    Ok(())
+}
+
+/// Folder of a run.
+pub fn run_dir(dir: &Path, id: &str) -> PathBuf {
+    dir.join("runs").join(id)
+}
+
+/// The recorded outcome of a run, if it finished (a half-written run folder never counts).
+pub fn load(dir: &Path, id: &str) -> Option<Outcome> {
+    let text = std::fs::read_to_string(run_dir(dir, id).join("outcome.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// The recorded outcomes of the plan's runs, less those `rerun` asks to train again.
+pub fn finished(dir: &Path, plan: &Plan, rerun: Rerun) -> Vec<Option<Outcome>> {
+    plan.runs
+        .iter()
+        .map(|r| match (load(dir, &r.id), rerun) {
+            (_, Rerun::All) => None,
+            (Some(o), Rerun::Failed) if o.status != Status::Ok => None,
+            (o, _) => o,
+        })
+        .collect()
+}
+
+/// Writes a run's folder under a temporary name and renames it into place, so a run folder
+/// with an `outcome.json` is always complete.
+pub fn commit(dir: &Path, id: &str, files: &[(&str, Vec<u8>)]) -> anyhow::Result<()> {
+    let runs = dir.join("runs");
+    let tmp = runs.join(format!(".{id}.tmp"));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).with_context(|| format!("cannot clear {}", tmp.display()))?;
+    }
+    std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    for (name, bytes) in files {
+        let path = tmp.join(name);
+        let mut f =
+            File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
+        std::io::Write::write_all(&mut f, bytes)?;
+        f.sync_all()?;
+    }
+    let target = run_dir(dir, id);
+    if target.exists() {
+        std::fs::remove_dir_all(&target)
+            .with_context(|| format!("cannot replace {}", target.display()))?;
+    }
+    std::fs::rename(&tmp, &target).with_context(|| format!("cannot write {}", target.display()))
+}
