@@ -40,8 +40,8 @@ fn numbers(c: &Cell) -> [String; 6] {
         ),
         d.map_or("".into(), |d| {
             format!(
-                "{:+} pts{}",
-                pct(d.mean),
+                "{:+.2} pts{}",
+                d.mean * 100.0,
                 d.ci95.map_or(String::new(), |h| format!(" ± {}", pct(h)))
             )
         }),
@@ -106,10 +106,10 @@ figure {{ margin: 1.5em 0; }} img {{ max-width: 100%; border: 1px solid #ddd; }}
         let d = c.vs_scratch.expect("judged");
         let _ = writeln!(
             h,
-            "<p class=\"flag\"><b>{}</b> at {} labels/class: {:+} points against scratch (95% interval {} to {} points, {} paired seeds).</p>",
+            "<p class=\"flag\"><b>{}</b> at {} labels/class: {:+.2} points against scratch (95% interval {} to {} points, {} paired seeds).</p>",
             esc(&cell_name(c)),
             esc(&budget(&c.labels_per_class)),
-            pct(d.mean),
+            d.mean * 100.0,
             pct(d.interval().0),
             pct(d.interval().1),
             d.n
