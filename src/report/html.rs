@@ -150,9 +150,7 @@ figure {{ margin: 1.5em 0; }} img {{ max-width: 100%; border: 1px solid #ddd; }}
         );
     }
     h.push_str("</table>\n");
-    let failed: Vec<usize> = (0..runs.rows.len())
-        .filter(|&r| runs.get(r, "status") != "ok")
-        .collect();
+    let failed = runs.failed();
     if !failed.is_empty() {
         h.push_str("<h2>Failed runs</h2>\n<table>\n<tr><th class=\"l\">run</th><th class=\"l\">status</th><th class=\"l\">message</th></tr>\n");
         for r in failed {
@@ -196,9 +194,7 @@ pub fn write_markdown(
             n[5]
         );
     }
-    let failed: Vec<usize> = (0..runs.rows.len())
-        .filter(|&r| runs.get(r, "status") != "ok")
-        .collect();
+    let failed = runs.failed();
     if !failed.is_empty() {
         m.push_str("\n## Failed runs\n\n");
         for r in failed {

@@ -221,9 +221,7 @@ pub fn terminal_summary(runs: &Runs, cells: &[Cell]) -> String {
             cells::MIN_SEEDS
         );
     }
-    let failed: usize = (0..runs.rows.len())
-        .filter(|&r| runs.get(r, "status") != "ok")
-        .count();
+    let failed = runs.failed().len();
     if failed > 0 {
         let _ = writeln!(
             s,

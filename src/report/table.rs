@@ -85,6 +85,13 @@ impl Runs {
         self.col(name).map_or("", |c| self.rows[r][c].as_str())
     }
 
+    /// Rows of the runs that failed or diverged.
+    pub fn failed(&self) -> Vec<usize> {
+        (0..self.rows.len())
+            .filter(|&r| self.get(r, "status") != "ok")
+            .collect()
+    }
+
     /// Test accuracy of row `r` if the run finished well.
     pub fn accuracy(&self, r: usize) -> Option<f64> {
         if self.get(r, "status") != "ok" {
