@@ -412,3 +412,70 @@ fn a_missing_file_is_an_error_not_a_panic() {
     let e = Plan::load(Path::new("experiments/does-not-exist.toml")).unwrap_err();
     assert!(e.to_string().contains("cannot read"), "{e}");
 }
+
+#[test]
+fn run_ids_follow_the_content_of_the_data_files() {
+    use sweep::data::fingerprint;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("t.csv");
+    let rows = "0,0,0,1,0\n1,1,1,0,1\n";
+    std::fs::write(&csv, rows).unwrap();
+    let text = edit(
+        "dataset = \"uci-digits\"",
+        &format!("dataset = \"csv:{}\"", csv.display()),
+    );
+    let ids = |text: &str| -> Vec<String> {
+        parse(text)
+            .unwrap()
+            .runs
+            .into_iter()
+            .map(|r| r.id)
+            .collect()
+    };
+    let before = ids(&text);
+    assert_eq!(before, ids(&text), "same files, same ids");
+    let plan = parse(&text).unwrap();
+    assert_eq!(
+        plan.runs[0].inputs["target"],
+        fingerprint::dataset(&format!("csv:{}", csv.display()))
+    );
+    assert_eq!(plan.runs[0].inputs["target"].len(), 64);
+    assert!(
+        plan.runs
+            .iter()
+            .filter(|r| r.config.source.is_some())
+            .all(|r| r.inputs["source"].len() == 64)
+    );
+
+    // One pixel changed: every run that reads the file is a new run.
+    std::fs::write(&csv, "0,0,0,1,0\n1,1,1,1,1\n0,1,0,1,1\n").unwrap();
+    let changed = ids(&text);
+    assert!(before.iter().zip(&changed).all(|(a, b)| a != b));
+    // Content, not the file's date, decides: the old bytes give the old ids back.
+    std::fs::write(&csv, rows).unwrap();
+    assert_eq!(before, ids(&text));
+
+    // An image folder's labels are its sub-folder names: moving a file changes the fingerprint.
+    let images = dir.path().join("images");
+    for (class, name) in [("a", "1.png"), ("b", "2.png")] {
+        std::fs::create_dir_all(images.join(class)).unwrap();
+        std::fs::write(images.join(class).join(name), name.as_bytes()).unwrap();
+    }
+    let folder = format!("folder:{}", images.display());
+    let first = fingerprint::dataset(&folder);
+    assert_eq!(first.len(), 64);
+    std::fs::rename(images.join("a/1.png"), images.join("b/1.png")).unwrap();
+    assert_ne!(first, fingerprint::dataset(&folder));
+
+    // `idx:DIR/PREFIX` reads only its own set.
+    for f in ["emnist-a-train-images", "emnist-b-train-images"] {
+        std::fs::write(dir.path().join(f), f.as_bytes()).unwrap();
+    }
+    let a = format!("idx:{}/emnist-a-", dir.path().display());
+    let fa = fingerprint::dataset(&a);
+    std::fs::write(dir.path().join("emnist-b-train-images"), b"changed set b").unwrap();
+    assert_eq!(fa, fingerprint::dataset(&a));
+    std::fs::write(dir.path().join("emnist-a-train-images"), b"changed set a").unwrap();
+    assert_ne!(fa, fingerprint::dataset(&a));
+    assert_eq!(fingerprint::dataset("csv:no/such.csv"), fingerprint::ABSENT);
+}

@@ -2,6 +2,7 @@
 
 pub mod augment;
 pub mod csv_images;
+pub mod fingerprint;
 pub mod formats;
 pub mod idx;
 pub mod preview;

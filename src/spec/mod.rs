@@ -5,6 +5,7 @@ pub mod expand;
 pub mod schema;
 pub mod validate;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -32,12 +33,14 @@ pub struct Plan {
 /// One run of the plan.
 #[derive(Debug, Clone)]
 pub struct Run {
-    /// Short content hash of the normalised config and the `sweep` version.
+    /// Short content hash of the normalised config, the files it reads and the `sweep` version.
     pub id: String,
     /// The normalised settings.
     pub config: RunConfig,
     /// This run's value of each axis of the plan (`-` where the axis does not apply).
     pub axis_values: Vec<String>,
+    /// Content fingerprint of each file set the run reads: `target`, `source`, `weights`.
+    pub inputs: BTreeMap<String, String>,
 }
 
 impl Plan {
@@ -68,7 +71,8 @@ impl Plan {
                     .help(p.help));
             }
             let config = normalize(point.config);
-            let id = run_id(&config);
+            let inputs = inputs(&config);
+            let id = run_id(&config, &inputs);
             if runs.iter().any(|r| r.id == id) {
                 continue;
             }
@@ -77,6 +81,7 @@ impl Plan {
                 id,
                 config,
                 axis_values,
+                inputs,
             });
         }
         let name = runs[0].config.experiment.name.clone();
@@ -133,16 +138,39 @@ pub fn normalize(mut c: RunConfig) -> RunConfig {
     c
 }
 
-/// Content hash of everything that affects a run's result, with the `sweep` version.
+/// Fingerprints of the files a normalised run reads (see [`Run::inputs`]).
+pub fn inputs(c: &RunConfig) -> BTreeMap<String, String> {
+    use crate::data::fingerprint;
+    let mut inputs = BTreeMap::new();
+    inputs.insert("target".into(), fingerprint::dataset(&c.target.dataset));
+    if let Some(s) = &c.source {
+        inputs.insert("source".into(), fingerprint::dataset(&s.dataset));
+    }
+    // A URL's file is pinned by its required SHA-256, which is in the config already.
+    if let Some(w) = &c.model.weights
+        && !crate::model::download::is_url(w)
+    {
+        let hex = fingerprint::file(Path::new(w));
+        inputs.insert(
+            "weights".into(),
+            hex.unwrap_or_else(|| fingerprint::ABSENT.into()),
+        );
+    }
+    inputs
+}
+
+/// Content hash of everything that affects a run's result: the normalised config, the
+/// fingerprints of the files it reads and the `sweep` version.
 ///
 /// Ten base-32 characters, the first a letter, so no id ever reads as a number in a CSV.
-pub fn run_id(c: &RunConfig) -> String {
+pub fn run_id(c: &RunConfig, inputs: &BTreeMap<String, String>) -> String {
     let mut c = c.clone();
     // Name and description label a run; they do not change what it computes.
     c.experiment.name.clear();
     c.experiment.description.clear();
     let hex = hash_hex(&[
         serde_json::to_string(&c).expect("config serializes"),
+        serde_json::to_string(inputs).expect("fingerprints serialize"),
         env!("CARGO_PKG_VERSION").to_string(),
     ]);
     const LETTERS: &[u8] = b"abcdefghjkmnpqrstvwxyz";

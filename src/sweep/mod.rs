@@ -1,6 +1,7 @@
 //! Running a plan: source stages once, then every run, in parallel workers, with progress.
 
 pub mod ledger;
+pub mod progress;
 pub mod results;
 pub mod run;
 pub mod source;
@@ -15,7 +16,6 @@ use std::sync::{Mutex, OnceLock};
 
 use anyhow::Context;
 use burn::tensor::Device;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::spec::Plan;
 pub use run::{Outcome, Status};
@@ -106,12 +106,8 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
     );
     let trained = tasks.iter().filter(|t| matches!(t, Task::Run(_))).count();
 
-    let bar = progress_bar(trained as u64, opts.quiet);
-    let log = |line: String| match (opts.quiet, bar.is_hidden()) {
-        (true, _) => {}
-        (false, true) => eprintln!("{line}"),
-        (false, false) => bar.println(line),
-    };
+    let progress = progress::Progress::new(trained, progress::Mode::detect(opts.quiet));
+    let log = |line: String| progress.log(line);
     let obtain = |key: &str, device: &Device| -> Result<SourceInfo, String> {
         cells[key]
             .get_or_init(|| {
@@ -141,26 +137,30 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
                 Task::Run(i) => *i,
             };
             let r = &plan.runs[i];
+            let label = format!("run {} [{}]", r.id, axis_cells(plan, i));
+            let line = progress.start(format!("{label} starting"));
             let outcome = match run_source[i].as_deref().map(|k| obtain(k, &device)) {
                 Some(Err(msg)) => failed(msg),
                 src => {
                     let info = src.and_then(Result::ok);
+                    let epochs = r.config.train.epochs;
                     let mut on_epoch = |e: &crate::train::EpochLog| {
-                        bar.set_message(format!(
-                            "{} epoch {} val acc {:.3}",
-                            r.id, e.epoch, e.val_accuracy
+                        line.set(format!(
+                            "{label} epoch {}/{epochs} train loss {:.4} val acc {:.4}",
+                            e.epoch, e.train_loss, e.val_accuracy
                         ));
                     };
                     run::execute(r, info.as_ref(), &cache, &device, &mut on_epoch)
                 }
             };
-            log(finished_line(plan, i, &outcome));
+            let summary = finished_line(plan, i, &outcome);
             let mut all = outcomes.lock().expect("results lock");
             all[i] = Some(outcome);
             if let Err(e) = save(out, plan, i, &all) {
                 write_error.lock().expect("lock").get_or_insert(e);
             }
-            bar.inc(1);
+            drop(all);
+            progress.finish(line, summary);
         }
     };
     std::thread::scope(|scope| {
@@ -178,7 +178,7 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
             });
         }
     });
-    bar.finish_and_clear();
+    progress.clear();
     if let Some(e) = write_error.into_inner().expect("lock") {
         return Err(e);
     }
@@ -245,14 +245,19 @@ fn save_csvs(out: &Path, plan: &Plan, all: &[Option<Outcome>]) -> anyhow::Result
     results::write_epochs_csv(&out.join("epochs.csv"), plan, all)
 }
 
-fn finished_line(plan: &Plan, i: usize, o: &Outcome) -> String {
-    let r = &plan.runs[i];
+/// A run's axis values as `name=value` pairs.
+fn axis_cells(plan: &Plan, i: usize) -> String {
     let cells: Vec<String> = plan
         .axes
         .iter()
-        .zip(&r.axis_values)
+        .zip(&plan.runs[i].axis_values)
         .map(|(a, v)| format!("{}={v}", short(a)))
         .collect();
+    cells.join(" ")
+}
+
+fn finished_line(plan: &Plan, i: usize, o: &Outcome) -> String {
+    let r = &plan.runs[i];
     let result = match (&o.status, &o.test) {
         (Status::Ok, Some(m)) => format!(
             "test acc {:.4} (best epoch {}/{})",
@@ -266,7 +271,7 @@ fn finished_line(plan: &Plan, i: usize, o: &Outcome) -> String {
     format!(
         "run {} [{}] {result} in {:.1}s",
         r.id,
-        cells.join(" "),
+        axis_cells(plan, i),
         o.seconds
     )
 }
@@ -277,17 +282,4 @@ pub fn short(path: &str) -> &str {
         "experiment.seeds" => "seed",
         _ => path.rsplit('.').next().unwrap_or(path),
     }
-}
-
-fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total);
-    let style = ProgressStyle::with_template(
-        "{bar:30} {pos}/{len} runs, {elapsed} elapsed, ETA {eta} | {msg}",
-    )
-    .expect("valid template");
-    bar.set_style(style);
-    bar
 }

@@ -77,6 +77,9 @@ pub struct Manifest {
     pub seed: u64,
     /// SHA-256 of the tested (best-epoch) weights, in parameter order.
     pub weights_sha256: Option<String>,
+    /// SHA-256 of the files the run read (`target`, `source`, `weights`), as in its id.
+    #[serde(default)]
+    pub inputs: std::collections::BTreeMap<String, String>,
 }
 
 fn unix_now() -> u64 {
@@ -153,6 +156,7 @@ pub fn execute(
                 finished: unix_now(),
                 seed: run.config.experiment.seed,
                 weights_sha256: Some(weights),
+                inputs: run.inputs.clone(),
             }),
         },
         Err(e) => {

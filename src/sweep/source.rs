@@ -40,9 +40,16 @@ pub fn key(source: &Source, model: &ModelSpec) -> String {
         dropout: 0.0,
         ..model.clone()
     };
+    // The files it reads: a changed dataset or weights file is a different source stage.
+    let weights = match &model.weights {
+        Some(w) if !model::download::is_url(w) => data::fingerprint::file(Path::new(w)),
+        _ => None,
+    };
     let parts = [
         serde_json::to_string(source).expect("serializes"),
         serde_json::to_string(model).expect("serializes"),
+        data::fingerprint::dataset(&source.dataset),
+        weights.unwrap_or_default(),
         env!("CARGO_PKG_VERSION").to_string(),
     ];
     hash_hex(&parts)[..16].to_string()

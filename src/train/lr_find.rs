@@ -137,7 +137,8 @@ pub fn valley(points: &[Point]) -> Option<f64> {
     }
     let loss: Vec<f64> = points.iter().map(|p| p.smoothed).collect();
     let mut lds = vec![1usize; n];
-    let (mut start, mut end) = (0, 0);
+    // fastai's rule, where `start` is -1 when the whole prefix decreases.
+    let (mut start, mut end) = (0isize, 0usize);
     for i in 1..n {
         for j in 0..i {
             if loss[i] < loss[j] && lds[i] < lds[j] + 1 {
@@ -145,11 +146,11 @@ pub fn valley(points: &[Point]) -> Option<f64> {
             }
             if lds[end] < lds[i] {
                 end = i;
-                start = end - lds[end];
+                start = end as isize - lds[end] as isize;
             }
         }
     }
-    let sections = (end - start) as f64 / 3.0;
-    let idx = start + sections as usize + (sections / 2.0) as usize;
-    points.get(idx).map(|p| p.lr)
+    let sections = (end as isize - start) as f64 / 3.0;
+    let idx = start + sections as isize + (sections / 2.0) as isize;
+    points.get(idx.max(0) as usize).map(|p| p.lr)
 }
