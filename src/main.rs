@@ -43,6 +43,14 @@ enum Command {
         /// run already finished in the results folder is read back, not retrained.
         #[arg(long, value_enum, default_value = "none")]
         rerun: engine::ledger::Rerun,
+        /// Cache folder for source-stage weights and frozen features, addressed by content so
+        /// several sweeps can share it [default: <results folder>/cache].
+        #[arg(long, value_name = "DIR")]
+        cache: Option<PathBuf>,
+        /// Run frozen layers on every batch instead of computing their outputs once per image
+        /// (the results are the same; this exists to check that, and to save disk).
+        #[arg(long)]
+        no_feature_cache: bool,
     },
     /// Learning-rate range test (fastai's lr_find) for one run: prints a suggested rate and
     /// writes the loss-vs-rate curve as CSV, PNG and SVG.
@@ -144,6 +152,8 @@ fn command(cli: Cli) -> ExitCode {
             threads,
             quiet,
             rerun,
+            cache,
+            no_feature_cache,
         } => {
             let plan = match Plan::load(&file) {
                 Ok(plan) => plan,
@@ -158,7 +168,9 @@ fn command(cli: Cli) -> ExitCode {
                 threads,
                 quiet,
                 rerun,
+                cache,
             };
+            sweep::train::features::set_enabled(!no_feature_cache);
             if !quiet {
                 eprintln!(
                     "sweep: {} run{} of `{}` into {} ({jobs} at a time)",
@@ -348,10 +360,23 @@ fn spec_error(e: &sweep::spec::SpecError) -> ExitCode {
 fn render_plan(plan: &Plan) -> String {
     let mut header = vec!["run".to_string()];
     header.extend(plan.axes.iter().map(|a| engine::short(a).to_string()));
+    header.push("features".into());
     let mut rows = vec![header];
+    // Runs sharing a frozen-feature cache entry get the same letter.
+    let mut groups: Vec<String> = Vec::new();
     for r in &plan.runs {
         let mut row = vec![r.id.clone()];
         row.extend(r.axis_values.iter().cloned());
+        row.push(match engine::run::feature_group(r) {
+            Some(g) => {
+                let k = groups.iter().position(|x| *x == g).unwrap_or_else(|| {
+                    groups.push(g);
+                    groups.len() - 1
+                });
+                format!("cache {}", group_name(k))
+            }
+            None => "-".into(),
+        });
         rows.push(row);
     }
     let widths: Vec<usize> = (0..rows[0].len())
@@ -373,6 +398,14 @@ fn render_plan(plan: &Plan) -> String {
         plan.axes.len(),
         plan.axes.join(", ")
     ));
+    if !groups.is_empty() {
+        s.push_str(&format!(
+            "features: runs marked `cache X` compute their frozen layers once per image, shared by \
+             the runs with the same X ({} entr{})\n",
+            groups.len(),
+            if groups.len() == 1 { "y" } else { "ies" }
+        ));
+    }
     // What each freeze depth of the plan freezes, per backbone.
     let mut seen = Vec::new();
     for r in &plan.runs {
@@ -387,4 +420,18 @@ fn render_plan(plan: &Plan) -> String {
         }
     }
     s
+}
+
+/// A, B, ..., Z, AA, AB, ...
+fn group_name(mut k: usize) -> String {
+    let mut name = Vec::new();
+    loop {
+        name.push(b'A' + (k % 26) as u8);
+        if k < 26 {
+            break;
+        }
+        k = k / 26 - 1;
+    }
+    name.reverse();
+    String::from_utf8(name).expect("ASCII")
 }

@@ -162,10 +162,20 @@ fn tiny_experiment_writes_both_csvs_and_reproduces() {
         std::fs::read_to_string(a.join("experiment.toml")).unwrap(),
         TINY
     );
+    let cached = |prefix: &str| {
+        std::fs::read_dir(a.join("cache"))
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().starts_with(prefix)
+            })
+            .count()
+    };
+    assert_eq!(cached("source-"), 2, "one cached source stage");
     assert_eq!(
-        std::fs::read_dir(a.join("cache")).unwrap().count(),
-        2,
-        "one cached source stage"
+        cached("features-"),
+        1,
+        "the stem's outputs, shared by both seeds"
     );
 
     // Same config again, one run at a time, in a fresh folder: identical metrics, bit for bit.
@@ -240,18 +250,28 @@ fn plan_prints_one_line_per_run_and_the_count() {
     assert!(lines[25].starts_with("24 runs"), "{text}");
     // Then what each freeze depth freezes: nothing, the stem, or all four parts (linear probe).
     assert!(
-        lines[26..]
+        lines[27..]
             .iter()
             .any(|l| l.starts_with("freeze_depth 1 of resnet-mini freezes stem: ")),
         "{text}"
     );
     assert!(
-        lines[26..]
+        lines[27..]
             .iter()
             .any(|l| l.contains("freezes stem, layer1, layer2, layer3: ")),
         "{text}"
     );
-    assert_eq!(lines.len(), 26 + 3, "{text}");
+    // And which runs share frozen features: the linear probes (all parts frozen) of the three
+    // seeds share one entry, finetune with the stem frozen another, whatever the label budget.
+    let group = |l: &&str| l.split_whitespace().last().map(str::to_string);
+    let probes: std::collections::BTreeSet<_> = lines[1..25]
+        .iter()
+        .filter(|l| l.contains("linear-probe"))
+        .map(group)
+        .collect();
+    assert_eq!(probes.len(), 1, "{text}");
+    assert!(lines[26].starts_with("features: ") && lines[26].contains("(2 entries)"));
+    assert_eq!(lines.len(), 27 + 3, "{text}");
 }
 
 #[test]

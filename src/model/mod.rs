@@ -176,6 +176,13 @@ pub fn find(name: &str) -> Option<&'static BackboneInfo> {
 }
 
 /// Freezable parts of the backbone a spec describes, in forward order.
+/// Whether the backbone's family can run its frozen prefix apart (see [`Network::can_split`]).
+pub fn can_split(backbone: &str) -> bool {
+    ["resnet", "vgg", "alexnet"]
+        .iter()
+        .any(|f| backbone.starts_with(f))
+}
+
 pub fn parts(spec: &ModelSpec) -> Vec<String> {
     find(&spec.backbone).map_or_else(Vec::new, |b| (b.parts)(spec))
 }
@@ -332,6 +339,38 @@ impl Network {
             Network::Seq(s) => s.forward(x, rng),
             Network::Mobile(m) => m.forward(x, rng),
             Network::Dense(d) => d.classifier.forward(layers::dropout(d.pooled(x), rng, p)),
+        }
+    }
+
+    /// Whether [`prefix`](Self::prefix) and [`forward_from`](Self::forward_from) can split
+    /// this family (ResNets, VGG and AlexNet; the others run whole).
+    pub fn can_split(&self) -> bool {
+        matches!(self, Network::ResNet(_) | Network::Seq(_))
+    }
+
+    /// Output of the first `k` ≥ 1 parts, in inference; `None` for a family that cannot split.
+    pub fn prefix(&self, x: Tensor<4>, k: usize) -> Option<Tensor<4>> {
+        match self {
+            Network::ResNet(r) if k >= 1 => Some(r.prefix(x, k)),
+            Network::Seq(s) if k >= 1 => Some(s.prefix(x, k)),
+            _ => None,
+        }
+    }
+
+    /// Logits from `x`, the output of the first `k` parts (`k` = 0: the images themselves).
+    /// `k` > 0 only for families that [`can_split`](Self::can_split).
+    pub fn forward_from(
+        &self,
+        x: Tensor<4>,
+        k: usize,
+        rng: Option<&mut StdRng>,
+        p: f64,
+    ) -> Tensor<2> {
+        match self {
+            _ if k == 0 => self.forward_dropout(x, rng, p),
+            Network::ResNet(r) => r.fc.forward(layers::dropout(r.features_from(x, k), rng, p)),
+            Network::Seq(s) => s.forward_from(x, k, rng),
+            _ => panic!("forward_from({k}) on a network that cannot split"),
         }
     }
 

@@ -211,7 +211,30 @@ impl ResNet {
 
     /// Pooled backbone features `[batch, channels]`.
     pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
-        let x = self.stages(x).pop().expect("the stem at least");
+        self.features_from(self.prefix(x, 1), 1)
+    }
+
+    /// Output of the first `k` parts (`k` ≥ 1: the stem, then whole stages).
+    pub fn prefix(&self, x: Tensor<4>, k: usize) -> Tensor<4> {
+        let mut x = relu(self.bn1.forward(self.conv1.forward(x)));
+        if let Some(p) = &self.maxpool {
+            x = p.forward(x);
+        }
+        for layer in self.layers().take(k.saturating_sub(1)) {
+            for b in layer {
+                x = b.forward(x);
+            }
+        }
+        x
+    }
+
+    /// Pooled features from the output `x` of the first `k` parts (`k` ≥ 1).
+    pub fn features_from(&self, mut x: Tensor<4>, k: usize) -> Tensor<2> {
+        for layer in self.layers().skip(k.saturating_sub(1)) {
+            for b in layer {
+                x = b.forward(x);
+            }
+        }
         let [n, c, _, _] = x.dims();
         x.mean_dim(3).mean_dim(2).reshape([n, c])
     }

@@ -138,7 +138,26 @@ impl SeqNet {
 
     /// Logits; `rng` enables dropout (training).
     pub fn forward(&self, x: Tensor<4>, rng: Option<&mut StdRng>) -> Tensor<2> {
-        let x = self.avgpool.forward(sequential(&self.features, x));
+        self.forward_from(x, 0, rng)
+    }
+
+    /// Index of the first feature layer after the first `k` blocks.
+    fn block_end(&self, k: usize) -> usize {
+        match k {
+            0 => 0,
+            k => self.blocks()[k.min(self.blocks().len()) - 1].end,
+        }
+    }
+
+    /// Output of the first `k` conv blocks.
+    pub fn prefix(&self, x: Tensor<4>, k: usize) -> Tensor<4> {
+        sequential(&self.features[..self.block_end(k)], x)
+    }
+
+    /// Logits from the output `x` of the first `k` conv blocks.
+    pub fn forward_from(&self, x: Tensor<4>, k: usize, rng: Option<&mut StdRng>) -> Tensor<2> {
+        let x = sequential(&self.features[self.block_end(k)..], x);
+        let x = self.avgpool.forward(x);
         let [n, c, h, w] = x.dims();
         dense(&self.classifier, x.reshape([n, c * h * w]), rng)
     }
@@ -168,12 +187,7 @@ impl SeqNet {
 
     /// Freezes the first `k` conv blocks.
     pub fn freeze_leading(mut self, k: usize, stop: super::Stop) -> SeqNet {
-        let blocks = self.blocks();
-        let end = if k == 0 {
-            0
-        } else {
-            blocks[k.min(blocks.len()) - 1].end
-        };
+        let end = self.block_end(k);
         for l in &mut self.features[..end] {
             let layer = std::mem::replace(l, Layer::Relu(Relu::new()));
             *l = stop.apply(layer);

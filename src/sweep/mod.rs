@@ -34,6 +34,8 @@ pub struct Options {
     pub quiet: bool,
     /// Which finished runs to train again.
     pub rerun: ledger::Rerun,
+    /// Cache folder (source stages, frozen features) [default: `out/cache`].
+    pub cache: Option<PathBuf>,
 }
 
 enum Task {
@@ -59,7 +61,7 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
     let _lock = ledger::lock(out)?;
     ledger::check_experiment(out, plan)?;
     results::write_atomic(&out.join("experiment.toml"), plan.text.as_bytes())?;
-    let cache = out.join("cache");
+    let cache = opts.cache.clone().unwrap_or_else(|| out.join("cache"));
     let done = ledger::finished(out, plan, opts.rerun);
     let todo = |i: usize| done[i].is_none();
     if !opts.quiet {

@@ -271,6 +271,7 @@ pub fn ready(
         bn_train: c.transfer.bn == BnPolicy::Train,
         unfreeze_every: c.transfer.unfreeze_every,
         unfreeze_warmup: c.transfer.unfreeze_warmup,
+        from_part: 0,
     };
     Ok(Ready {
         data,
@@ -288,21 +289,91 @@ fn train_and_test(
     device: &Device,
     on_epoch: &mut dyn FnMut(&EpochLog),
 ) -> anyhow::Result<(Metrics, usize, usize, String)> {
-    let r = ready(run, source, cache, device)?;
+    let mut r = ready(run, source, cache, device)?;
+    // A frozen, deterministic prefix runs once per image (shared with other runs), not per epoch.
+    let cached = match train::features::depth(&r.net, &r.settings) {
+        Some(depth) if train::features::enabled() => Some(train::features::obtain(
+            &r.net,
+            depth,
+            &r.data,
+            &data_id(run),
+            cache,
+            device,
+        )?),
+        _ => None,
+    };
+    let data = match &cached {
+        Some(f) => {
+            r.settings.from_part = f.depth;
+            f.data.clone()
+        }
+        None => r.data.clone(),
+    };
     let fitted = train::fit(
         r.net,
-        &r.data,
+        &data,
         &r.train,
         &r.val,
         &r.settings,
         device,
         on_epoch,
     )?;
-    let test = train::evaluate(&fitted.best, &r.data, &r.data.test, device);
+    let test = train::evaluate_from(
+        &fitted.best,
+        &data,
+        &data.test,
+        r.settings.from_part,
+        device,
+    );
     Ok((
         train::metrics(&test.truth, &test.predicted, r.data.classes),
         fitted.best_epoch,
         r.train.len(),
         model::frozen::weights_hash(&fitted.best),
     ))
+}
+
+/// The identity of a run's prepared target data: dataset, file fingerprint, preparation.
+pub fn data_id(run: &Run) -> String {
+    let t = &run.config.target;
+    format!(
+        "{}|{}|{:?}|{:?}|{}",
+        t.dataset,
+        run.inputs.get("target").map_or("", String::as_str),
+        t.classes,
+        t.crop,
+        run.config.model.input_size
+    )
+}
+
+/// The frozen-feature cache entry a run will share with others, known before training: its
+/// pretrained weights (source stage or file), freeze depth and data; `None` when the run cannot
+/// use the cache (scratch, nothing frozen, augmentation, training batch-norm statistics, gradual
+/// unfreezing, or a family that cannot split).
+pub fn feature_group(run: &Run) -> Option<String> {
+    let c = &run.config;
+    let t = &c.transfer;
+    let augmented = c
+        .augment
+        .sets
+        .get(&c.train.augment)
+        .is_some_and(|ops| !ops.0.is_empty());
+    if t.strategy == Strategy::Scratch
+        || t.freeze_depth == 0
+        || augmented
+        || t.bn == BnPolicy::Train
+        || t.unfreeze_every > 0
+        || !model::can_split(&c.model.backbone)
+    {
+        return None;
+    }
+    let weights = match &c.source {
+        Some(s) => source::key(s, &c.model),
+        None => run
+            .inputs
+            .get("weights")
+            .cloned()
+            .or_else(|| c.model.weights.clone())?,
+    };
+    Some(format!("{weights}|{}|{}", t.freeze_depth, data_id(run)))
 }

@@ -1,5 +1,6 @@
 //! Training: the loop, optimizers, early stopping and evaluation.
 
+pub mod features;
 pub mod lr_find;
 pub mod metrics;
 pub mod optim;
@@ -69,6 +70,9 @@ pub struct Settings {
     pub bn_train: bool,
     /// Gradual unfreezing: one more part every this many epochs (0 = off).
     pub unfreeze_every: usize,
+    /// The data holds the outputs of the first this many parts, not images (the frozen-feature
+    /// cache); 0 = images.
+    pub from_part: usize,
     /// A newly unfrozen part's rate rises from 0 over its first epoch.
     pub unfreeze_warmup: bool,
 }
@@ -107,6 +111,7 @@ impl Settings {
             bn_train: false,
             unfreeze_every: 0,
             unfreeze_warmup: true,
+            from_part: 0,
         }
     }
 
@@ -258,7 +263,7 @@ pub fn fit(
                 .collect();
             let aug = augment::batch(data, batch, &s.augment, s.seed, epoch, b);
             let (x, y) = tensors_from(aug.pixels, aug.labels, data, device);
-            let logits = model.forward_dropout(x, Some(&mut dropout), s.head_dropout);
+            let logits = model.forward_from(x, s.from_part, Some(&mut dropout), s.head_dropout);
             let loss = match aug.mix {
                 None => loss_fn.forward(logits.clone(), y.clone()),
                 Some((partner, lam)) => {
@@ -285,7 +290,7 @@ pub fn fit(
                 );
             }
         }
-        let eval = evaluate(&model.valid(), data, val, device);
+        let eval = evaluate_from(&model.valid(), data, val, s.from_part, device);
         let val_accuracy = accuracy(&eval);
         let log = EpochLog {
             epoch,
@@ -354,11 +359,22 @@ pub fn evaluate(
     indices: &[usize],
     device: &Device,
 ) -> Evaluation {
+    evaluate_from(model, data, indices, 0, device)
+}
+
+/// [`evaluate`] on data holding the outputs of the model's first `from_part` parts.
+pub fn evaluate_from(
+    model: &Network,
+    data: &Prepared,
+    indices: &[usize],
+    from_part: usize,
+    device: &Device,
+) -> Evaluation {
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let (mut loss_sum, mut predicted, mut truth) = (0.0f64, Vec::new(), Vec::new());
     for batch in indices.chunks(256) {
         let (x, y) = tensors(data, batch, device);
-        let logits = model.forward(x, None);
+        let logits = model.forward_from(x, from_part, None, 0.0);
         let loss = loss_fn.forward(logits.clone(), y);
         loss_sum += f64::from(loss.into_scalar::<f32>()) * batch.len() as f64;
         let argmax = logits
