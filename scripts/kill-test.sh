@@ -4,15 +4,15 @@
 # and compares the final CSVs. Prints the kill points, how many runs each resume found finished,
 # runs lost (a run finished before a kill but missing after it) and duplicates.
 # Usage: scripts/kill-test.sh [experiment.toml] [kills] [seed] [max delay s]
-# Defaults: experiments/quickstart.toml, 6 kills, seed 1, delays 2..45 s (the quickstart's source
-# stage takes about 25 s, so some kills fall inside it and some after it). Exits non-zero on any
+# Defaults: experiments/quickstart.toml, 6 kills, seed 1, delays 2..70 s (the quickstart's source
+# stage takes about 40 s beside the scratch runs, so some kills fall inside it, some after). Exits non-zero on any
 # difference. Takes about 2x the experiment's wall time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exp=${1:-experiments/quickstart.toml}
 kills=${2:-6}
 RANDOM=${3:-1} # bash's RANDOM, seeded: the same kill points every time
-max_delay=${4:-45}
+max_delay=${4:-70}
 cargo build --release --quiet
 bin=./target/release/sweep
 work=$(mktemp -d)
