@@ -4,6 +4,7 @@
 //! → [`train`] → [`sweep`] (source stage, runs, results) → [`report`].
 
 pub mod data;
+pub mod device;
 pub mod model;
 pub mod report;
 pub mod seed;

@@ -51,6 +51,11 @@ enum Command {
         /// (the results are the same; this exists to check that, and to save disk).
         #[arg(long)]
         no_feature_cache: bool,
+        /// Where runs train: cpu, cuda, cuda:N, vulkan or vulkan:N (GPUs need a binary built
+        /// with `--features cuda` or `--features vulkan`; without a number, runs are spread over
+        /// every GPU found) [default: the experiment's `device`, else cpu].
+        #[arg(long, value_name = "DEVICE")]
+        device: Option<sweep::device::Choice>,
     },
     /// Learning-rate range test (fastai's lr_find) for one run: prints a suggested rate and
     /// writes the loss-vs-rate curve as CSV, PNG and SVG.
@@ -154,6 +159,7 @@ fn command(cli: Cli) -> ExitCode {
             rerun,
             cache,
             no_feature_cache,
+            device,
         } => {
             let plan = match Plan::load(&file) {
                 Ok(plan) => plan,
@@ -169,6 +175,7 @@ fn command(cli: Cli) -> ExitCode {
                 quiet,
                 rerun,
                 cache,
+                device: device.or(plan.device).unwrap_or_default(),
             };
             sweep::train::features::set_enabled(!no_feature_cache);
             if !quiet {

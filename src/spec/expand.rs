@@ -14,7 +14,11 @@ use super::error::{SpecError, backticked, suggest};
 use super::schema::RunConfig;
 
 /// Settings that label the experiment and so cannot vary across its runs.
-const NOT_AXES: &[&str] = &["experiment.name", "experiment.description"];
+const NOT_AXES: &[&str] = &[
+    "experiment.name",
+    "experiment.description",
+    "experiment.device",
+];
 
 /// Settings whose value is itself a list (`milestones = [10, 20]`); a list of such lists is an axis.
 const LIST_SETTINGS: &[&str] = &["train.milestones", "target.classes", "source.classes"];

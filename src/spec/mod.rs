@@ -28,6 +28,8 @@ pub struct Plan {
     pub axes: Vec<String>,
     /// The runs, in plan order.
     pub runs: Vec<Run>,
+    /// `[experiment] device`, when set.
+    pub device: Option<crate::device::Choice>,
 }
 
 /// One run of the plan.
@@ -62,6 +64,7 @@ impl Plan {
     pub fn parse(file: &Path, text: &str) -> Result<Plan, SpecError> {
         let (axes, points) = expand::expand(file, text)?;
         let mut runs: Vec<Run> = Vec::new();
+        let mut device = None;
         for point in points {
             if let Err(p) = validate::validate(&point.config) {
                 let path: Vec<String> = p.path.split('.').map(String::from).collect();
@@ -69,6 +72,9 @@ impl Plan {
                 return Err(SpecError::at(file, text, span, p.message)
                     .field(p.path)
                     .help(p.help));
+            }
+            if let Some(d) = &point.config.experiment.device {
+                device = d.parse().ok();
             }
             let config = normalize(point.config);
             let inputs = inputs(&config);
@@ -89,6 +95,7 @@ impl Plan {
             file: file.to_path_buf(),
             text: text.to_string(),
             name,
+            device,
             axes: axes.iter().map(|a| a.name()).collect(),
             runs,
         })
@@ -98,6 +105,8 @@ impl Plan {
 /// Canonical form of a run: settings that cannot affect it are set to fixed values, so that
 /// grid points differing only there are recognised as one run.
 pub fn normalize(mut c: RunConfig) -> RunConfig {
+    // Where a run trains is not what it is (GPU results are recorded in its manifest).
+    c.experiment.device = None;
     let parts = model::parts(&c.model).len();
     if c.transfer.strategy == Strategy::Finetune && c.transfer.freeze_depth == parts {
         c.transfer.strategy = Strategy::LinearProbe;

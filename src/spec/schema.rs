@@ -64,6 +64,10 @@ pub struct Experiment {
     /// The run's seed (the file lists several: `seeds = [0, 1, 2]`).
     #[serde(rename = "seeds", default)]
     pub seed: u64,
+    /// Where the runs train (`cpu`, `cuda`, `cuda:N`, `vulkan`, `vulkan:N`); `--device` wins.
+    /// Not part of a run's identity: [`normalize`](crate::spec::normalize) clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
 }
 
 /// `[source]` table: the pretraining stage whose backbone the transfer runs start from.

@@ -41,6 +41,15 @@ pub fn validate(c: &RunConfig) -> Result<(), Problem> {
             "use letters, digits, `-`, `_` and `.` only, e.g. `name = \"digits-transfer\"`",
         ));
     }
+    if let Some(d) = &c.experiment.device
+        && let Err(e) = d.parse::<crate::device::Choice>()
+    {
+        return Err(problem(
+            "experiment.device",
+            e,
+            "e.g. `device = \"cuda\"`; or leave it out to train on the CPU",
+        ));
+    }
     known_dataset("target.dataset", &c.target.dataset)?;
     if c.target.labels_per_class > 100_000 {
         return Err(problem(

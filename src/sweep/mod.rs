@@ -36,6 +36,8 @@ pub struct Options {
     pub rerun: ledger::Rerun,
     /// Cache folder (source stages, frozen features) [default: `out/cache`].
     pub cache: Option<PathBuf>,
+    /// Where runs train.
+    pub device: crate::device::Choice,
 }
 
 enum Task {
@@ -56,6 +58,7 @@ pub struct Sweep {
 pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
     let out = &opts.out;
     preflight(plan)?;
+    let devices = opts.device.open()?;
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create the results folder {}", out.display()))?;
     let _lock = ledger::lock(out)?;
@@ -126,8 +129,7 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
     }
     let write_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
     let next = AtomicUsize::new(0);
-    let worker = || {
-        let device = Device::flex().autodiff();
+    let worker = |device: Device| {
         loop {
             let t = next.fetch_add(1, Ordering::SeqCst);
             let Some(task) = tasks.get(t) else { break };
@@ -165,17 +167,20 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
             progress.finish(line, summary);
         }
     };
+    let worker = &worker;
     std::thread::scope(|scope| {
-        for _ in 0..opts.jobs.max(1) {
-            scope.spawn(|| {
+        for k in 0..opts.jobs.max(1) {
+            // Workers take the devices in turn: several runs per GPU when jobs outnumber them.
+            let device = devices[k % devices.len()].clone();
+            scope.spawn(move || {
                 // Loading a big backbone's weights recurses deeply through burn-store.
                 let pool = rayon::ThreadPoolBuilder::new()
                     .num_threads(opts.threads.max(1))
                     .stack_size(64 << 20)
                     .build();
                 match pool {
-                    Ok(pool) => pool.install(worker),
-                    Err(_) => worker(),
+                    Ok(pool) => pool.install(|| worker(device)),
+                    Err(_) => worker(device),
                 }
             });
         }

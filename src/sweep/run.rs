@@ -149,7 +149,7 @@ pub fn execute(
             manifest: Some(Manifest {
                 version: env!("CARGO_PKG_VERSION").into(),
                 git_commit: git_commit(),
-                backend: "flex (CPU)".into(),
+                backend: crate::device::describe(device),
                 threads: rayon::current_num_threads(),
                 cpu: cpu_model(),
                 started,
