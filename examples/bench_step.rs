@@ -1,7 +1,8 @@
 //! The reference micro-benchmark (`../shared/bench/SPEC.md`: ResNet8-w32 at 32×32) on sweep's
 //! engine, for `scripts/bench/step.sh`, which runs PyTorch's twin beside it. Not a test.
 //!
-//! Prints `train infer head-only head-cached` images/s; threads from RAYON_NUM_THREADS.
+//! Usage: bench_step [DEVICE] (cpu, vulkan, cuda, ...; default cpu). Prints `train infer
+//! head-only head-cached` images/s; CPU threads from RAYON_NUM_THREADS.
 //! head-cached is a linear probe as `sweep run` trains it: the frozen backbone's outputs come
 //! from the feature cache, so a step runs pooling and the head only.
 
@@ -58,7 +59,12 @@ fn main() {
         allow_partial: false,
         dropout: 0.0,
     };
-    let device = Device::flex().autodiff();
+    let choice: sweep::device::Choice = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "cpu".into())
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let device = choice.open().unwrap_or_else(|e| panic!("{e:#}"))[0].clone();
     let data =
         |n: usize| Tensor::<4>::random([n, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
     let net = || model::build(&spec, 3, 10, 0, &device);

@@ -292,14 +292,9 @@ fn train_and_test(
     let mut r = ready(run, source, cache, device)?;
     // A frozen, deterministic prefix runs once per image (shared with other runs), not per epoch.
     let cached = match train::features::depth(&r.net, &r.settings) {
-        Some(depth) if train::features::enabled() => Some(train::features::obtain(
-            &r.net,
-            depth,
-            &r.data,
-            &data_id(run),
-            cache,
-            device,
-        )?),
+        Some(depth) if train::features::enabled() => {
+            train::features::obtain(&r.net, depth, &r.data, &data_id(run), cache, device)?
+        }
         _ => None,
     };
     let data = match &cached {

@@ -93,6 +93,9 @@ fn table() -> &'static Mutex<Table> {
 
 /// The features of `net`'s first `depth` parts on every image of `data`: from memory, else from
 /// `dir`, else computed (once, however many runs ask at the same time) and written to `dir`.
+/// `None` when the entry would exceed the memory budget: an early, wide layer's outputs on a
+/// large dataset (the stem's on Fashion-MNIST, say) cost more to store and read back than the
+/// frozen layers cost to run.
 pub fn obtain(
     net: &Network,
     depth: usize,
@@ -100,7 +103,18 @@ pub fn obtain(
     data_id: &str,
     dir: &Path,
     device: &Device,
-) -> anyhow::Result<Features> {
+) -> anyhow::Result<Option<Features>> {
+    let (one, _) = data.gather(&[0]);
+    let one = Tensor::<4>::from_data(
+        TensorData::new(one, [1, data.channels, data.size, data.size]),
+        device,
+    );
+    let per_image = net
+        .prefix(one, depth)
+        .map_or(0, |y| y.dims().iter().product::<usize>());
+    if per_image * data.labels.len() * 4 > MEMORY_BUDGET {
+        return Ok(None);
+    }
     let key = key(net, depth, data_id);
     let slot = table()
         .lock()
@@ -134,11 +148,11 @@ pub fn obtain(
             t.bytes += size;
         }
     }
-    Ok(Features {
+    Ok(Some(Features {
         data: features,
         depth,
         key,
-    })
+    }))
 }
 
 /// Path of an entry in the cache folder.
