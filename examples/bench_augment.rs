@@ -50,6 +50,8 @@ fn main() {
             sha256: None,
             allow_partial: false,
             dropout: 0.0,
+            head: None,
+            pool: None,
         };
         let train_idx = sample_per_class(&data.pool, &data.labels, 64, 0);
         let s = Settings {

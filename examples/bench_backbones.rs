@@ -44,6 +44,8 @@ fn main() {
             sha256: None,
             allow_partial: false,
             dropout: 0.0,
+            head: None,
+            pool: None,
         };
         let plain = Device::flex();
         let x = Tensor::<4>::random(

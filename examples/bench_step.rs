@@ -58,6 +58,8 @@ fn main() {
         sha256: None,
         allow_partial: false,
         dropout: 0.0,
+        head: None,
+        pool: None,
     };
     let choice: sweep::device::Choice = std::env::args()
         .nth(1)

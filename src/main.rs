@@ -30,12 +30,18 @@ enum Command {
         /// Results folder [default: results/<experiment name>].
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
-        /// Runs trained at the same time [default: the number of CPU cores].
+        /// Runs trained at the same time [default: one per CPU core, fewer when the grid is
+        /// smaller or the model's memory does not fit].
+        ///
+        /// Given neither --jobs nor --threads, sweep picks both: one single-threaded run per
+        /// core, as many at once as half the RAM holds, and the cores left idle shared out as
+        /// threads. Given either, the other defaults to one per core (--jobs) or 1 (--threads).
         #[arg(long, short, value_name = "N")]
         jobs: Option<usize>,
-        /// Compute threads per run; results are bitwise reproducible for a fixed value.
-        #[arg(long, value_name = "N", default_value_t = 1)]
-        threads: usize,
+        /// Compute threads per run; results are bitwise reproducible for a fixed value
+        /// [default: see --jobs].
+        #[arg(long, value_name = "N")]
+        threads: Option<usize>,
         /// Print nothing but errors and the final summary.
         #[arg(long, short)]
         quiet: bool,
@@ -165,8 +171,11 @@ fn command(cli: Cli) -> ExitCode {
                 Ok(plan) => plan,
                 Err(e) => return spec_error(&e),
             };
-            let jobs =
-                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let (jobs, threads) = match (jobs, threads) {
+                (None, None) => engine::workers::auto(&plan),
+                (j, t) => (j.unwrap_or(cores), t.unwrap_or(1)),
+            };
             let out = out.unwrap_or_else(|| PathBuf::from("results").join(&plan.name));
             let opts = Options {
                 out: out.clone(),
@@ -180,11 +189,12 @@ fn command(cli: Cli) -> ExitCode {
             sweep::train::features::set_enabled(!no_feature_cache);
             if !quiet {
                 eprintln!(
-                    "sweep: {} run{} of `{}` into {} ({jobs} at a time)",
+                    "sweep: {} run{} of `{}` into {} ({jobs} at a time, {threads} thread{} each)",
                     plan.runs.len(),
                     if plan.runs.len() == 1 { "" } else { "s" },
                     plan.name,
-                    out.display()
+                    out.display(),
+                    if threads == 1 { "" } else { "s" }
                 );
             }
             match engine::run(&plan, &opts) {
@@ -416,7 +426,8 @@ fn render_plan(plan: &Plan) -> String {
     // What each freeze depth of the plan freezes, per backbone.
     let mut seen = Vec::new();
     for r in &plan.runs {
-        let key = (r.config.model.clone(), r.config.transfer.freeze_depth);
+        let backbone = sweep::sweep::source::backbone_spec(&r.config.model);
+        let key = (backbone, r.config.transfer.freeze_depth);
         if r.config.transfer.strategy != Strategy::Scratch && !seen.contains(&key) {
             let summary = sweep::model::freeze_summary(&key.0, key.1);
             s.push_str(&format!(

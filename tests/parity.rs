@@ -39,6 +39,8 @@ fn spec(name: &str) -> ModelSpec {
         sha256: None,
         allow_partial: false,
         dropout: 0.0,
+        head: None,
+        pool: None,
     }
 }
 

@@ -328,7 +328,51 @@ fn bad_inputs() -> Vec<(String, &'static str, &'static str)> {
             "target.dataset",
             "does not exist",
         ),
+        (
+            with_model_line("head = \"mlpp\""),
+            "model.head",
+            "did you mean `mlp`",
+        ),
+        (
+            with_model_line("head = { kind = \"mlp\" }"),
+            "model.head",
+            "missing field `hidden`",
+        ),
+        (
+            with_model_line("head = { kind = \"mlp\", hidden = [] }"),
+            "model.head",
+            "at least one hidden layer",
+        ),
+        (
+            with_model_line("head = { kind = \"mlp\", hidden = [64], dropout = 1.5 }"),
+            "model.head",
+            "out of range",
+        ),
+        (
+            edit(
+                "backbone = \"resnet-mini\"",
+                "backbone = \"vgg11_bn\"\ninput_size = 32\npool = \"flatten\"",
+            ),
+            "model.pool",
+            "unless `head` is set",
+        ),
+        (
+            edit(
+                "labels_per_class = [5, 20]",
+                "labels_per_class = 5\ntest_limit = 0",
+            ),
+            "target.test_limit",
+            "at least 1",
+        ),
     ]
+}
+
+/// The good file with one more line in its [model] table.
+fn with_model_line(line: &str) -> String {
+    edit(
+        "backbone = \"resnet-mini\"",
+        &format!("backbone = \"resnet-mini\"\n{line}"),
+    )
 }
 
 #[test]

@@ -20,6 +20,8 @@ fn spec(width: usize, stages: usize) -> ModelSpec {
         sha256: None,
         allow_partial: false,
         dropout: 0.0,
+        head: None,
+        pool: None,
     }
 }
 

@@ -17,6 +17,8 @@ fn spec(width: usize) -> ModelSpec {
         sha256: None,
         allow_partial: false,
         dropout: 0.0,
+        head: None,
+        pool: None,
     }
 }
 

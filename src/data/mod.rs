@@ -258,6 +258,33 @@ impl Prepared {
         )
     }
 
+    /// A fixed stratified subset: about `limit` of the pool and `test_limit` of the test images
+    /// (all of either when `None`), with the full pool's normalisation.
+    pub fn subset(&self, limit: Option<usize>, test_limit: Option<usize>) -> Prepared {
+        let pick = |from: &[usize], n: Option<usize>, salt: u64| match n {
+            Some(n) if n < from.len() => {
+                let fraction = n as f64 / from.len() as f64;
+                stratified_split(from, &self.labels, fraction, SPLIT_SEED ^ salt).1
+            }
+            _ => from.to_vec(),
+        };
+        let (pool, test) = (pick(&self.pool, limit, 3), pick(&self.test, test_limit, 4));
+        let kept: Vec<usize> = pool.iter().chain(&test).copied().collect();
+        let (pixels, _) = self.gather(&kept);
+        Prepared {
+            name: self.name.clone(),
+            channels: self.channels,
+            size: self.size,
+            classes: self.classes,
+            pixels,
+            labels: kept.iter().map(|&i| self.labels[i]).collect(),
+            pool: (0..pool.len()).collect(),
+            test: (pool.len()..kept.len()).collect(),
+            mean: self.mean.clone(),
+            std: self.std.clone(),
+        }
+    }
+
     /// Fixed validation split of the pool: (train candidates, validation).
     pub fn val_split(&self, fraction: f64) -> (Vec<usize>, Vec<usize>) {
         stratified_split(&self.pool, &self.labels, fraction, SPLIT_SEED ^ 1)
@@ -265,6 +292,28 @@ impl Prepared {
 }
 
 type CacheKey = (String, Vec<u8>, Option<usize>, usize);
+
+/// The target dataset of a run, prepared for `size`-pixel inputs and cut to its `limit` and
+/// `test_limit` (loaded once per process).
+pub fn target(t: &crate::spec::schema::Target, size: usize) -> anyhow::Result<Arc<Prepared>> {
+    let full = prepare(&t.dataset, &t.classes, t.crop, size)?;
+    if t.limit.is_none() && t.test_limit.is_none() {
+        return Ok(full);
+    }
+    type Key = (CacheKey, Option<usize>, Option<usize>);
+    static CUT: Mutex<Option<HashMap<Key, Arc<Prepared>>>> = Mutex::new(None);
+    let key = (
+        (t.dataset.clone(), t.classes.clone(), t.crop, size),
+        t.limit,
+        t.test_limit,
+    );
+    let mut cache = CUT.lock().expect("cache lock");
+    let cut = cache
+        .get_or_insert_default()
+        .entry(key)
+        .or_insert_with(|| Arc::new(full.subset(t.limit, t.test_limit)));
+    Ok(cut.clone())
+}
 
 /// Loads (once per process) a dataset (a registered name or `format:path`), keeps `classes`
 /// (all when empty), center-crops to `crop`, resizes to `size` and normalises with the

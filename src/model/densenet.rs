@@ -1,13 +1,14 @@
 //! DenseNet-121 as torchvision defines it: `features.denseblock1.denselayer1.conv1.weight`, ...
 
 use burn::module::Module;
+use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d};
-use burn::nn::{BatchNorm, Linear};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use rand::rngs::StdRng;
 
+use super::head::{Classifier, Pool};
 use super::layers::{bn, conv, linear, max_pool};
 
 /// `_DenseLayer`: BN-ReLU-1x1 conv (bottleneck), BN-ReLU-3x3 conv producing `growth` channels.
@@ -98,7 +99,10 @@ pub struct Features {
 pub struct DenseNet {
     features: Features,
     /// The head.
-    pub classifier: Linear,
+    pub classifier: Classifier,
+    /// The pool before a head that replaced torchvision's (`None`: torchvision's own).
+    #[module(skip)]
+    pub custom: Option<Pool>,
 }
 
 const GROWTH: usize = 32;
@@ -186,7 +190,8 @@ impl DenseNet {
         };
         DenseNet {
             features,
-            classifier: linear(c, classes, rng, device),
+            classifier: Classifier::Linear(linear(c, classes, rng, device)),
+            custom: None,
         }
     }
 
@@ -203,14 +208,13 @@ impl DenseNet {
 
     /// Logits.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        self.classifier.forward(self.pooled(x))
+        self.classifier.forward(self.pooled(x), None)
     }
 
     /// Pooled features `[batch, channels]` (after the final ReLU).
     pub fn pooled(&self, x: Tensor<4>) -> Tensor<2> {
         let x = relu(self.stages(x).pop().expect("features"));
-        let [n, c, _, _] = x.dims();
-        x.mean_dim(3).mean_dim(2).reshape([n, c])
+        super::head::pool(x, self.custom.unwrap_or_default())
     }
 
     /// `stem`, `block1`..`block4` (each dense block with the transition after it).
@@ -273,8 +277,7 @@ impl DenseNet {
 
     /// Replaces the classifier.
     pub fn with_head(mut self, classes: usize, rng: &mut StdRng, device: &Device) -> DenseNet {
-        let [d_in, _] = self.classifier.weight.dims();
-        self.classifier = linear(d_in, classes, rng, device);
+        self.classifier = self.classifier.fresh(classes, rng, device);
         self
     }
 

@@ -15,13 +15,9 @@ pub fn values<M: Module>(m: &M) -> Vec<(String, Vec<f32>)> {
 /// the error names the first one that moved. A part that stopped being frozen by mistake is
 /// caught too, since `before` is what was promised, not what `after` considers frozen.
 pub fn check<M: Module>(before: &[(String, Vec<f32>)], after: &M) -> Result<(), String> {
-    let mut v = Collector {
-        all: true,
-        ..Default::default()
-    };
-    after.visit(&mut v);
+    let all = all_values(after);
     let now: std::collections::HashMap<&str, &Vec<f32>> =
-        v.out.iter().map(|(p, x)| (p.as_str(), x)).collect();
+        all.iter().map(|(p, x)| (p.as_str(), x)).collect();
     for (path, old) in before {
         match now.get(path.as_str()) {
             Some(new) if *new == old => {}
@@ -32,16 +28,22 @@ pub fn check<M: Module>(before: &[(String, Vec<f32>)], after: &M) -> Result<(), 
     Ok(())
 }
 
-/// SHA-256 (hex) of every parameter and running statistic, by path, in visiting order.
-pub fn weights_hash<M: Module>(m: &M) -> String {
-    use sha2::{Digest, Sha256};
+/// Every parameter and running statistic by its torchvision path (`fc.0.weight`), in visiting
+/// order; a linear layer's weight is stored `[in, out]`.
+pub fn all_values<M: Module>(m: &M) -> Vec<(String, Vec<f32>)> {
     let mut v = Collector {
         all: true,
         ..Default::default()
     };
     m.visit(&mut v);
+    v.out
+}
+
+/// SHA-256 (hex) of every parameter and running statistic, by path, in visiting order.
+pub fn weights_hash<M: Module>(m: &M) -> String {
+    use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    for (path, values) in &v.out {
+    for (path, values) in &all_values(m) {
         h.update(path.as_bytes());
         h.update([0]);
         for x in values {

@@ -2,7 +2,7 @@
 //! layer lists whose indices give torchvision's key names (`features.0.weight`).
 
 use burn::module::Module;
-use burn::nn::activation::{Relu6, SiLU as Silu};
+use burn::nn::activation::{Gelu, Relu6, SiLU as Silu, Tanh};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{
@@ -163,6 +163,10 @@ pub enum Dense {
     Relu(Relu),
     /// `nn.Dropout` (active only when a generator is passed).
     Dropout(Dropout),
+    /// `nn.GELU`.
+    Gelu(Gelu),
+    /// `nn.Tanh`.
+    Tanh(Tanh),
 }
 
 /// Inverted-dropout multipliers: 0 with probability `drop`, else 1/(1 - drop).
@@ -198,6 +202,8 @@ pub fn dense(layers: &[Dense], mut x: Tensor<2>, mut rng: Option<&mut StdRng>) -
         x = match (l, rng.as_deref_mut()) {
             (Dense::Linear(lin), _) => lin.forward(x),
             (Dense::Relu(r), _) => r.forward(x),
+            (Dense::Gelu(g), _) => g.forward(x),
+            (Dense::Tanh(t), _) => t.forward(x),
             (Dense::Dropout(d), rng) => dropout(x, rng, d.p),
         };
     }

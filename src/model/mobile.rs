@@ -58,6 +58,9 @@ pub struct MobileNet {
     features: Vec<Feature>,
     /// Dropout and the last linear layer (the head).
     pub classifier: Vec<Dense>,
+    /// The pool before a head that replaced torchvision's (`None`: torchvision's own).
+    #[module(skip)]
+    pub custom: Option<super::head::Pool>,
     /// Index in `features` after which each freezable part ends.
     #[module(skip)]
     part_ends: Vec<usize>,
@@ -178,6 +181,7 @@ impl MobileNet {
         MobileNet {
             features,
             classifier,
+            custom: None,
             part_ends,
         }
     }
@@ -277,6 +281,7 @@ impl MobileNet {
         MobileNet {
             features,
             classifier,
+            custom: None,
             part_ends,
         }
     }
@@ -314,12 +319,8 @@ impl MobileNet {
             .stages_with(x, rng.as_deref_mut())
             .pop()
             .expect("features");
-        let [n, c, _, _] = x.dims();
-        dense(
-            &self.classifier,
-            x.mean_dim(3).mean_dim(2).reshape([n, c]),
-            rng,
-        )
+        let x = super::head::pool(x, self.custom.unwrap_or_default());
+        dense(&self.classifier, x, rng)
     }
 
     /// `stem`, `stage1`, ..., `last`.
@@ -374,12 +375,10 @@ impl MobileNet {
         self
     }
 
-    /// Replaces the last linear layer.
+    /// Replaces the last linear layer (every layer of a head that replaced torchvision's).
     pub fn with_head(mut self, classes: usize, rng: &mut StdRng, device: &Device) -> MobileNet {
-        if let Some(Dense::Linear(last)) = self.classifier.last_mut() {
-            let [d_in, _] = last.weight.dims();
-            *last = linear(d_in, classes, rng, device);
-        }
+        let whole = self.custom.is_some();
+        self.classifier = super::head::fresh(self.classifier, classes, whole, rng, device);
         self
     }
 

@@ -3,6 +3,7 @@
 pub mod densenet;
 pub mod download;
 pub mod frozen;
+pub mod head;
 pub mod init;
 pub mod layers;
 pub mod mobile;
@@ -175,7 +176,12 @@ pub fn find(name: &str) -> Option<&'static BackboneInfo> {
     BACKBONES.iter().find(|b| b.name == name)
 }
 
-/// Freezable parts of the backbone a spec describes, in forward order.
+/// Whether the backbone's torchvision head is one linear layer after a global average pool
+/// (ResNet, DenseNet), so that `head = "linear"` with `pool = "avg"` is that head.
+pub fn linear_head(backbone: &str) -> bool {
+    backbone.starts_with("resnet") || backbone.starts_with("densenet")
+}
+
 /// Whether the backbone's family can run its frozen prefix apart (see [`Network::can_split`]).
 pub fn can_split(backbone: &str) -> bool {
     ["resnet", "vgg", "alexnet"]
@@ -183,6 +189,7 @@ pub fn can_split(backbone: &str) -> bool {
         .any(|f| backbone.starts_with(f))
 }
 
+/// Freezable parts of the backbone a spec describes, in forward order.
 pub fn parts(spec: &ModelSpec) -> Vec<String> {
     find(&spec.backbone).map_or_else(Vec::new, |b| (b.parts)(spec))
 }
@@ -196,13 +203,14 @@ pub fn build(
     device: &Device,
 ) -> Network {
     let info = find(&spec.backbone).expect("backbone names are validated");
-    (info.build)(
-        spec,
-        in_channels,
-        classes,
-        &mut seed::rng(seed, "init", 0),
-        device,
-    )
+    let rng = &mut seed::rng(seed, "init", 0);
+    let net = (info.build)(spec, in_channels, classes, rng, device);
+    match spec.custom_head() {
+        Some((head, pool)) => {
+            net.with_custom_head(&head, pool, spec.input_size, classes, rng, device)
+        }
+        None => net,
+    }
 }
 
 /// The local file of `[model] weights`: the path itself, or the cached download of a URL.
@@ -333,12 +341,18 @@ impl Network {
 
     /// Logits with dropout of probability `p` before the classification layer of a ResNet or
     /// DenseNet (the other families have their own in the classifier).
-    pub fn forward_dropout(&self, x: Tensor<4>, rng: Option<&mut StdRng>, p: f64) -> Tensor<2> {
+    pub fn forward_dropout(&self, x: Tensor<4>, mut rng: Option<&mut StdRng>, p: f64) -> Tensor<2> {
         match self {
-            Network::ResNet(r) => r.fc.forward(layers::dropout(r.features(x), rng, p)),
+            Network::ResNet(r) => {
+                let x = layers::dropout(r.features(x), rng.as_deref_mut(), p);
+                r.fc.forward(x, rng)
+            }
             Network::Seq(s) => s.forward(x, rng),
             Network::Mobile(m) => m.forward(x, rng),
-            Network::Dense(d) => d.classifier.forward(layers::dropout(d.pooled(x), rng, p)),
+            Network::Dense(d) => {
+                let x = layers::dropout(d.pooled(x), rng.as_deref_mut(), p);
+                d.classifier.forward(x, rng)
+            }
         }
     }
 
@@ -363,12 +377,15 @@ impl Network {
         &self,
         x: Tensor<4>,
         k: usize,
-        rng: Option<&mut StdRng>,
+        mut rng: Option<&mut StdRng>,
         p: f64,
     ) -> Tensor<2> {
         match self {
             _ if k == 0 => self.forward_dropout(x, rng, p),
-            Network::ResNet(r) => r.fc.forward(layers::dropout(r.features_from(x, k), rng, p)),
+            Network::ResNet(r) => {
+                let x = layers::dropout(r.features_from(x, k), rng.as_deref_mut(), p);
+                r.fc.forward(x, rng)
+            }
             Network::Seq(s) => s.forward_from(x, k, rng),
             _ => panic!("forward_from({k}) on a network that cannot split"),
         }
@@ -446,6 +463,54 @@ impl Network {
         }
     }
 
+    /// Replaces torchvision's head by `head` after `pool`, sized for `input_size` images.
+    pub fn with_custom_head(
+        self,
+        head: &head::Head,
+        pool: head::Pool,
+        input_size: usize,
+        classes: usize,
+        rng: &mut StdRng,
+        device: &Device,
+    ) -> Network {
+        // An inference copy: a probe through the training network would move batch norm's
+        // running statistics.
+        let inner = device.clone().inner();
+        let probe = Tensor::<4>::zeros([1, self.in_channels(), input_size, input_size], &inner);
+        let [_, c, h, w] = self
+            .valid()
+            .stages(probe)
+            .pop()
+            .expect("a backbone has parts")
+            .dims();
+        let layers = head.layers(head::input_width([c, h, w], pool), classes, rng, device);
+        let classifier = || match layers.as_slice() {
+            [layers::Dense::Linear(l)] => head::Classifier::Linear(l.clone()),
+            _ => head::Classifier::Seq(layers.clone()),
+        };
+        match self {
+            Network::ResNet(mut r) => {
+                r.fc = classifier();
+                r.custom = Some(pool);
+                Network::ResNet(r)
+            }
+            Network::Dense(mut d) => {
+                d.classifier = classifier();
+                d.custom = Some(pool);
+                Network::Dense(d)
+            }
+            Network::Seq(mut s) => {
+                s.set_head(layers, pool);
+                Network::Seq(s)
+            }
+            Network::Mobile(mut m) => {
+                m.classifier = layers;
+                m.custom = Some(pool);
+                Network::Mobile(m)
+            }
+        }
+    }
+
     /// Moves the head's gradients out of `grads` (the rest is the backbone's).
     pub fn head_grads(&self, grads: &mut burn::tensor::Gradients) -> GradientsParams {
         match self {
@@ -460,6 +525,8 @@ impl Network {
     pub fn head_prefix(&self) -> String {
         match self {
             Network::ResNet(_) => "fc.".into(),
+            Network::Seq(s) if s.custom.is_some() => "classifier.".into(),
+            Network::Mobile(m) if m.custom.is_some() => "classifier.".into(),
             Network::Seq(s) => format!("classifier.{}.", s.classifier.len() - 1),
             Network::Mobile(m) => format!("classifier.{}.", m.classifier.len() - 1),
             Network::Dense(_) => "classifier.".into(),

@@ -5,12 +5,13 @@
 //! max-pool, then 1 to 4 stages of basic blocks.
 
 use burn::module::Module;
+use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2d;
-use burn::nn::{BatchNorm, Linear};
 use burn::tensor::{Device, Tensor, activation::relu};
 use rand::rngs::StdRng;
 
+use super::head::{Classifier, Pool};
 use super::layers::{Layer, bn, conv, linear, max_pool, sequential};
 
 /// Basic residual block: two 3x3 convs (ResNet-18/34).
@@ -57,7 +58,10 @@ pub struct ResNet {
     layer3: Vec<Block>,
     layer4: Vec<Block>,
     /// Classification head.
-    pub fc: Linear,
+    pub fc: Classifier,
+    /// The pool before a head that replaced torchvision's (`None`: torchvision's own).
+    #[module(skip)]
+    pub custom: Option<Pool>,
 }
 
 /// Shape of a ResNet.
@@ -180,7 +184,7 @@ impl ResNet {
             }
         }
         let [layer1, layer2, layer3, layer4] = layers;
-        let fc = linear(cin, classes, rng, device);
+        let fc = Classifier::Linear(linear(cin, classes, rng, device));
         ResNet {
             conv1,
             bn1,
@@ -190,6 +194,7 @@ impl ResNet {
             layer3,
             layer4,
             fc,
+            custom: None,
         }
     }
 
@@ -235,8 +240,7 @@ impl ResNet {
                 x = b.forward(x);
             }
         }
-        let [n, c, _, _] = x.dims();
-        x.mean_dim(3).mean_dim(2).reshape([n, c])
+        super::head::pool(x, self.custom.unwrap_or_default())
     }
 
     fn layers(&self) -> impl Iterator<Item = &Vec<Block>> {
@@ -292,8 +296,7 @@ impl ResNet {
 
     /// Replaces the head with a fresh one of `classes` outputs.
     pub fn with_head(mut self, classes: usize, rng: &mut StdRng, device: &Device) -> ResNet {
-        let [d_in, _] = self.fc.weight.dims();
-        self.fc = linear(d_in, classes, rng, device);
+        self.fc = self.fc.fresh(classes, rng, device);
         self
     }
 

@@ -6,15 +6,20 @@ use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
 use burn::tensor::{Device, Tensor};
 use rand::rngs::StdRng;
 
+use super::head::Pool;
 use super::layers::{Dense, Dropout, Layer, bn, conv, dense, linear, max_pool, sequential};
 
 /// A plain convolutional network with torchvision's `features` / `classifier` layout.
 #[derive(Module, Debug)]
 pub struct SeqNet {
     features: Vec<Layer>,
-    avgpool: AdaptiveAvgPool2d,
+    /// torchvision's adaptive pool (absent under a head that replaced torchvision's).
+    avgpool: Option<AdaptiveAvgPool2d>,
     /// The classifier (the head).
     pub classifier: Vec<Dense>,
+    /// The pool before a head that replaced torchvision's (`None`: torchvision's own).
+    #[module(skip)]
+    pub custom: Option<Pool>,
 }
 
 /// torchvision's VGG configurations: channels, or 0 for a max-pool.
@@ -75,8 +80,9 @@ impl SeqNet {
         }
         SeqNet {
             features,
-            avgpool: AdaptiveAvgPool2dConfig::new([7, 7]).init(),
+            avgpool: Some(AdaptiveAvgPool2dConfig::new([7, 7]).init()),
             classifier: classifier(512 * 49, classes, false, rng, device),
+            custom: None,
         }
     }
 
@@ -105,8 +111,9 @@ impl SeqNet {
         ];
         SeqNet {
             features,
-            avgpool: AdaptiveAvgPool2dConfig::new([6, 6]).init(),
+            avgpool: Some(AdaptiveAvgPool2dConfig::new([6, 6]).init()),
             classifier: classifier(256 * 36, classes, true, rng, device),
+            custom: None,
         }
     }
 
@@ -157,9 +164,12 @@ impl SeqNet {
     /// Logits from the output `x` of the first `k` conv blocks.
     pub fn forward_from(&self, x: Tensor<4>, k: usize, rng: Option<&mut StdRng>) -> Tensor<2> {
         let x = sequential(&self.features[self.block_end(k)..], x);
-        let x = self.avgpool.forward(x);
-        let [n, c, h, w] = x.dims();
-        dense(&self.classifier, x.reshape([n, c * h * w]), rng)
+        let x = match (&self.avgpool, self.custom) {
+            (_, Some(p)) => super::head::pool(x, p),
+            (Some(a), None) => super::head::pool(a.forward(x), Pool::Flatten),
+            (None, None) => super::head::pool(x, Pool::Flatten),
+        };
+        dense(&self.classifier, x, rng)
     }
 
     /// Names of the freezable parts: `block1`, `block2`, ...
@@ -195,13 +205,19 @@ impl SeqNet {
         self
     }
 
-    /// Replaces the last linear layer with a fresh one of `classes` outputs.
+    /// Replaces the last linear layer (every layer of a head that replaced torchvision's) with
+    /// fresh ones, the last of `classes` outputs.
     pub fn with_head(mut self, classes: usize, rng: &mut StdRng, device: &Device) -> SeqNet {
-        if let Some(Dense::Linear(last)) = self.classifier.last_mut() {
-            let [d_in, _] = last.weight.dims();
-            *last = linear(d_in, classes, rng, device);
-        }
+        let whole = self.custom.is_some();
+        self.classifier = super::head::fresh(self.classifier, classes, whole, rng, device);
         self
+    }
+
+    /// Puts `layers` after `pool` in place of torchvision's pool and classifier.
+    pub fn set_head(&mut self, layers: Vec<Dense>, pool: Pool) {
+        self.avgpool = None;
+        self.classifier = layers;
+        self.custom = Some(pool);
     }
 
     /// Sums the first conv's kernel over its input channels.

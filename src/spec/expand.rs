@@ -21,7 +21,12 @@ const NOT_AXES: &[&str] = &[
 ];
 
 /// Settings whose value is itself a list (`milestones = [10, 20]`); a list of such lists is an axis.
-const LIST_SETTINGS: &[&str] = &["train.milestones", "target.classes", "source.classes"];
+const LIST_SETTINGS: &[&str] = &[
+    "train.milestones",
+    "target.classes",
+    "source.classes",
+    "model.head.hidden",
+];
 
 /// Tables whose lists are values, never axes (`[augment.sets] light = ["flip"]`).
 const VALUE_TABLES: &[&str] = &["augment"];

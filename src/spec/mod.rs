@@ -111,6 +111,16 @@ pub fn normalize(mut c: RunConfig) -> RunConfig {
     if c.transfer.strategy == Strategy::Finetune && c.transfer.freeze_depth == parts {
         c.transfer.strategy = Strategy::LinearProbe;
     }
+    // A head equal to torchvision's is torchvision's: one run, one id.
+    if c.model.head.is_some() || model::linear_head(&c.model.backbone) {
+        c.model.pool = c.model.pool.filter(|p| *p != schema::Pool::Avg);
+    }
+    if model::linear_head(&c.model.backbone)
+        && c.model.head == Some(schema::Head::Linear)
+        && c.model.pool.is_none()
+    {
+        c.model.head = None;
+    }
     // A run's id depends on the one augmentation set it uses, not on the others in the file.
     let chosen = c.train.augment.clone();
     c.augment.sets.retain(|name, _| *name == chosen);
@@ -230,6 +240,18 @@ fn axis_value(c: &RunConfig, path: &[String]) -> String {
     let p: Vec<&str> = path.iter().map(String::as_str).collect();
     if !applies(c, &p) {
         return "-".into();
+    }
+    // The head columns name what the run has, torchvision's own included.
+    let torchvision_linear = model::linear_head(&c.model.backbone);
+    match (p.as_slice(), &c.model.head) {
+        (["model", "head"], Some(h)) => return h.label(),
+        (["model", "head"], None) if torchvision_linear => return "linear".into(),
+        (["model", "head"], None) => return "torchvision".into(),
+        (["model", "pool"], h) if c.model.pool.is_none() => {
+            let avg = h.is_some() || torchvision_linear;
+            return if avg { "avg" } else { "torchvision" }.into();
+        }
+        _ => {}
     }
     let json = serde_json::to_value(c).expect("config serializes");
     let value = p.iter().try_fold(&json, |v, k| v.get(k));

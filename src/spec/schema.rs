@@ -79,6 +79,10 @@ pub struct Source {
     /// Use at most this many training images (all when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
+    /// Validate and test on about this many images each, fixed stratified subsets (all when
+    /// absent): evaluation, not training, dominates a short source stage of a large network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_limit: Option<usize>,
     /// Keep only these classes, relabelled 0, 1, ... in this order (all when absent).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<u8>,
@@ -123,6 +127,13 @@ pub struct Target {
     /// Center-crop the images to this many pixels before resizing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crop: Option<usize>,
+    /// Keep about this many of the non-test images, a fixed stratified subset (all when absent):
+    /// a large dataset made small enough for a quick experiment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Test on about this many of the test images, a fixed stratified subset (all when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_limit: Option<usize>,
 }
 
 /// `[model]` table.
@@ -157,6 +168,50 @@ pub struct ModelSpec {
     /// families have torchvision's own dropout in their classifier).
     #[serde(default)]
     pub dropout: f64,
+    /// Classifier head replacing torchvision's: `"linear"` or an MLP table (torchvision's own
+    /// when absent).
+    #[serde(
+        default,
+        deserialize_with = "crate::model::head::deserialize_head",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub head: Option<Head>,
+    /// Pooling before the head: `avg` (global average) or `flatten` (avg when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<Pool>,
+}
+
+pub use crate::model::head::{Activation, Head, Pool};
+
+impl ModelSpec {
+    /// The head that replaces torchvision's, with its pool; `None` keeps torchvision's own.
+    pub fn custom_head(&self) -> Option<(Head, Pool)> {
+        match (&self.head, self.pool) {
+            (None, None) => None,
+            (head, pool) => Some((
+                head.clone().unwrap_or(Head::Linear),
+                pool.unwrap_or_default(),
+            )),
+        }
+    }
+}
+
+impl Default for ModelSpec {
+    fn default() -> ModelSpec {
+        ModelSpec {
+            backbone: "resnet-mini".into(),
+            width: default_width(),
+            stages: default_stages(),
+            blocks: default_blocks(),
+            input_size: default_input_size(),
+            weights: None,
+            sha256: None,
+            allow_partial: false,
+            dropout: 0.0,
+            head: None,
+            pool: None,
+        }
+    }
 }
 
 /// `[train]` table.

@@ -134,14 +134,11 @@ pub fn validate(c: &RunConfig) -> Result<(), Problem> {
         positive("source.lr", s.lr)?;
         non_negative("source.weight_decay", s.weight_decay)?;
         crop("source.crop", s.crop)?;
-        if s.limit == Some(0) {
-            return Err(problem(
-                "source.limit",
-                "must be at least 1",
-                "leave it out to use every image",
-            ));
-        }
+        at_least_one("source.limit", s.limit)?;
+        at_least_one("source.eval_limit", s.eval_limit)?;
     }
+    at_least_one("target.limit", c.target.limit)?;
+    at_least_one("target.test_limit", c.target.test_limit)?;
 
     let t = &c.transfer;
     if t.strategy != Strategy::Scratch && c.source.is_none() && c.model.weights.is_none() {
@@ -195,7 +192,45 @@ pub fn validate(c: &RunConfig) -> Result<(), Problem> {
             "remove `dropout`; it applies to the ResNet and DenseNet backbones",
         ));
     }
+    head(c)?;
     augment(c)?;
+    Ok(())
+}
+
+/// An image count that, when given, is at least 1.
+fn at_least_one(path: &str, n: Option<usize>) -> Result<(), Problem> {
+    match n {
+        Some(0) => Err(problem(
+            path,
+            "must be at least 1",
+            "leave it out to use every image",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The head's settings are in range, and `pool` comes with a head where torchvision's
+/// classifier has its own pooling.
+fn head(c: &RunConfig) -> Result<(), Problem> {
+    if let Some(h) = &c.model.head {
+        h.check().map_err(|m| {
+            problem(
+                "model.head",
+                m,
+                "e.g. `head = \"linear\"` or `head = { kind = \"mlp\", hidden = [256], dropout = 0.5 }`",
+            )
+        })?;
+    }
+    if c.model.pool.is_some() && c.model.head.is_none() && !model::linear_head(&c.model.backbone) {
+        return Err(problem(
+            "model.pool",
+            format!(
+                "`{}` keeps torchvision's classifier (and its pooling) unless `head` is set",
+                c.model.backbone
+            ),
+            "add `head = \"linear\"` (or an MLP table) to replace the classifier",
+        ));
+    }
     Ok(())
 }
 

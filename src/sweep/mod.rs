@@ -8,6 +8,7 @@ pub mod source;
 pub mod summary;
 pub mod tools;
 pub mod verify;
+pub mod workers;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -214,12 +215,7 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
 fn preflight(plan: &Plan) -> anyhow::Result<()> {
     for r in &plan.runs {
         let c = &r.config;
-        crate::data::prepare(
-            &c.target.dataset,
-            &c.target.classes,
-            c.target.crop,
-            c.model.input_size,
-        )?;
+        crate::data::target(&c.target, c.model.input_size)?;
         // Downloads weights named by URL once, before the workers start.
         crate::model::weights_file(&c.model)?;
         if let Some(s) = &c.source {

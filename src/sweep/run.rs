@@ -200,12 +200,7 @@ pub fn ready(
 ) -> anyhow::Result<Ready> {
     let c = &run.config;
     let seed = c.experiment.seed;
-    let data = data::prepare(
-        &c.target.dataset,
-        &c.target.classes,
-        c.target.crop,
-        c.model.input_size,
-    )?;
+    let data = data::target(&c.target, c.model.input_size)?;
     let (candidates, val) = data.val_split(c.target.val_fraction);
     let train = data::sample_per_class(&candidates, &data.labels, c.target.labels_per_class, seed);
 
@@ -332,12 +327,14 @@ fn train_and_test(
 pub fn data_id(run: &Run) -> String {
     let t = &run.config.target;
     format!(
-        "{}|{}|{:?}|{:?}|{}",
+        "{}|{}|{:?}|{:?}|{}|{:?}|{:?}",
         t.dataset,
         run.inputs.get("target").map_or("", String::as_str),
         t.classes,
         t.crop,
-        run.config.model.input_size
+        run.config.model.input_size,
+        t.limit,
+        t.test_limit
     )
 }
 

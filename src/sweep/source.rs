@@ -33,13 +33,12 @@ pub struct SourceInfo {
     pub seconds: f64,
 }
 
+/// Seed of the fixed evaluation subsets (`eval_limit`).
+const EVAL_SEED: u64 = 0xE7A1;
+
 /// Cache key of a source stage: everything that changes the backbone it produces.
 pub fn key(source: &Source, model: &ModelSpec) -> String {
-    // Head dropout belongs to the target runs; the source stage trains without it.
-    let model = &ModelSpec {
-        dropout: 0.0,
-        ..model.clone()
-    };
+    let model = &backbone_spec(model);
     // The files it reads: a changed dataset or weights file is a different source stage.
     let weights = match &model.weights {
         Some(w) if !model::download::is_url(w) => data::fingerprint::file(Path::new(w)),
@@ -53,6 +52,21 @@ pub fn key(source: &Source, model: &ModelSpec) -> String {
         env!("CARGO_PKG_VERSION").to_string(),
     ];
     hash_hex(&parts)[..16].to_string()
+}
+
+/// The model a source stage trains: the target's backbone with torchvision's head, or, when
+/// the target replaces that head, a linear layer on the average pool (VGG's own classifier
+/// would be 120M parameters that the target throws away). The head, its pool and its dropout
+/// belong to the target runs, whose head starts fresh, so runs that differ only there share
+/// one source stage.
+pub fn backbone_spec(model: &ModelSpec) -> ModelSpec {
+    let replaced = model.custom_head().is_some() && !crate::model::linear_head(&model.backbone);
+    ModelSpec {
+        dropout: 0.0,
+        head: replaced.then_some(crate::model::head::Head::Linear),
+        pool: None,
+        ..model.clone()
+    }
 }
 
 /// Paths of a cached source stage: (weights, info).
@@ -72,6 +86,7 @@ pub fn obtain(
     log: &dyn Fn(String),
 ) -> anyhow::Result<SourceInfo> {
     let key = key(source, spec);
+    let spec = &backbone_spec(spec);
     let (weights, info_path) = paths(cache, &key);
     if weights.exists()
         && let Ok(text) = std::fs::read_to_string(&info_path)
@@ -92,6 +107,14 @@ pub fn obtain(
         spec.input_size,
     )?;
     let (candidates, val) = data.val_split(0.1);
+    let cap = |idx: &[usize]| match source.eval_limit {
+        Some(n) if n < idx.len() => {
+            let fraction = n as f64 / idx.len() as f64;
+            data::stratified_split(idx, &data.labels, fraction, EVAL_SEED).1
+        }
+        _ => idx.to_vec(),
+    };
+    let (val, test) = (cap(&val), cap(&data.test));
     let mut train_idx = candidates;
     if let Some(limit) = source.limit {
         train_idx.shuffle(&mut crate::seed::rng(source.seed, "source-limit", 0));
@@ -141,7 +164,7 @@ pub fn obtain(
         device,
         &mut on_epoch,
     )?;
-    let test = train::evaluate(&fitted.best, &data, &data.test, device);
+    let test = train::evaluate(&fitted.best, &data, &test, device);
     let info = SourceInfo {
         key: key.clone(),
         dataset: source.dataset.clone(),

@@ -51,7 +51,7 @@ pub fn render(cells: &[Cell]) -> String {
     let _ = writeln!(
         s,
         "{:>16}  {:<22} {:>9} {:>10} {:>6}",
-        "labels/class", "setting", "test acc", "vs scratch", "seeds"
+        "labels/class", "setting", "test acc", "vs scratch", "runs"
     );
     for c in cells {
         let scratch = cells

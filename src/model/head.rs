@@ -1,0 +1,239 @@
+//! Classifier heads: the family's own (torchvision's), a fresh linear layer or an MLP, after a
+//! global average pool or a flatten of the backbone's last feature map.
+
+use burn::module::Module;
+use burn::nn::activation::{Gelu, Tanh};
+use burn::nn::{Linear, Relu};
+use burn::tensor::{Device, Tensor};
+use rand::rngs::StdRng;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+use super::layers::{Dense, Dropout, dense, linear};
+
+/// `[model] head`: `"linear"` or `{ kind = "mlp", hidden = [256], activation = "relu", dropout = 0.5 }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Head {
+    /// One linear layer from the pooled features to the classes.
+    Linear,
+    /// Hidden linear layers, each followed by the activation and (when > 0) dropout.
+    Mlp {
+        /// Width of each hidden layer, in order.
+        hidden: Vec<usize>,
+        /// Activation after each hidden layer.
+        #[serde(default)]
+        activation: Activation,
+        /// Dropout probability after each hidden activation.
+        #[serde(default)]
+        dropout: f64,
+    },
+}
+
+/// Activation of an MLP head's hidden layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Activation {
+    /// `nn.ReLU`.
+    #[default]
+    Relu,
+    /// `nn.GELU`.
+    Gelu,
+    /// `nn.Tanh`.
+    Tanh,
+}
+
+/// `[model] pool`: how the last feature map becomes the head's input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pool {
+    /// Global average pool: one value per channel.
+    #[default]
+    Avg,
+    /// Every value of the map, channel-major (Keras' `Flatten`, PyTorch's `flatten(1)`).
+    Flatten,
+}
+
+/// Deserializes a head from its kind's name or from a table.
+pub fn deserialize_head<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Head>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<Head>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("\"linear\" or a table such as { kind = \"mlp\", hidden = [256] }")
+        }
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+            let map = std::iter::once(("kind", s));
+            Head::deserialize(de::value::MapDeserializer::new(map)).map(Some)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            Head::deserialize(de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+impl Head {
+    /// The problem with this head's settings, if any.
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            Head::Linear => Ok(()),
+            Head::Mlp { hidden, .. } if hidden.is_empty() => {
+                Err("an MLP head needs at least one hidden layer".into())
+            }
+            Head::Mlp { hidden, .. } if hidden.contains(&0) => {
+                Err("hidden layer widths must be at least 1".into())
+            }
+            Head::Mlp { dropout, .. } if !(0.0..1.0).contains(dropout) => {
+                Err(format!("dropout {dropout} is out of range (0 to below 1)"))
+            }
+            Head::Mlp { .. } => Ok(()),
+        }
+    }
+
+    /// The layers, as an `nn.Sequential` would index them: `Linear, act, [Dropout], ..., Linear`.
+    pub fn layers(
+        &self,
+        d_in: usize,
+        classes: usize,
+        rng: &mut StdRng,
+        device: &Device,
+    ) -> Vec<Dense> {
+        let mut out = Vec::new();
+        let mut d = d_in;
+        if let Head::Mlp {
+            hidden,
+            activation,
+            dropout,
+        } = self
+        {
+            for &h in hidden {
+                out.push(Dense::Linear(linear(d, h, rng, device)));
+                out.push(match activation {
+                    Activation::Relu => Dense::Relu(Relu::new()),
+                    Activation::Gelu => Dense::Gelu(Gelu::new()),
+                    Activation::Tanh => Dense::Tanh(Tanh::new()),
+                });
+                if *dropout > 0.0 {
+                    out.push(Dense::Dropout(Dropout { p: *dropout }));
+                }
+                d = h;
+            }
+        }
+        out.push(Dense::Linear(linear(d, classes, rng, device)));
+        out
+    }
+
+    /// Short label for tables: `linear`, `mlp 256`, `mlp 512-256 gelu p0.5`.
+    pub fn label(&self) -> String {
+        match self {
+            Head::Linear => "linear".into(),
+            Head::Mlp {
+                hidden,
+                activation,
+                dropout,
+            } => {
+                let widths: Vec<String> = hidden.iter().map(|h| h.to_string()).collect();
+                let mut s = format!("mlp {}", widths.join("-"));
+                if *activation != Activation::Relu {
+                    s += &format!(" {activation:?}").to_lowercase();
+                }
+                if *dropout > 0.0 {
+                    s += &format!(" p{dropout}");
+                }
+                s
+            }
+        }
+    }
+}
+
+/// `[batch, features]` from a `[batch, c, h, w]` map.
+pub fn pool(x: Tensor<4>, pool: Pool) -> Tensor<2> {
+    let [n, c, h, w] = x.dims();
+    match pool {
+        Pool::Avg => x.mean_dim(3).mean_dim(2).reshape([n, c]),
+        Pool::Flatten => x.reshape([n, c * h * w]),
+    }
+}
+
+/// Width of the head's input for a `[c, h, w]` feature map.
+pub fn input_width([c, h, w]: [usize; 3], pool: Pool) -> usize {
+    match pool {
+        Pool::Avg => c,
+        Pool::Flatten => c * h * w,
+    }
+}
+
+/// A classification layer that is one `nn.Linear` (`fc.weight`) or an `nn.Sequential`
+/// (`fc.0.weight`, `fc.3.weight`, ...).
+#[derive(Module, Debug)]
+pub enum Classifier {
+    /// torchvision's single linear layer.
+    Linear(Linear),
+    /// A head of several layers.
+    Seq(Vec<Dense>),
+}
+
+impl Classifier {
+    /// Logits from pooled features; `rng` enables the head's dropout (training).
+    pub fn forward(&self, x: Tensor<2>, rng: Option<&mut StdRng>) -> Tensor<2> {
+        match self {
+            Classifier::Linear(l) => l.forward(x),
+            Classifier::Seq(layers) => dense(layers, x, rng),
+        }
+    }
+
+    /// Input width of the first layer.
+    pub fn input_width(&self) -> usize {
+        match self {
+            Classifier::Linear(l) => l.weight.dims()[0],
+            Classifier::Seq(layers) => first_width(layers),
+        }
+    }
+
+    /// The same layers re-initialised, the last with `classes` outputs.
+    pub fn fresh(self, classes: usize, rng: &mut StdRng, device: &Device) -> Classifier {
+        match self {
+            Classifier::Linear(l) => {
+                Classifier::Linear(linear(l.weight.dims()[0], classes, rng, device))
+            }
+            Classifier::Seq(layers) => Classifier::Seq(fresh(layers, classes, true, rng, device)),
+        }
+    }
+}
+
+/// Input width of the first linear layer of a classifier list.
+pub fn first_width(layers: &[Dense]) -> usize {
+    layers
+        .iter()
+        .find_map(|l| match l {
+            Dense::Linear(l) => Some(l.weight.dims()[0]),
+            _ => None,
+        })
+        .unwrap_or(0)
+}
+
+/// `layers` with the last linear layer (or, when `whole`, every linear layer) re-initialised and
+/// the last giving `classes` outputs.
+pub fn fresh(
+    mut layers: Vec<Dense>,
+    classes: usize,
+    whole: bool,
+    rng: &mut StdRng,
+    device: &Device,
+) -> Vec<Dense> {
+    let last = layers
+        .iter()
+        .rposition(|l| matches!(l, Dense::Linear(_)))
+        .unwrap_or(0);
+    for (i, l) in layers.iter_mut().enumerate() {
+        if let Dense::Linear(lin) = l
+            && (whole || i == last)
+        {
+            let [d_in, d_out] = lin.weight.dims();
+            let d_out = if i == last { classes } else { d_out };
+            *lin = linear(d_in, d_out, rng, device);
+        }
+    }
+    layers
+}
