@@ -249,3 +249,47 @@ fn fashion_mnist_loads_its_four_idx_files_with_the_official_test_split() {
     assert_eq!(ds.split(), (vec![0, 1, 2], vec![3, 4]));
     assert_eq!(ds.pixels[0], 1.0);
 }
+
+#[test]
+fn target_limits_keep_fixed_stratified_subsets_of_real_images() {
+    let t: sweep::spec::schema::Target =
+        toml::from_str("dataset = \"uci-digits\"\nlimit = 300\ntest_limit = 100").unwrap();
+    let full = sweep::data::prepare("uci-digits", &[], None, 8).unwrap();
+    let cut = sweep::data::target(&t, 8).unwrap();
+    assert!(cut.pool.len().abs_diff(300) <= 10, "{}", cut.pool.len());
+    assert!(cut.test.len().abs_diff(100) <= 10, "{}", cut.test.len());
+    assert_eq!(cut.labels.len(), cut.pool.len() + cut.test.len());
+    assert!(cut.pool.iter().all(|i| !cut.test.contains(i)));
+    // Stratified: every class keeps about its share (UCI digits are balanced: ~30 and ~10).
+    for class in 0..10u8 {
+        let n = cut.pool.iter().filter(|&&i| cut.labels[i] == class).count();
+        assert!((27..=33).contains(&n), "class {class}: {n} pool images");
+    }
+    // Each kept image is one of the full set, with its label, pool from pool and test from test.
+    let per = full.channels * full.size * full.size;
+    let row = |p: &sweep::data::Prepared, i: usize| p.pixels[i * per..(i + 1) * per].to_vec();
+    let mut index: std::collections::HashMap<Vec<u32>, Vec<usize>> = Default::default();
+    for i in 0..full.labels.len() {
+        let bits = row(&full, i).iter().map(|x| x.to_bits()).collect();
+        index.entry(bits).or_default().push(i);
+    }
+    for (part, from) in [(&cut.pool, &full.pool), (&cut.test, &full.test)] {
+        for &i in part {
+            let bits: Vec<u32> = row(&cut, i).iter().map(|x| x.to_bits()).collect();
+            // (Identical 8x8 digits exist, so any copy will do.)
+            assert!(
+                index[&bits]
+                    .iter()
+                    .any(|j| from.contains(j) && cut.labels[i] == full.labels[*j])
+            );
+        }
+    }
+    // Fixed: the same subset every time, whatever the run.
+    let again = full.subset(Some(300), Some(100));
+    assert_eq!(again.pixels, cut.pixels);
+    assert_eq!(again.labels, cut.labels);
+    assert_eq!(
+        (cut.mean.clone(), cut.std.clone()),
+        (full.mean.clone(), full.std.clone())
+    );
+}
