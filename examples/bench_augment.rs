@@ -46,12 +46,7 @@ fn main() {
             stages: 3,
             blocks: 1,
             input_size: size,
-            weights: None,
-            sha256: None,
-            allow_partial: false,
-            dropout: 0.0,
-            head: None,
-            pool: None,
+            ..ModelSpec::default()
         };
         let train_idx = sample_per_class(&data.pool, &data.labels, 64, 0);
         let s = Settings {

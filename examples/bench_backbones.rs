@@ -40,12 +40,7 @@ fn main() {
             stages: 3,
             blocks: 1,
             input_size: size,
-            weights: None,
-            sha256: None,
-            allow_partial: false,
-            dropout: 0.0,
-            head: None,
-            pool: None,
+            ..ModelSpec::default()
         };
         let plain = Device::flex();
         let x = Tensor::<4>::random(

@@ -54,12 +54,7 @@ fn main() {
         stages: 3,
         blocks: 1,
         input_size: 32,
-        weights: None,
-        sha256: None,
-        allow_partial: false,
-        dropout: 0.0,
-        head: None,
-        pool: None,
+        ..ModelSpec::default()
     };
     let choice: sweep::device::Choice = std::env::args()
         .nth(1)

@@ -35,12 +35,7 @@ fn spec(name: &str) -> ModelSpec {
         stages: 3,
         blocks: 1,
         input_size: 64,
-        weights: None,
-        sha256: None,
-        allow_partial: false,
-        dropout: 0.0,
-        head: None,
-        pool: None,
+        ..ModelSpec::default()
     }
 }
 

@@ -16,12 +16,7 @@ fn spec(width: usize, stages: usize) -> ModelSpec {
         stages,
         blocks: 1,
         input_size: 16,
-        weights: None,
-        sha256: None,
-        allow_partial: false,
-        dropout: 0.0,
-        head: None,
-        pool: None,
+        ..ModelSpec::default()
     }
 }
 

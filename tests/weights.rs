@@ -13,12 +13,7 @@ fn spec(width: usize) -> ModelSpec {
         stages: 2,
         blocks: 1,
         input_size: 16,
-        weights: None,
-        sha256: None,
-        allow_partial: false,
-        dropout: 0.0,
-        head: None,
-        pool: None,
+        ..ModelSpec::default()
     }
 }
 
