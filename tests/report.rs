@@ -352,3 +352,44 @@ fn bad_results_folders_give_clear_errors() {
     let html = std::fs::read_to_string(dir.path().join("report/index.html")).unwrap();
     assert!(html.contains("out of memory"));
 }
+
+/// Distinct x positions of the point markers (radius 4) in a chart's SVG.
+fn marker_xs(svg: &str) -> std::collections::BTreeSet<String> {
+    svg.split("<circle")
+        .skip(1)
+        .filter(|c| c.contains("r=\"4\""))
+        .filter_map(|c| c.split("cx=\"").nth(1)?.split('"').next().map(String::from))
+        .collect()
+}
+
+#[test]
+fn at_a_single_budget_the_settings_intervals_stand_side_by_side() {
+    // Two budgets: each setting's points sit on the budgets themselves.
+    let dir = fixture();
+    let report = render(dir.path(), &Options::default()).unwrap();
+    let svg = |d: &Path| std::fs::read_to_string(d.join("report/accuracy-vs-labels.svg")).unwrap();
+    assert_eq!(marker_xs(&svg(dir.path())).len(), 2);
+    let caption = |r: &sweep::report::Report| {
+        r.charts
+            .iter()
+            .find(|c| c.stem == "accuracy-vs-labels")
+            .unwrap()
+            .caption
+            .clone()
+    };
+    assert!(!caption(&report).contains("side by side"));
+    // One budget: the four settings' intervals would share one vertical line; they are dodged.
+    let runs = std::fs::read_to_string(dir.path().join("runs.csv")).unwrap();
+    let kept: Vec<&str> = runs
+        .lines()
+        .filter(|l| l.starts_with("run_id") || l.split(',').nth(4) == Some("5"))
+        .collect();
+    std::fs::write(dir.path().join("runs.csv"), kept.join("\n") + "\n").unwrap();
+    let report = render(dir.path(), &Options::default()).unwrap();
+    assert_eq!(marker_xs(&svg(dir.path())).len(), 4);
+    assert!(
+        caption(&report).contains("side by side"),
+        "{}",
+        caption(&report)
+    );
+}

@@ -66,6 +66,15 @@ pub fn accuracy_vs_labels(dir: &Path, runs: &Runs, cells: &[Cell]) -> anyhow::Re
         .collect();
     x_ticks.sort_by(f64::total_cmp);
     x_ticks.dedup_by(|a, b| (*a - *b).abs() < 1e-9);
+    // At a single budget every setting's interval would sit on one vertical line, hiding the
+    // others: set them side by side around it (log axis, so by a factor).
+    let dodged = x_ticks.len() == 1 && series.len() > 1;
+    if dodged {
+        let n = series.len() as f64;
+        for (i, s) in series.iter_mut().enumerate() {
+            s.points[0].0 *= 1.15f64.powf(i as f64 / (n - 1.0) - 0.5);
+        }
+    }
     save(
         &LineChart {
             title: "Test accuracy vs labelled images per class".into(),
@@ -81,11 +90,16 @@ pub fn accuracy_vs_labels(dir: &Path, runs: &Runs, cells: &[Cell]) -> anyhow::Re
     Ok(Chart {
         stem: "accuracy-vs-labels".into(),
         caption: format!(
-            "Mean test accuracy with its 95% Student-t interval over runs{}; scratch dashed.",
+            "Mean test accuracy with its 95% Student-t interval over runs{}; scratch dashed{}.",
             if others {
                 " (other axes pooled)"
             } else {
                 " (over seeds)"
+            },
+            if dodged {
+                "; the settings stand side by side around their one budget"
+            } else {
+                ""
             }
         ),
     })
