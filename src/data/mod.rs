@@ -187,6 +187,23 @@ pub fn stratified_split(
     (rest, held)
 }
 
+/// About `n` of `indices`, every class keeping its share (all of them when `n` is `None` or
+/// not smaller): a fixed subset for a given `seed`.
+pub fn stratified_subset(
+    indices: &[usize],
+    labels: &[u8],
+    n: Option<usize>,
+    seed: u64,
+) -> Vec<usize> {
+    match n {
+        Some(n) if n < indices.len() => {
+            let fraction = n as f64 / indices.len() as f64;
+            stratified_split(indices, labels, fraction, seed).1
+        }
+        _ => indices.to_vec(),
+    }
+}
+
 /// The label budget: `per_class` images of every class (all when 0 or fewer exist).
 ///
 /// Depends only on (seed, per_class), and the budgets of one seed are nested: the 5 images per
@@ -261,14 +278,8 @@ impl Prepared {
     /// A fixed stratified subset: about `limit` of the pool and `test_limit` of the test images
     /// (all of either when `None`), with the full pool's normalisation.
     pub fn subset(&self, limit: Option<usize>, test_limit: Option<usize>) -> Prepared {
-        let pick = |from: &[usize], n: Option<usize>, salt: u64| match n {
-            Some(n) if n < from.len() => {
-                let fraction = n as f64 / from.len() as f64;
-                stratified_split(from, &self.labels, fraction, SPLIT_SEED ^ salt).1
-            }
-            _ => from.to_vec(),
-        };
-        let (pool, test) = (pick(&self.pool, limit, 3), pick(&self.test, test_limit, 4));
+        let pool = stratified_subset(&self.pool, &self.labels, limit, SPLIT_SEED ^ 3);
+        let test = stratified_subset(&self.test, &self.labels, test_limit, SPLIT_SEED ^ 4);
         let kept: Vec<usize> = pool.iter().chain(&test).copied().collect();
         let (pixels, _) = self.gather(&kept);
         Prepared {

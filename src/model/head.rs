@@ -183,14 +183,6 @@ impl Classifier {
         }
     }
 
-    /// Input width of the first layer.
-    pub fn input_width(&self) -> usize {
-        match self {
-            Classifier::Linear(l) => l.weight.dims()[0],
-            Classifier::Seq(layers) => first_width(layers),
-        }
-    }
-
     /// The same layers re-initialised, the last with `classes` outputs.
     pub fn fresh(self, classes: usize, rng: &mut StdRng, device: &Device) -> Classifier {
         match self {
@@ -200,17 +192,6 @@ impl Classifier {
             Classifier::Seq(layers) => Classifier::Seq(fresh(layers, classes, true, rng, device)),
         }
     }
-}
-
-/// Input width of the first linear layer of a classifier list.
-pub fn first_width(layers: &[Dense]) -> usize {
-    layers
-        .iter()
-        .find_map(|l| match l {
-            Dense::Linear(l) => Some(l.weight.dims()[0]),
-            _ => None,
-        })
-        .unwrap_or(0)
 }
 
 /// `layers` with the last linear layer (or, when `whole`, every linear layer) re-initialised and

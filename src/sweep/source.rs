@@ -107,13 +107,8 @@ pub fn obtain(
         spec.input_size,
     )?;
     let (candidates, val) = data.val_split(0.1);
-    let cap = |idx: &[usize]| match source.eval_limit {
-        Some(n) if n < idx.len() => {
-            let fraction = n as f64 / idx.len() as f64;
-            data::stratified_split(idx, &data.labels, fraction, EVAL_SEED).1
-        }
-        _ => idx.to_vec(),
-    };
+    let cap =
+        |idx: &[usize]| data::stratified_subset(idx, &data.labels, source.eval_limit, EVAL_SEED);
     let (val, test) = (cap(&val), cap(&data.test));
     let mut train_idx = candidates;
     if let Some(limit) = source.limit {
