@@ -185,3 +185,60 @@ fn cached_and_uncached_runs_agree_bit_for_bit_and_share_entries_as_planned() {
     assert_eq!(results(&second), results(&cached));
     assert!(!second.join("cache").exists());
 }
+
+#[test]
+fn entries_are_mapped_from_the_cache_folder_and_damaged_ones_are_refused() {
+    use burn::tensor::{Device, Tensor, TensorData};
+    use sweep::model;
+    use sweep::spec::schema::ModelSpec;
+    use sweep::train::features;
+
+    let device = Device::flex().autodiff();
+    let data = sweep::data::prepare("uci-digits", &[], None, 16).unwrap();
+    let spec = ModelSpec {
+        width: 8,
+        stages: 2,
+        blocks: 1,
+        input_size: 16,
+        ..ModelSpec::default()
+    };
+    let net = model::build(&spec, 1, 10, 3, &device).freeze_leading(2, false);
+    let dir = tempfile::tempdir().unwrap();
+    let got = features::obtain(&net, 2, &data, "uci-map", dir.path(), &device)
+        .unwrap()
+        .expect("small enough to cache");
+    assert!(got.data.pixels.is_mapped(), "{:?}", got.data.pixels);
+    assert_eq!(got.data.pixels.len(), data.labels.len() * 8 * 16 * 16);
+
+    // The mapped values are the frozen prefix's outputs on the images.
+    let picked = [0, 7, data.labels.len() - 1];
+    let (x, _) = data.gather(&picked);
+    let x = Tensor::<4>::from_data(TensorData::new(x, [3, 1, 16, 16]), &device);
+    let direct = net
+        .prefix(x, 2)
+        .unwrap()
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let (mapped, _) = got.data.gather(&picked);
+    assert_eq!(mapped, direct);
+
+    // Read back from the folder: mapped again, the same values.
+    let path = features::file(dir.path(), &got.key);
+    let again = features::load(&path, &data).expect("a complete entry");
+    assert!(again.pixels.is_mapped());
+    assert_eq!(&again.pixels[..], &got.data.pixels[..]);
+
+    // A short file, a foreign file and an entry for another image count are refused (the caller
+    // then computes the entry again).
+    let bytes = std::fs::read(&path).unwrap();
+    let other = dir.path().join("other.f32");
+    std::fs::write(&other, &bytes[..bytes.len() - 4]).unwrap();
+    assert!(features::load(&other, &data).is_none());
+    let mut foreign = bytes.clone();
+    foreign[0] = b'X';
+    std::fs::write(&other, &foreign).unwrap();
+    assert!(features::load(&other, &data).is_none());
+    let fewer = data.subset(Some(100), Some(20));
+    assert!(features::load(&path, &fewer).is_none());
+}

@@ -5,6 +5,7 @@ pub mod csv_images;
 pub mod fingerprint;
 pub mod formats;
 pub mod idx;
+pub mod pixels;
 pub mod preview;
 pub mod registry;
 pub mod transform;
@@ -247,8 +248,8 @@ pub struct Prepared {
     pub size: usize,
     /// Number of classes.
     pub classes: usize,
-    /// Normalised pixels of all images, NCHW.
-    pub pixels: Vec<f32>,
+    /// Normalised pixels of all images, NCHW (mapped from disk for feature-cache entries).
+    pub pixels: pixels::Pixels,
     /// One label per image.
     pub labels: Vec<u8>,
     /// Indices usable for training and validation.
@@ -287,7 +288,7 @@ impl Prepared {
             channels: self.channels,
             size: self.size,
             classes: self.classes,
-            pixels,
+            pixels: pixels.into(),
             labels: kept.iter().map(|&i| self.labels[i]).collect(),
             pool: (0..pool.len()).collect(),
             test: (pool.len()..kept.len()).collect(),

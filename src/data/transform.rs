@@ -34,7 +34,7 @@ pub fn prepare(ds: &Dataset, crop: Option<usize>, size: usize) -> anyhow::Result
         channels: c,
         size,
         classes: ds.classes,
-        pixels,
+        pixels: pixels.into(),
         labels: ds.labels.clone(),
         pool,
         test,

@@ -4,8 +4,9 @@
 //! A frozen prefix in inference mode fed unaugmented images is a fixed function of each image, so
 //! its outputs can stand in for the images: training then runs only the trainable rest. Entries
 //! are keyed by content (the prefix's frozen values, the depth, the data's identity and the
-//! `sweep` version), kept in memory up to a budget and written to `DIR/features-<key>.f32` so
-//! later processes and other sweeps sharing the cache folder read them back.
+//! `sweep` version) and written to `DIR/features-<key>.f32`, which is then memory-mapped: every
+//! run, later process and other sweep sharing the cache folder reads the same pages of the OS's
+//! page cache, and the OS drops them under memory pressure (they are clean) instead of swapping.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -18,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::Settings;
 use crate::data::Prepared;
+use crate::data::pixels::Pixels;
 use crate::model::Network;
 
 static ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
@@ -32,7 +34,8 @@ pub fn enabled() -> bool {
     ENABLED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-/// Bytes of features kept in memory across runs; beyond it, entries are read back from disk.
+/// Bytes of features kept mapped across runs; beyond it, an entry is mapped again by each run
+/// that asks (cheap), and entries larger than this are not cached at all.
 const MEMORY_BUDGET: usize = 1 << 30;
 
 /// Features standing in for a dataset's images.
@@ -127,11 +130,13 @@ pub fn obtain(
     let got = slot.get_or_init(|| {
         fresh = true;
         let path = file(dir, &key);
-        let made = match read(&path, data) {
+        let made = match load(&path, data) {
             Some(f) => Ok(f),
             None => {
                 let f = compute(net, depth, data, device);
-                write(&path, &f).map(|()| f)
+                // Mapped once written, so the computed copy can leave this process's memory;
+                // kept as computed where the file cannot be mapped.
+                write(&path, &f).map(|()| load(&path, data).unwrap_or(f))
             }
         };
         made.map(Arc::new).map_err(|e| format!("{e:#}"))
@@ -185,14 +190,14 @@ fn compute(net: &Network, depth: usize, data: &Prepared, device: &Device) -> Pre
 }
 
 /// `data` with its images replaced by `pixels` of `[channels, size, size]` each.
-fn with_pixels(data: &Prepared, pixels: Vec<f32>, [c, h, w]: [usize; 3]) -> Prepared {
+fn with_pixels(data: &Prepared, pixels: impl Into<Pixels>, [c, h, w]: [usize; 3]) -> Prepared {
     debug_assert_eq!(h, w, "square inputs give square features");
     Prepared {
         name: data.name.clone(),
         channels: c,
         size: h,
         classes: data.classes,
-        pixels,
+        pixels: pixels.into(),
         labels: data.labels.clone(),
         pool: data.pool.clone(),
         test: data.test.clone(),
@@ -217,7 +222,7 @@ fn write(path: &Path, f: &Prepared) -> anyhow::Result<()> {
     for v in [f.labels.len(), f.channels, f.size] {
         out.write_all(&(v as u64).to_le_bytes())?;
     }
-    for x in &f.pixels {
+    for x in f.pixels.iter() {
         out.write_all(&x.to_le_bytes())?;
     }
     out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
@@ -225,22 +230,17 @@ fn write(path: &Path, f: &Prepared) -> anyhow::Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Reads an entry back; `None` when it is missing or does not fit `data`.
-fn read(path: &Path, data: &Prepared) -> Option<Prepared> {
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .ok()?
-        .read_to_end(&mut bytes)
-        .ok()?;
-    let (head, body) = bytes.split_at_checked(32)?;
+/// Maps an entry of the cache folder; `None` when it is missing, cannot be mapped or does not
+/// fit `data` (then the caller computes it again and replaces the file).
+pub fn load(path: &Path, data: &Prepared) -> Option<Prepared> {
+    let mut head = [0u8; 32];
+    std::fs::File::open(path).ok()?.read_exact(&mut head).ok()?;
     let word = |i: usize| u64::from_le_bytes(head[8 + 8 * i..16 + 8 * i].try_into().unwrap());
     let (n, c, s) = (word(0) as usize, word(1) as usize, word(2) as usize);
-    if &head[..8] != MAGIC || n != data.labels.len() || body.len() != n * c * s * s * 4 {
+    if &head[..8] != MAGIC || n != data.labels.len() {
         return None;
     }
-    let pixels = body
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect();
+    let len = n.checked_mul(c)?.checked_mul(s)?.checked_mul(s)?;
+    let pixels = Pixels::map(path, head.len(), len)?;
     Some(with_pixels(data, pixels, [c, s, s]))
 }
