@@ -5,11 +5,7 @@
 # could pay). Usage: scripts/bench/augment.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-venv=${SWEEP_PARITY_VENV:-$HOME/.cache/sweep/parity-venv}
-if ! "$venv/bin/python" -c "import torch, torchvision" 2>/dev/null; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check torch torchvision safetensors
-fi
+source scripts/bench/torch-venv.sh
 cargo build --release --quiet --example bench_augment
 rust=$(mktemp); torch=$(mktemp)
 trap 'rm -f "$rust" "$torch"' EXIT

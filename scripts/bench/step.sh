@@ -5,11 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 threads=${1:-1}
-venv=${SWEEP_PARITY_VENV:-$HOME/.cache/sweep/parity-venv}
-if ! "$venv/bin/python" -c "import torch, torchvision" 2>/dev/null; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check torch torchvision safetensors
-fi
+source scripts/bench/torch-venv.sh
 cargo build --release --quiet --example bench_step
 read -r st si sh sc < <(RAYON_NUM_THREADS=$threads ./target/release/examples/bench_step)
 read -r pt pi ph < <(OMP_NUM_THREADS=$threads "$venv/bin/python" -c "import torch; torch.set_num_threads($threads); import runpy; runpy.run_path('scripts/bench/step.py', run_name='__main__')")

@@ -5,11 +5,7 @@
 # Usage: scripts/bench/sweep.sh [extra sweep run args]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-venv=${SWEEP_PARITY_VENV:-$HOME/.cache/sweep/parity-venv}
-if ! "$venv/bin/python" -c "import torch, torchvision" 2>/dev/null; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check torch torchvision safetensors
-fi
+source scripts/bench/torch-venv.sh
 cargo build --release --quiet
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
