@@ -3,8 +3,8 @@
 //! dropped by the OS under memory pressure instead of copied into each run.
 
 use std::fmt;
+use std::fs::File;
 use std::ops::Deref;
-use std::path::Path;
 
 /// Normalised pixels (or frozen features), NCHW, as one `f32` slice.
 pub enum Pixels {
@@ -22,16 +22,16 @@ pub enum Pixels {
 }
 
 impl Pixels {
-    /// Maps `len` `f32`s at byte `offset` of `path`; `None` when the file is shorter, the values
-    /// would be misaligned, or this machine is big-endian (the files are little-endian).
-    pub fn map(path: &Path, offset: usize, len: usize) -> Option<Pixels> {
+    /// Maps `len` `f32`s at byte `offset` of `file`; `None` when the file has another length,
+    /// the values would be misaligned, or this machine is big-endian (the files are
+    /// little-endian).
+    pub fn map(file: &File, offset: usize, len: usize) -> Option<Pixels> {
         if cfg!(target_endian = "big") || !offset.is_multiple_of(4) {
             return None;
         }
-        let file = std::fs::File::open(path).ok()?;
         // SAFETY: cache files are written under a temporary name and renamed into place, never
         // modified afterwards; replacing or deleting one leaves this mapping's inode intact.
-        let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+        let map = unsafe { memmap2::Mmap::map(file) }.ok()?;
         if map.len() != offset + len * 4 {
             return None;
         }

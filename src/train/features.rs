@@ -233,14 +233,15 @@ fn write(path: &Path, f: &Prepared) -> anyhow::Result<()> {
 /// Maps an entry of the cache folder; `None` when it is missing, cannot be mapped or does not
 /// fit `data` (then the caller computes it again and replaces the file).
 pub fn load(path: &Path, data: &Prepared) -> Option<Prepared> {
+    let mut file = std::fs::File::open(path).ok()?;
     let mut head = [0u8; 32];
-    std::fs::File::open(path).ok()?.read_exact(&mut head).ok()?;
+    file.read_exact(&mut head).ok()?;
     let word = |i: usize| u64::from_le_bytes(head[8 + 8 * i..16 + 8 * i].try_into().unwrap());
     let (n, c, s) = (word(0) as usize, word(1) as usize, word(2) as usize);
     if &head[..8] != MAGIC || n != data.labels.len() {
         return None;
     }
     let len = n.checked_mul(c)?.checked_mul(s)?.checked_mul(s)?;
-    let pixels = Pixels::map(path, head.len(), len)?;
+    let pixels = Pixels::map(&file, head.len(), len)?;
     Some(with_pixels(data, pixels, [c, s, s]))
 }
