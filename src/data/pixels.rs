@@ -77,13 +77,6 @@ impl FromIterator<f32> for Pixels {
     }
 }
 
-impl Clone for Pixels {
-    /// A copy in memory (a mapping is not duplicated).
-    fn clone(&self) -> Pixels {
-        Pixels::Owned(self.to_vec())
-    }
-}
-
 impl PartialEq for Pixels {
     /// The same values, wherever they are stored.
     fn eq(&self, other: &Pixels) -> bool {
