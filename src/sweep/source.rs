@@ -88,6 +88,12 @@ pub fn obtain(
     let key = key(source, spec);
     let spec = &backbone_spec(spec);
     let (weights, info_path) = paths(cache, &key);
+    let ckpt_log = |line: String| log(format!("source {key}: {line}"));
+    let checkpoint = train::checkpoint::Checkpoint::new(
+        cache.join(format!("source-{key}.ckpt")),
+        &key,
+        &ckpt_log,
+    );
     if weights.exists()
         && let Ok(text) = std::fs::read_to_string(&info_path)
         && let Ok(info) = serde_json::from_str::<SourceInfo>(&text)
@@ -97,6 +103,8 @@ pub fn obtain(
             weights.display(),
             info.test_accuracy
         ));
+        // Left behind by a kill between storing the stage and removing its checkpoint.
+        checkpoint.remove();
         return Ok(info);
     }
     let start = Instant::now();
@@ -150,7 +158,7 @@ pub fn obtain(
             e.epoch, e.train_loss, e.val_accuracy
         ));
     };
-    let fitted = train::fit(
+    let fitted = train::fit_resumable(
         net,
         &data,
         &train_idx,
@@ -158,6 +166,7 @@ pub fn obtain(
         &settings,
         device,
         &mut on_epoch,
+        Some(&checkpoint),
     )?;
     let test = train::evaluate(&fitted.best, &data, &test, device);
     let info = SourceInfo {
@@ -178,6 +187,7 @@ pub fn obtain(
         serde_json::to_string_pretty(&info)?.as_bytes(),
     )?;
     std::fs::rename(&tmp, &weights)?;
+    checkpoint.remove();
     log(format!(
         "source {key}: test accuracy {:.4} after {:.1}s",
         info.test_accuracy, info.seconds

@@ -1,5 +1,6 @@
 //! Training: the loop, optimizers, early stopping and evaluation.
 
+pub mod checkpoint;
 pub mod features;
 pub mod lr_find;
 pub mod metrics;
@@ -188,6 +189,20 @@ pub struct Evaluation {
 
 /// Trains `model` (on an autodiff device) on `train`, choosing the best epoch on `val`.
 pub fn fit(
+    model: Network,
+    data: &Prepared,
+    train: &[usize],
+    val: &[usize],
+    s: &Settings,
+    device: &Device,
+    on_epoch: &mut dyn FnMut(&EpochLog),
+) -> anyhow::Result<Fitted> {
+    fit_resumable(model, data, train, val, s, device, on_epoch, None)
+}
+
+/// [`fit`] that, given a checkpoint, resumes after its last epoch and saves one after each epoch.
+#[allow(clippy::too_many_arguments)]
+pub fn fit_resumable(
     mut model: Network,
     data: &Prepared,
     train: &[usize],
@@ -195,6 +210,7 @@ pub fn fit(
     s: &Settings,
     device: &Device,
     on_epoch: &mut dyn FnMut(&EpochLog),
+    checkpoint: Option<&checkpoint::Checkpoint>,
 ) -> anyhow::Result<Fitted> {
     if train.is_empty() || val.is_empty() {
         bail!(
@@ -207,7 +223,8 @@ pub fn fit(
     let loss_fn = CrossEntropyLossConfig::new()
         .with_smoothing(smoothing)
         .init(device);
-    let mut optim = optim::build(s.optimizer, s.weight_decay, s.grad_clip);
+    let new_optim = || optim::build(s.optimizer, s.weight_decay, s.grad_clip);
+    let mut optim = new_optim();
     let plan = schedule::LrPlan {
         schedule: s.schedule,
         base: s.lr,
@@ -220,7 +237,6 @@ pub fn fit(
         steps_per_epoch: train.len().div_ceil(s.batch_size),
     };
     let parts = model.parts().len();
-    let part_ids = model.part_param_ids();
     // Epoch in which each part last became trainable (for the unfreezing warm-up).
     let mut thawed_in = vec![0usize; parts];
     let mut frozen_now = s.freeze_depth;
@@ -229,8 +245,25 @@ pub fn fit(
     let mut order = train.to_vec();
     let mut best: Option<(f64, usize, Network)> = None;
     let mut epochs = Vec::new();
+    let job = checkpoint.map(|c| c.job(s, train, val));
+    if let Some(r) = job.as_ref().and_then(|j| j.resume(&model, new_optim())) {
+        (model, optim, epochs) = (r.model, r.optim, r.state.epochs);
+        (thawed_in, frozen_now) = (r.state.thawed_in, r.state.frozen_now);
+        let b = r.state.best_epoch;
+        best = Some((score(s.monitor, &epochs[b - 1]), b, r.best));
+        if s.unfreeze_every > 0 {
+            model = model.set_frozen(frozen_now, s.bn_train);
+        }
+    }
+    // After resuming: the optimizer state refers to the checkpoint's ids.
+    let part_ids = model.part_param_ids();
     let steps = plan.steps_per_epoch;
-    for epoch in 1..=s.epochs {
+    for epoch in epochs.len() + 1..=s.epochs {
+        // Checked before an epoch rather than after one, so that a job resumed after the
+        // epoch it stopped in stops too.
+        if s.patience > 0 && best.as_ref().is_some_and(|b| epoch - 1 - b.1 >= s.patience) {
+            break;
+        }
         let depth = s.frozen_parts(parts, epoch);
         if epoch == 1 || depth != frozen_now {
             if depth != frozen_now || s.unfreeze_every > 0 {
@@ -302,17 +335,19 @@ pub fn fit(
             frozen_parts: frozen_now,
         };
         on_epoch(&log);
+        let score = score(s.monitor, &log);
         epochs.push(log);
-        let score = match s.monitor {
-            Monitor::ValAccuracy => val_accuracy,
-            Monitor::ValLoss => -eval.loss,
-        };
         if best.as_ref().is_none_or(|(b, _, _)| score > *b) {
             best = Some((score, epoch, model.valid()));
         }
-        let best_epoch = best.as_ref().map_or(epoch, |b| b.1);
-        if s.patience > 0 && epoch - best_epoch >= s.patience {
-            break;
+        if let (Some(job), Some((_, best_epoch, best))) = (&job, &best) {
+            let state = checkpoint::State {
+                epochs: epochs.clone(),
+                best_epoch: *best_epoch,
+                thawed_in: thawed_in.clone(),
+                frozen_now,
+            };
+            job.save(&model, &optim, best, &state);
         }
     }
     let (_, best_epoch, best) = best.expect("at least one epoch");
@@ -322,6 +357,14 @@ pub fn fit(
         last: model.valid(),
         epochs,
     })
+}
+
+/// The number [`fit`] keeps the epoch that maximises.
+fn score(monitor: Monitor, log: &EpochLog) -> f64 {
+    match monitor {
+        Monitor::ValAccuracy => log.val_accuracy,
+        Monitor::ValLoss => -log.val_loss,
+    }
 }
 
 /// One optimizer step: the head moves at `lr`, backbone part k at `rates[k]`.
