@@ -76,14 +76,14 @@ impl fmt::Display for SpecError {
         write!(f, "{}", self.message)?;
         if let (Some(snippet), Some((line, _))) = (&self.snippet, self.position) {
             let (text, col, width) = snippet.as_ref();
-            let gutter = line.to_string().len();
+            let gutter = " ".repeat(line.to_string().len());
+            // Padding by repetition, not a `{:pad$}` width: widths past u16::MAX panic, and a
+            // long line's column can be larger.
             write!(
                 f,
-                "\n {line} | {text}\n {:gutter$} | {:>pad$}{}",
-                "",
-                "",
-                "^".repeat(*width),
-                pad = col - 1
+                "\n {line} | {text}\n {gutter} | {}{}",
+                " ".repeat(col - 1),
+                "^".repeat(*width)
             )?;
         }
         if let Some(help) = &self.help {

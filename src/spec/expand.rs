@@ -31,6 +31,10 @@ const LIST_SETTINGS: &[&str] = &[
 /// Tables whose lists are values, never axes (`[augment.sets] light = ["flip"]`).
 const VALUE_TABLES: &[&str] = &["augment"];
 
+/// Most grid points (before duplicates are removed) one file may expand into: every point is
+/// built in memory, and far fewer runs than this already take days to train.
+pub const MAX_POINTS: usize = 100_000;
+
 /// One grid axis: the dotted key path and the spanned values it takes.
 #[derive(Debug, Clone)]
 pub struct Axis<'i> {
@@ -85,7 +89,26 @@ pub fn expand<'i>(
     // Seeds vary fastest so that the replicates of one cell sit next to each other.
     axes.sort_by_key(|a| a.path == ["experiment", "seeds"]);
 
-    let total: usize = axes.iter().map(|a| a.values.len()).product();
+    // Checked: a few dozen short lists multiply past usize::MAX, and wrapped to 0 or to a
+    // small number the plan would silently lose runs.
+    let total = axes
+        .iter()
+        .try_fold(1usize, |n, a| n.checked_mul(a.values.len()))
+        .filter(|n| *n <= MAX_POINTS);
+    let Some(total) = total else {
+        let sizes: Vec<String> = axes.iter().map(|a| a.values.len().to_string()).collect();
+        return Err(SpecError::at(
+            file,
+            text,
+            None,
+            format!(
+                "the grid has more than {MAX_POINTS} points ({} axes: {})",
+                axes.len(),
+                sizes.join(" x ")
+            ),
+        )
+        .help("list fewer values, or split the experiment into several files"));
+    };
     let mut points = Vec::with_capacity(total);
     for index in 0..total {
         let mut table = root.clone();

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+use super::results::write_error;
 use super::run::{Outcome, Status};
 use crate::spec::Plan;
 
@@ -114,18 +115,31 @@ pub fn commit(dir: &Path, id: &str, files: &[(&str, Vec<u8>)]) -> anyhow::Result
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).with_context(|| format!("cannot clear {}", tmp.display()))?;
     }
-    std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    for (name, bytes) in files {
-        let path = tmp.join(name);
-        let mut f =
-            File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
+    let write = |path: &Path, bytes: &[u8]| {
+        let mut f = File::create(path)?;
         std::io::Write::write_all(&mut f, bytes)?;
-        f.sync_all()?;
+        f.sync_all()
+    };
+    let written = std::fs::create_dir_all(&tmp)
+        .map_err(|e| write_error(&tmp, e))
+        .and_then(|()| {
+            files.iter().try_for_each(|(name, bytes)| {
+                let path = tmp.join(name);
+                write(&path, bytes).map_err(|e| write_error(&path, e))
+            })
+        });
+    if let Err(e) = written {
+        // Half a run folder is no result, and on a full disk it holds space the next try needs.
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
     }
     let target = run_dir(dir, id);
     if target.exists() {
         std::fs::remove_dir_all(&target)
             .with_context(|| format!("cannot replace {}", target.display()))?;
     }
-    std::fs::rename(&tmp, &target).with_context(|| format!("cannot write {}", target.display()))
+    std::fs::rename(&tmp, &target).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&tmp);
+        write_error(&target, e)
+    })
 }

@@ -14,11 +14,52 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         "{}.tmp",
         path.extension().and_then(|e| e.to_str()).unwrap_or("")
     ));
-    let mut f =
-        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+    let written = std::fs::File::create(&tmp).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    });
+    written.map_err(|e| {
+        // A partial file would only hold on to the space a full disk lacks.
+        let _ = std::fs::remove_file(&tmp);
+        write_error(path, e)
+    })
+}
+
+/// The error of a failed write of `path`, saying so plainly when the disk is full.
+pub fn write_error(path: &Path, e: std::io::Error) -> anyhow::Error {
+    let what = if disk_full(&e) {
+        format!("cannot write {} (the disk is full)", path.display())
+    } else {
+        format!("cannot write {}", path.display())
+    };
+    anyhow::Error::new(e).context(what)
+}
+
+fn disk_full(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(e.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
+}
+
+/// Whether an error is the disk (or a quota) running out of space: a fault of the machine,
+/// not of the run.
+pub fn is_disk_full(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(disk_full)
+            || is_disk_full_message(&c.to_string())
+    })
+}
+
+/// [`is_disk_full`] for an error already turned into text (a failed run's message), by the
+/// OS's wording as `io::Error` prints it (Linux, macOS, Windows).
+pub fn is_disk_full_message(message: &str) -> bool {
+    [
+        "No space left on device",
+        "Disk quota exceeded",
+        "not enough space on the disk",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
 }
 
 /// Columns every `runs.csv` has for the transfer settings, whether or not they are axes.
