@@ -149,7 +149,10 @@ fn main() -> ExitCode {
 
 fn command(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Plan { file } => match Plan::load(&file) {
+        Command::Plan { file } => match Plan::load(&file).and_then(|plan| {
+            sweep::spec::preflight::check(&plan)?;
+            Ok(plan)
+        }) {
             Ok(plan) => {
                 print!("{}", render_plan(&plan));
                 ExitCode::SUCCESS
@@ -167,7 +170,11 @@ fn command(cli: Cli) -> ExitCode {
             no_feature_cache,
             device,
         } => {
-            let plan = match Plan::load(&file) {
+            // Preflight before the banner; `engine::run` checks again (datasets are loaded once
+            // per process, so the second pass costs little).
+            let plan = match Plan::load(&file)
+                .and_then(|plan| sweep::spec::preflight::check(&plan).map(|()| plan))
+            {
                 Ok(plan) => plan,
                 Err(e) => return spec_error(&e),
             };
@@ -219,10 +226,13 @@ fn command(cli: Cli) -> ExitCode {
                     }
                     ExitCode::SUCCESS
                 }
-                Err(e) => {
-                    eprintln!("sweep: error: {e:#}");
-                    ExitCode::FAILURE
-                }
+                Err(e) => match e.downcast_ref::<sweep::spec::SpecError>() {
+                    Some(spec) => spec_error(spec),
+                    None => {
+                        eprintln!("sweep: error: {e:#}");
+                        ExitCode::FAILURE
+                    }
+                },
             }
         }
         Command::LrFind {
@@ -326,14 +336,16 @@ fn command(cli: Cli) -> ExitCode {
                             c.accuracy.1,
                             word(c.metrics_match),
                             word(c.weights_match),
-                            if c.ok() { "reproduced" } else { "MISMATCH" }
+                            c.verdict()
                         );
                     }
                     let bad = checks.iter().filter(|c| !c.ok()).count();
+                    let exact = checks.iter().filter(|c| c.exact()).count();
                     println!(
-                        "{} of {} runs reproduced bit for bit",
+                        "{} of {} runs reproduced: {exact} bit for bit, {} within float tolerance",
                         checks.len() - bad,
-                        checks.len()
+                        checks.len(),
+                        checks.len() - bad - exact
                     );
                     if bad > 0 {
                         ExitCode::FAILURE

@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod expand;
+pub mod preflight;
 pub mod schema;
 pub mod validate;
 
@@ -30,6 +31,8 @@ pub struct Plan {
     pub runs: Vec<Run>,
     /// `[experiment] device`, when set.
     pub device: Option<crate::device::Choice>,
+    /// Index of each run's first grid point, to point errors found later into the file.
+    points: Vec<usize>,
 }
 
 /// One run of the plan.
@@ -64,8 +67,10 @@ impl Plan {
     pub fn parse(file: &Path, text: &str) -> Result<Plan, SpecError> {
         let (axes, points) = expand::expand(file, text)?;
         let mut runs: Vec<Run> = Vec::new();
+        let mut first_points = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let mut device = None;
-        for point in points {
+        for (index, point) in points.into_iter().enumerate() {
             if let Err(p) = validate::validate(&point.config) {
                 let path: Vec<String> = p.path.split('.').map(String::from).collect();
                 let span = expand::value_span(&point.table, &path);
@@ -79,10 +84,12 @@ impl Plan {
             let config = normalize(point.config);
             let inputs = inputs(&config);
             let id = run_id(&config, &inputs);
-            if runs.iter().any(|r| r.id == id) {
+            // A set, not a scan of `runs`: a large grid would take quadratic time.
+            if !seen.insert(id.clone()) {
                 continue;
             }
             let axis_values = axes.iter().map(|a| axis_value(&config, &a.path)).collect();
+            first_points.push(index);
             runs.push(Run {
                 id,
                 config,
@@ -98,7 +105,29 @@ impl Plan {
             device,
             axes: axes.iter().map(|a| a.name()).collect(),
             runs,
+            points: first_points,
         })
+    }
+
+    /// An error about the setting at dotted `path` of run `run`, pointing at the value that run
+    /// got from the file (the list element, for an axis).
+    pub fn error_at(
+        &self,
+        run: usize,
+        path: &str,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) -> SpecError {
+        let keys: Vec<String> = path.split('.').map(String::from).collect();
+        let span = expand::expand(&self.file, &self.text)
+            .ok()
+            .and_then(|(_, points)| {
+                let point = points.get(*self.points.get(run)?)?;
+                expand::value_span(&point.table, &keys)
+            });
+        SpecError::at(&self.file, &self.text, span, message)
+            .field(path)
+            .help(help)
     }
 }
 

@@ -115,8 +115,8 @@ pub struct Source {
 pub struct Target {
     /// Registered dataset name.
     pub dataset: String,
-    /// Labelled training images per class (the few-label budget); 0 means all.
-    #[serde(default)]
+    /// Labelled training images per class (the few-label budget); 0 stands for `"all"`.
+    #[serde(default, with = "budget")]
     pub labels_per_class: usize,
     /// Keep only these classes, relabelled 0, 1, ... in this order (all when absent).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -457,4 +457,47 @@ fn yes() -> bool {
 }
 fn none() -> String {
     "none".into()
+}
+
+/// `labels_per_class`: a count, or `"all"` (held as 0) for every image of every class.
+mod budget {
+    use serde::Serializer;
+    use serde::de::{self, Deserializer, Visitor};
+
+    pub fn serialize<S: Serializer>(n: &usize, s: S) -> Result<S::Ok, S::Error> {
+        match n {
+            0 => s.serialize_str("all"),
+            n => s.serialize_u64(*n as u64),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = usize;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number of images per class (at least 1), or \"all\"")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<usize, E> {
+                match u64::try_from(v) {
+                    Ok(v) => self.visit_u64(v),
+                    Err(_) => Err(E::invalid_value(de::Unexpected::Signed(v), &self)),
+                }
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<usize, E> {
+                // 0 once meant "all"; a budget of nothing is a mistake, so it must be said.
+                match usize::try_from(v) {
+                    Ok(n) if n > 0 => Ok(n),
+                    _ => Err(E::invalid_value(de::Unexpected::Unsigned(v), &self)),
+                }
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<usize, E> {
+                match v {
+                    "all" => Ok(0),
+                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
 }

@@ -55,7 +55,7 @@ pub fn validate(c: &RunConfig) -> Result<(), Problem> {
         return Err(problem(
             "target.labels_per_class",
             "must be at most 100000",
-            "0 means all labelled images",
+            "write `labels_per_class = \"all\"` to train on every labelled image",
         ));
     }
     fraction("target.val_fraction", c.target.val_fraction, 0.0, 0.9)?;
@@ -79,9 +79,13 @@ pub fn validate(c: &RunConfig) -> Result<(), Problem> {
                 ));
             }
         } else if !std::path::Path::new(w).is_file() {
+            let what = match std::path::Path::new(w).is_dir() {
+                true => "is a folder, not a weights file",
+                false => "does not exist",
+            };
             return Err(problem(
                 "model.weights",
-                format!("weights file `{w}` does not exist"),
+                format!("weights file `{w}` {what}"),
                 "give a .safetensors or PyTorch .pt/.pth file (relative to the folder `sweep` runs in) or an https:// URL",
             ));
         }

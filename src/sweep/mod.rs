@@ -1,6 +1,7 @@
 //! Running a plan: source stages once, then every run, in parallel workers, with progress.
 
 pub mod ledger;
+pub mod platform;
 pub mod progress;
 pub mod results;
 pub mod run;
@@ -58,7 +59,9 @@ pub struct Sweep {
 /// atomically as it finishes and rebuilding the CSVs from every finished run.
 pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
     let out = &opts.out;
-    preflight(plan)?;
+    // Every dataset, budget and weights file is checked (and URLs downloaded) before the results
+    // folder is touched; a problem is a SpecError naming the file and setting.
+    crate::spec::preflight::check(plan)?;
     let devices = opts.device.open()?;
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create the results folder {}", out.display()))?;
@@ -132,6 +135,10 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
     let next = AtomicUsize::new(0);
     let worker = |device: Device| {
         loop {
+            // After a failed write (a full disk, most likely) nothing more could be saved.
+            if write_error.lock().expect("lock").is_some() {
+                break;
+            }
             let t = next.fetch_add(1, Ordering::SeqCst);
             let Some(task) = tasks.get(t) else { break };
             let i = match task {
@@ -160,9 +167,22 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
             };
             let summary = finished_line(plan, i, &outcome);
             let mut all = outcomes.lock().expect("results lock");
-            all[i] = Some(outcome);
-            if let Err(e) = save(out, plan, i, &all) {
-                write_error.lock().expect("lock").get_or_insert(e);
+            match &outcome.status {
+                // Out of space for a cache entry: the machine's fault, not the run's, so it is
+                // not recorded as failed and the next `sweep run` trains it again.
+                Status::Failed(msg) if results::is_disk_full_message(msg) => {
+                    let e = anyhow::anyhow!("run {} could not be trained: {msg}", r.id);
+                    write_error.lock().expect("lock").get_or_insert(e);
+                }
+                _ => {
+                    all[i] = Some(outcome);
+                    if let Err(e) = save(out, plan, i, &all) {
+                        // runs.csv lists a run only once its folder is written, and a later
+                        // save must not list this one.
+                        all[i] = ledger::load(out, &r.id);
+                        write_error.lock().expect("lock").get_or_insert(e);
+                    }
+                }
             }
             drop(all);
             progress.finish(line, summary);
@@ -188,7 +208,17 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
     });
     progress.clear();
     if let Some(e) = write_error.into_inner().expect("lock") {
-        return Err(e);
+        if !results::is_disk_full(&e) {
+            return Err(e);
+        }
+        let saved = outcomes.lock().expect("lock").iter().flatten().count();
+        return Err(e.context(format!(
+            "no space left on the disk: {saved} of {} runs are saved in {}; free some space and \
+             run the same `sweep run` again, which trains only the other {}",
+            plan.runs.len(),
+            out.display(),
+            plan.runs.len() - saved
+        )));
     }
     // One source stage: also publish its backbone under a stable name, for other experiments'
     // `[model] weights`.
@@ -208,21 +238,6 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
             .collect(),
         trained,
     })
-}
-
-/// Loads every dataset the plan needs before anything is written, so a missing or bad file
-/// stops the sweep at once instead of failing each run.
-fn preflight(plan: &Plan) -> anyhow::Result<()> {
-    for r in &plan.runs {
-        let c = &r.config;
-        crate::data::target(&c.target, c.model.input_size)?;
-        // Downloads weights named by URL once, before the workers start.
-        crate::model::weights_file(&c.model)?;
-        if let Some(s) = &c.source {
-            crate::data::prepare(&s.dataset, &s.classes, s.crop, c.model.input_size)?;
-        }
-    }
-    Ok(())
 }
 
 fn failed(message: String) -> Outcome {

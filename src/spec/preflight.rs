@@ -1,0 +1,158 @@
+//! Checks that need the files an experiment reads: every dataset, label budget and weights file,
+//! before a results folder is touched, so one bad file is one error instead of a failed sweep.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use burn::tensor::Device;
+
+use super::{Plan, SpecError};
+use crate::data::{self, Prepared};
+use crate::model;
+
+/// Loads every dataset and weights file the plan's runs read and checks them against the runs:
+/// labels in range with no empty class, label budgets that every class can fill, validation
+/// images to choose a model on, weights whose keys and shapes fit the backbone. The first
+/// problem is returned, naming the file, the line of the setting and the setting.
+pub fn check(plan: &Plan) -> Result<(), SpecError> {
+    let mut seen = HashSet::new();
+    for (i, run) in plan.runs.iter().enumerate() {
+        let c = &run.config;
+        let size = c.model.input_size;
+        let target = data::target(&c.target, size)
+            .map_err(|e| plan.error_at(i, "target.dataset", format!("{e:#}"), DATASET_HELP))?;
+        if seen.insert(format!("target {:?} {size}", c.target)) {
+            let field = match c.target.classes.is_empty() {
+                true => "target.dataset",
+                false => "target.classes",
+            };
+            no_empty_class(&target, &target.pool).map_err(|m| {
+                plan.error_at(i, field, m, "labels must be 0 to N-1 with every class present; keep the classes you have with `classes = [...]`")
+            })?;
+        }
+        let (candidates, val) = target.val_split(c.target.val_fraction);
+        if val.is_empty() || candidates.is_empty() {
+            return Err(plan.error_at(
+                i,
+                "target.val_fraction",
+                format!(
+                    "leaves {} images to train on and {} to validate on",
+                    candidates.len(),
+                    val.len()
+                ),
+                "choose a fraction that leaves images on both sides, e.g. 0.2",
+            ));
+        }
+        let budget = c.target.labels_per_class;
+        if budget > 0
+            && let Some((class, n)) = counts(&target, &candidates)
+                .into_iter()
+                .enumerate()
+                .find(|&(_, n)| n < budget)
+        {
+            return Err(plan.error_at(
+                i,
+                "target.labels_per_class",
+                format!(
+                    "{budget} labels per class asked for, but class {class} of `{}` has only {n} images to draw them from (after the test split and `val_fraction`)",
+                    c.target.dataset
+                ),
+                format!("ask for at most {n}, or write `labels_per_class = \"all\"` to use every image"),
+            ));
+        }
+        let mut fed = (target.channels, target.classes);
+        if let Some(s) = &c.source {
+            let source = data::prepare(&s.dataset, &s.classes, s.crop, size)
+                .map_err(|e| plan.error_at(i, "source.dataset", format!("{e:#}"), DATASET_HELP))?;
+            if seen.insert(format!("source {s:?} {size}")) {
+                no_empty_class(&source, &source.pool).map_err(|m| {
+                    plan.error_at(
+                        i,
+                        "source.dataset",
+                        m,
+                        "keep the classes you have with `classes = [...]` in [source]",
+                    )
+                })?;
+            }
+            fed = (source.channels, source.classes);
+        }
+        if c.model.weights.is_some() && seen.insert(format!("weights {:?} {fed:?}", c.model)) {
+            weights_fit(c, fed).map_err(|m| {
+                plan.error_at(
+                    i,
+                    "model.weights",
+                    m,
+                    "give a .safetensors or PyTorch state dict saved from the same backbone (torchvision's key names), or set `allow_partial = true` in [model]",
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+const DATASET_HELP: &str = "use a registered dataset (`sweep datasets` lists them) or `format:path` (cifar10:, folder:, idx:, csv:) pointing at readable files";
+
+/// Images per class among `indices`.
+fn counts(d: &Prepared, indices: &[usize]) -> Vec<usize> {
+    let mut n = vec![0; d.classes];
+    for &i in indices {
+        n[d.labels[i] as usize] += 1;
+    }
+    n
+}
+
+fn no_empty_class(d: &Prepared, pool: &[usize]) -> Result<(), String> {
+    let n = counts(d, pool);
+    let empty: Vec<usize> = (0..n.len()).filter(|&k| n[k] == 0).collect();
+    match empty.as_slice() {
+        [] => Ok(()),
+        _ => {
+            let shown: Vec<String> = empty.iter().take(8).map(|k| k.to_string()).collect();
+            Err(format!(
+                "`{}`'s labels run from 0 to {}, but {} of those {} classes have no training images (class {}{})",
+                d.name,
+                n.len() - 1,
+                empty.len(),
+                n.len(),
+                shown.join(", "),
+                if empty.len() > shown.len() {
+                    ", ..."
+                } else {
+                    ""
+                }
+            ))
+        }
+    }
+}
+
+/// Builds the run's backbone and loads its weights file into it, as its first training step will.
+fn weights_fit(c: &super::RunConfig, (channels, classes): (usize, usize)) -> Result<(), String> {
+    let path = model::weights_file(&c.model).map_err(|e| format!("{e:#}"))?;
+    let Some(path) = path else { return Ok(()) };
+    if path.is_dir() {
+        return Err(format!(
+            "{} is a folder, not a weights file",
+            path.display()
+        ));
+    }
+    let load = || {
+        model::pretrained(
+            &c.model,
+            Path::new(&path),
+            channels,
+            classes,
+            0,
+            c.model.allow_partial,
+            &Device::flex(),
+        )
+        .map(drop)
+    };
+    // A reader handed garbage may panic deep inside; that is a bad file, not a crash.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(load)) {
+        Ok(result) => result.map_err(|e| format!("{e:#}")),
+        Err(_) => Err(format!(
+            "{} is not a readable weights file (the reader failed on its contents)",
+            path.display()
+        )),
+    }
+}
