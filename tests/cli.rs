@@ -597,7 +597,7 @@ fn kill_9_at_any_point_then_resume_gives_the_uninterrupted_results() {
         "{}",
         String::from_utf8_lossy(&ok.stdout)
     );
-    assert!(String::from_utf8_lossy(&ok.stdout).contains("2 of 2 runs reproduced bit for bit"));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("2 of 2 runs reproduced: 2 bit for bit"));
     let (_, rows) = read_csv(&out.join("runs.csv"));
     let tamper = |id: &str, edit: &dyn Fn(&mut serde_json::Value)| {
         let path = out.join("runs").join(id).join("outcome.json");
@@ -626,5 +626,23 @@ fn kill_9_at_any_point_then_resume_gives_the_uninterrupted_results() {
     assert!(line(&rows[0][0]).contains("DIFFER") && line(&rows[0][0]).contains("MISMATCH"));
     assert!(
         line(&rows[1][0]).ends_with("MISMATCH") && line(&rows[1][0]).contains("same     DIFFER")
+    );
+
+    // Made on another CPU: not bit for bit, but within the tolerance of its cell's seeds.
+    tamper(&rows[3][0], &|v| {
+        v["manifest"]["simd"] = serde_json::json!("another level");
+        v["manifest"]["weights_sha256"] = serde_json::json!("1".repeat(64));
+    });
+    let other = sweep(&["verify", out.to_str().unwrap(), "--all"]);
+    let table = String::from_utf8_lossy(&other.stdout);
+    let line = table.lines().find(|l| l.starts_with(&rows[3][0])).unwrap();
+    assert!(
+        line.contains("reproduced within float tolerance")
+            && line.contains("SIMD: another level -> "),
+        "{table}"
+    );
+    assert!(
+        table.contains("4 of 6 runs reproduced: 3 bit for bit, 1 within float tolerance"),
+        "{table}"
     );
 }

@@ -63,12 +63,9 @@ pub struct Manifest {
     pub version: String,
     /// Git commit of the source tree `sweep` was built from, when known.
     pub git_commit: Option<String>,
-    /// Compute backend.
-    pub backend: String,
-    /// Compute threads of the run.
-    pub threads: usize,
-    /// CPU model.
-    pub cpu: String,
+    /// What the floats depend on: CPU, SIMD level, threads, backend, burn version, OS.
+    #[serde(flatten)]
+    pub platform: super::platform::Platform,
     /// Start and end, seconds since 1970.
     pub started: u64,
     /// End, seconds since 1970.
@@ -86,18 +83,6 @@ fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 
 fn git_commit() -> Option<String> {
@@ -149,9 +134,10 @@ pub fn execute(
             manifest: Some(Manifest {
                 version: env!("CARGO_PKG_VERSION").into(),
                 git_commit: git_commit(),
-                backend: crate::device::describe(device),
-                threads: rayon::current_num_threads(),
-                cpu: cpu_model(),
+                platform: super::platform::Platform::current(
+                    crate::device::describe(device),
+                    rayon::current_num_threads(),
+                ),
                 started,
                 finished: unix_now(),
                 seed: run.config.experiment.seed,

@@ -1,5 +1,7 @@
-//! `sweep verify`: train finished runs again from their records and check that they reproduce,
-//! metrics and final-weight hashes bit for bit.
+//! `sweep verify`: train finished runs again from their records and check that they reproduce:
+//! metrics and final-weight hashes bit for bit on the machine that made them, or, where the
+//! platform differs (CPU, SIMD level, threads, backend, burn, OS), the test accuracy within a
+//! tolerance taken from the run's own seed-to-seed spread.
 
 use std::path::Path;
 
@@ -21,13 +23,74 @@ pub struct Check {
     pub metrics_match: bool,
     /// Hash of the tested weights identical.
     pub weights_match: bool,
+    /// What differs between the platform recorded and this one (empty: the same).
+    pub platform: Vec<String>,
+    /// Largest accuracy difference accepted when the platform differs: 2√2 standard deviations
+    /// of the recorded accuracies of the other seeds of the run's cell (about 95% of the
+    /// differences between two seeds), `None` with fewer than two other seeds.
+    pub tolerance: Option<f64>,
 }
 
 impl Check {
-    /// Whether the run reproduced.
-    pub fn ok(&self) -> bool {
+    /// Reproduced bit for bit.
+    pub fn exact(&self) -> bool {
         self.metrics_match && self.weights_match
     }
+
+    /// Whether the run reproduced: bit for bit, or within the tolerance where the platform
+    /// differs.
+    pub fn ok(&self) -> bool {
+        self.exact() || (!self.platform.is_empty() && self.within_tolerance())
+    }
+
+    fn within_tolerance(&self) -> bool {
+        let diff = (self.accuracy.0 - self.accuracy.1).abs();
+        self.tolerance.is_some_and(|t| diff <= t)
+    }
+
+    /// The result in words, with what differs.
+    pub fn verdict(&self) -> String {
+        let differs = self.platform.join(", ");
+        match (self.exact(), self.platform.is_empty(), self.tolerance) {
+            (true, _, _) => "reproduced".into(),
+            (false, true, _) => "MISMATCH".into(),
+            (false, false, None) => format!(
+                "MISMATCH? platform differs ({differs}) and the cell has under 3 seeds, too few to judge float noise by"
+            ),
+            (false, false, Some(t)) if self.within_tolerance() => {
+                format!("reproduced within float tolerance ±{t:.4} (platform differs: {differs})")
+            }
+            (false, false, Some(t)) => {
+                format!("MISMATCH beyond float tolerance ±{t:.4} (platform differs: {differs})")
+            }
+        }
+    }
+}
+
+/// Tolerance for run `i` (see [`Check::tolerance`]) from the recorded accuracies of the runs of
+/// `plan` that differ from it only in their seed.
+fn tolerance(plan: &Plan, dir: &Path, i: usize) -> Option<f64> {
+    let cell = |c: &crate::spec::RunConfig| {
+        let mut c = c.clone();
+        c.experiment.seed = 0;
+        serde_json::to_string(&c).expect("config serializes")
+    };
+    let me = cell(&plan.runs[i].config);
+    // The run itself is left out: an outlier would widen its own tolerance.
+    let accs: Vec<f64> = plan
+        .runs
+        .iter()
+        .enumerate()
+        .filter(|&(k, r)| k != i && cell(&r.config) == me)
+        .map(|(_, r)| r)
+        .filter_map(|r| ledger::load(dir, &r.id)?.test.map(|m| m.accuracy))
+        .collect();
+    (accs.len() >= 2).then(|| {
+        let n = accs.len() as f64;
+        let mean = accs.iter().sum::<f64>() / n;
+        let var = accs.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        2.0 * std::f64::consts::SQRT_2 * var.sqrt()
+    })
 }
 
 /// Re-runs `count` finished runs (all when `None`), chosen at random with `seed`.
@@ -62,7 +125,7 @@ pub fn verify(
     let mut checks = Vec::new();
     for (i, recorded) in finished {
         let r = &plan.runs[i];
-        let threads = recorded.manifest.as_ref().map_or(1, |m| m.threads);
+        let threads = recorded.manifest.as_ref().map_or(1, |m| m.platform.threads);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads.max(1))
             .stack_size(64 << 20)
@@ -86,6 +149,11 @@ pub fn verify(
                 && recorded.epochs == again.epochs
                 && recorded.best_epoch == again.best_epoch,
             weights_match: hash(&recorded).is_some() && hash(&recorded) == hash(&again),
+            platform: match (&recorded.manifest, &again.manifest) {
+                (Some(a), Some(b)) => a.platform.differences(&b.platform),
+                _ => Vec::new(),
+            },
+            tolerance: tolerance(&plan, dir, i),
         });
     }
     Ok(checks)
