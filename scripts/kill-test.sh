@@ -4,9 +4,11 @@
 # and compares the final CSVs. Prints the kill points, how many runs each resume found finished,
 # runs lost (a run finished before a kill but missing after it) and duplicates.
 # Usage: scripts/kill-test.sh [experiment.toml] [kills] [seed] [max delay s]
-# Defaults: experiments/quickstart.toml, 6 kills, seed 1, delays 2..70 s (the quickstart's source
-# stage takes about 40 s beside the scratch runs, so some kills fall inside it, some after). Exits non-zero on any
-# difference. Takes about 2x the experiment's wall time.
+# Defaults: experiments/quickstart.toml, 6 kills, seed 1, delays 0.3..70 s in tenths of a second
+# (the quickstart's source stage takes about 40 s beside the scratch runs, so some kills fall
+# before anything finished, some inside it, some after). Exits non-zero on any difference. Takes
+# about 2x the experiment's wall time. Resumes of a killed source stage are counted from its
+# checkpoints ("resuming after epoch N").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exp=${1:-experiments/quickstart.toml}
@@ -28,7 +30,8 @@ lost=0
 prev=0
 t0=$(date +%s)
 for k in $(seq 1 "$kills"); do
-  delay=$((2 + RANDOM % (max_delay - 1)))
+  tenths=$((3 + RANDOM % (10 * max_delay - 2)))
+  delay=$((tenths / 10)).$((tenths % 10))
   $bin run "$exp" --out "$work/killed" 2>"$work/log$k" &
   pid=$!
   sleep "$delay"
@@ -38,7 +41,7 @@ for k in $(seq 1 "$kills"); do
   # The resume's own count of finished runs must match what the folder holds.
   said=$(grep -o 'sweep: [0-9]* of' "$work/log$k" | grep -o '[0-9]*' || echo 0)
   [ "$now" -ge "$prev" ] || lost=$((lost + prev - now))
-  printf 'kill %d after %2d s: %2d runs finished before, %2d after (resume saw %s)\n' \
+  printf 'kill %d after %4s s: %2d runs finished before, %2d after (resume saw %s)\n' \
     "$k" "$delay" "$prev" "$now" "$said"
   [ "$said" = "$prev" ] || { echo "resume saw $said finished runs, folder held $prev"; lost=$((lost + 1)); }
   prev=$now
@@ -65,7 +68,8 @@ cmp -s <(drop_seconds "$work/reference/runs.csv") <(drop_seconds "$work/killed/r
 cmp -s "$work/reference/epochs.csv" "$work/killed/epochs.csv" && same_epochs=yes
 trained=$(cat "$work"/log* "$work/final" | grep -c 'source .*: training on' || true)
 reused=$(cat "$work"/log* "$work/final" | grep -c 'source .*: reusing' || true)
-echo "source stage: trained $trained time(s) (again only when killed before it finished), reused $reused time(s)"
+resumed=$(cat "$work"/log* "$work/final" | grep -c 'source .*: resuming after epoch' || true)
+echo "source stage: started $trained time(s), $resumed of them from a checkpoint; reused finished $reused time(s)"
 echo "kill points: $kills; runs: $got_runs of $ref_runs; lost: $lost; duplicates: $dups"
 echo "runs.csv identical to the reference (seconds column aside): $same_runs"
 echo "epochs.csv identical to the reference (bitwise): $same_epochs"

@@ -124,7 +124,11 @@ fn torch_name(path: &str, container_stack: &str) -> String {
 
 /// Saves a module's tensors as safetensors under PyTorch's key names (loadable by `torch`).
 pub fn save_safetensors<M: Module>(model: &M, path: &Path) -> anyhow::Result<()> {
+    // burn's default metadata is a HashMap of three entries, written in a random order: one
+    // entry keeps equal weights byte-identical files (PyTorch's own `save_file` writes it too).
     let mut store = SafetensorsStore::from_file(path)
+        .clear_metadata()
+        .metadata("format", "pt")
         .with_to_adapter(BurnToPyTorchAdapter)
         .skip_enum_variants(true)
         .overwrite(true);
