@@ -4,9 +4,10 @@
 # and compares the final CSVs. Prints the kill points, how many runs each resume found finished,
 # runs lost (a run finished before a kill but missing after it) and duplicates.
 # Usage: scripts/kill-test.sh [experiment.toml] [kills] [seed] [max delay s]
-# Defaults: experiments/quickstart.toml, 6 kills, seed 1, delays 0.3..70 s in tenths of a second
-# (the quickstart's source stage takes about 40 s beside the scratch runs, so some kills fall
-# before anything finished, some inside it, some after). Exits non-zero on any difference. Takes
+# Defaults: experiments/quickstart.toml, 6 kills, seed 1, delays 0.3..70 s, log-uniform (the
+# quickstart's source stage takes about 40 s beside the scratch runs, so some kills fall before
+# anything finished, some inside it, some after; for many kills use a grid large enough that they
+# do not all come after the end). Exits non-zero on any difference. Takes
 # about 2x the experiment's wall time. Resumes of a killed source stage are counted from its
 # checkpoints ("resuming after epoch N").
 set -euo pipefail
@@ -30,8 +31,9 @@ lost=0
 prev=0
 t0=$(date +%s)
 for k in $(seq 1 "$kills"); do
-  tenths=$((3 + RANDOM % (10 * max_delay - 2)))
-  delay=$((tenths / 10)).$((tenths % 10))
+  # Log-uniform from 0.3 s to max_delay: many kills early in a restart (loading, the first
+  # epoch), a few long enough to pass a source stage in one go.
+  delay=$(awk -v u="$RANDOM" -v m="$max_delay" 'BEGIN { printf "%.1f", 0.3 * (m / 0.3) ^ (u / 32767) }')
   $bin run "$exp" --out "$work/killed" 2>"$work/log$k" &
   pid=$!
   sleep "$delay"
