@@ -2,7 +2,6 @@
 //! before a results folder is touched, so one bad file is one error instead of a failed sweep.
 
 use std::collections::HashSet;
-use std::path::Path;
 
 use burn::tensor::Device;
 
@@ -128,17 +127,12 @@ fn no_empty_class(d: &Prepared, pool: &[usize]) -> Result<(), String> {
 /// Builds the run's backbone and loads its weights file into it, as its first training step will.
 fn weights_fit(c: &super::RunConfig, (channels, classes): (usize, usize)) -> Result<(), String> {
     let path = model::weights_file(&c.model).map_err(|e| format!("{e:#}"))?;
+    // A folder where the file belongs is already refused when the file is parsed (validate).
     let Some(path) = path else { return Ok(()) };
-    if path.is_dir() {
-        return Err(format!(
-            "{} is a folder, not a weights file",
-            path.display()
-        ));
-    }
     let load = || {
         model::pretrained(
             &c.model,
-            Path::new(&path),
+            &path,
             channels,
             classes,
             0,
