@@ -1,14 +1,15 @@
 //! Forward and training images/s of every backbone (batch 32, random data), for
 //! `scripts/bench/backbones.sh`, which runs PyTorch's twin beside it. Not a test.
 //!
-//! Usage: bench_backbones SIZE [NAME...]; threads from RAYON_NUM_THREADS.
+//! Usage: bench_backbones SIZE [NAME...]; threads from RAYON_NUM_THREADS, the device from
+//! BENCH_DEVICE (cpu, the default, or tch, ...).
 
 use std::time::Instant;
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use sweep::model;
 use sweep::spec::schema::ModelSpec;
 
@@ -29,6 +30,15 @@ fn main() {
         1 => model::BACKBONES.iter().map(|b| b.name).collect(),
         _ => args[1..].iter().map(String::as_str).collect(),
     };
+    let choice: sweep::device::Choice = std::env::var("BENCH_DEVICE")
+        .unwrap_or_else(|_| "cpu".into())
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let device = choice.open().unwrap_or_else(|e| panic!("{e:#}"))[0].clone();
+    let threads = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok());
+    sweep::device::use_threads(threads.unwrap_or(1));
     for name in names {
         if name == "alexnet" && size < 63 {
             println!("{name} {size} n/a n/a");
@@ -42,7 +52,7 @@ fn main() {
             input_size: size,
             ..ModelSpec::default()
         };
-        let plain = Device::flex();
+        let plain = device.clone().without_autodiff();
         let x = Tensor::<4>::random(
             [BATCH, 3, size, size],
             Distribution::Normal(0.0, 1.0),
@@ -59,7 +69,6 @@ fn main() {
         let warm = infer(1);
         let fwd = BATCH as f64 / infer(steps(warm));
 
-        let device = Device::flex().autodiff();
         let mut net = model::build(&spec, 3, 10, 0, &device);
         let x = Tensor::<4>::from_data(x.into_data(), &device);
         let y: Vec<i64> = (0..BATCH as i64).map(|i| i % 10).collect();

@@ -1,8 +1,8 @@
 //! The reference micro-benchmark (`../shared/bench/SPEC.md`: ResNet8-w32 at 32×32) on sweep's
 //! engine, for `scripts/bench/step.sh`, which runs PyTorch's twin beside it. Not a test.
 //!
-//! Usage: bench_step [DEVICE] (cpu, vulkan, cuda, ...; default cpu). Prints `train infer
-//! head-only head-cached` images/s; CPU threads from RAYON_NUM_THREADS.
+//! Usage: bench_step [DEVICE] (cpu, tch, vulkan, cuda, ...; default cpu). Prints `train infer
+//! head-only head-cached` images/s; CPU threads from RAYON_NUM_THREADS (flex and LibTorch).
 //! head-cached is a linear probe as `sweep run` trains it: the frozen backbone's outputs come
 //! from the feature cache, so a step runs pooling and the head only.
 
@@ -62,6 +62,10 @@ fn main() {
         .parse()
         .unwrap_or_else(|e| panic!("{e}"));
     let device = choice.open().unwrap_or_else(|e| panic!("{e:#}"))[0].clone();
+    let threads = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok());
+    sweep::device::use_threads(threads.unwrap_or(1));
     let data =
         |n: usize| Tensor::<4>::random([n, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
     let net = || model::build(&spec, 3, 10, 0, &device);

@@ -7,7 +7,7 @@
 #     accuracy of every cell: GPU kernels round differently, so single runs drift apart over 30
 #     epochs; the check allows 0.05 per cell mean (3 seeds) and reports the largest gap;
 #  3. runs the step benchmark (../shared/bench/SPEC.md) on the GPU, beside PyTorch on CUDA when a
-#     CUDA-enabled torch is importable (SWEEP_PARITY_VENV or ~/.cache/sweep/parity-venv).
+#     CUDA-enabled torch is importable (scripts/bench/torch-venv.sh's, ~/.cache/sweep/tch-venv).
 # Writes everything under ${OUT:-gpu-check}/ and prints a summary. Meant to finish in under 8
 # minutes on one GPU and 16 cores.
 #
@@ -84,7 +84,7 @@ fi
 
 read -r st si sh sc < <(./target/release/examples/bench_step vulkan 2>"$out/bench.err") &&
   log "step on vulkan: train $st, infer $si, head-only $sh img/s"
-venv=${SWEEP_PARITY_VENV:-$HOME/.cache/sweep/parity-venv}
+venv=${SWEEP_TORCH_VENV:-${SWEEP_PARITY_VENV:-$HOME/.cache/sweep/tch-venv}}
 if "$venv/bin/python" -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
   read -r pt pi ph < <("$venv/bin/python" scripts/bench/step.py cuda)
   log "step on PyTorch CUDA: train $pt, infer $pi, head-only $ph img/s"

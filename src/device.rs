@@ -1,5 +1,5 @@
-//! Compute devices: the CPU (burn's flex backend), or GPUs through the `cuda` and `vulkan` cargo
-//! features.
+//! Compute devices: the CPU (burn's flex backend), GPUs through the `cuda` and `vulkan` cargo
+//! features, or LibTorch (CPU or CUDA) through the `tch` feature.
 
 use std::fmt;
 use std::str::FromStr;
@@ -17,25 +17,46 @@ pub enum Choice {
     Cuda(Option<usize>),
     /// GPUs through Vulkan: one (`vulkan:N`) or all of them (`vulkan`).
     Vulkan(Option<usize>),
+    /// LibTorch on the CPU (`tch`).
+    TchCpu,
+    /// LibTorch on CUDA GPUs: one (`tch:cuda:N`) or all of them (`tch:cuda`).
+    TchCuda(Option<usize>),
 }
 
 impl FromStr for Choice {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Choice, String> {
-        let (kind, index) = match s.split_once(':') {
-            Some((k, i)) => match i.parse::<usize>() {
-                Ok(i) => (k, Some(i)),
-                Err(_) => return Err(format!("`{i}` is not a device number (try `{k}:0`)")),
+        let (kind, rest) = match s.strip_prefix("tch:") {
+            Some(rest) => (
+                "tch:cuda",
+                rest.strip_prefix("cuda").ok_or_else(|| {
+                    format!("unknown device `{s}`: LibTorch takes tch, tch:cuda or tch:cuda:N")
+                })?,
+            ),
+            None => match s.find(|c: char| c == ':') {
+                Some(at) => (&s[..at], &s[at..]),
+                None => (s, ""),
             },
-            None => (s, None),
+        };
+        let index = match rest {
+            "" => None,
+            _ => match rest.strip_prefix(':').map(str::parse::<usize>) {
+                Some(Ok(i)) => Some(i),
+                _ => {
+                    let i = rest.trim_start_matches(':');
+                    return Err(format!("`{i}` is not a device number (try `{kind}:0`)"));
+                }
+            },
         };
         match (kind, index) {
             ("cpu", None) => Ok(Choice::Cpu),
             ("cuda", i) => Ok(Choice::Cuda(i)),
             ("vulkan", i) => Ok(Choice::Vulkan(i)),
+            ("tch", None) => Ok(Choice::TchCpu),
+            ("tch:cuda", i) => Ok(Choice::TchCuda(i)),
             _ => Err(format!(
-                "unknown device `{s}`: use cpu, cuda, cuda:N, vulkan or vulkan:N"
+                "unknown device `{s}`: use cpu, cuda, cuda:N, vulkan, vulkan:N, tch, tch:cuda or tch:cuda:N"
             )),
         }
     }
@@ -45,8 +66,10 @@ impl fmt::Display for Choice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (kind, index) = match self {
             Choice::Cpu => return write!(f, "cpu"),
+            Choice::TchCpu => return write!(f, "tch"),
             Choice::Cuda(i) => ("cuda", i),
             Choice::Vulkan(i) => ("vulkan", i),
+            Choice::TchCuda(i) => ("tch:cuda", i),
         };
         match index {
             Some(i) => write!(f, "{kind}:{i}"),
@@ -64,6 +87,8 @@ impl Choice {
             Choice::Cpu => vec![Device::flex()],
             Choice::Cuda(i) => cuda(i)?,
             Choice::Vulkan(i) => vulkan(i)?,
+            Choice::TchCpu => tch::cpu()?,
+            Choice::TchCuda(i) => tch::cuda(i)?,
         };
         if devices.is_empty() {
             bail!("no {self} device found; check the GPU driver (nvidia-smi, vulkaninfo)");
@@ -77,10 +102,14 @@ impl Choice {
 
 /// A tiny computation, so a missing driver is one clear error here, not a panic in every run.
 fn probe(choice: Choice, device: &Device) -> anyhow::Result<()> {
+    // Quietly: a failing driver's panic (LibTorch's carries a C++ backtrace) becomes one line.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
     let result = std::panic::catch_unwind(|| {
         let t = burn::tensor::Tensor::<1>::ones([4], device);
         t.sum().into_scalar::<f32>()
     });
+    std::panic::set_hook(hook);
     match result {
         Ok(4.0) => Ok(()),
         Ok(x) => bail!("the {choice} device computed 1+1+1+1 = {x}; its driver is broken"),
@@ -89,7 +118,10 @@ fn probe(choice: Choice, device: &Device) -> anyhow::Result<()> {
                 .downcast_ref::<String>()
                 .map(String::as_str)
                 .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("no message");
+                .unwrap_or("no message")
+                .lines()
+                .next()
+                .unwrap_or_default();
             bail!(
                 "the {choice} device did not start ({msg}); check the GPU driver (nvidia-smi, vulkaninfo) or use --device cpu"
             )
@@ -128,11 +160,127 @@ fn vulkan(_: Option<usize>) -> anyhow::Result<Vec<Device>> {
     )
 }
 
-/// How the manifest names the backend of `device`: `flex (CPU)`, or burn's name for a GPU.
+/// How the manifest names the backend of `device`: `flex (CPU)`, `libtorch 2.9.0+cu128 (CPU)`,
+/// or burn's name for a GPU.
 pub fn describe(device: &Device) -> String {
     let name = format!("{device:?}");
-    match name.contains("Flex") {
-        true => "flex (CPU)".into(),
-        false => name,
+    if name.contains("Flex") {
+        return "flex (CPU)".into();
     }
+    match Choice::of(device) {
+        Choice::TchCpu => format!("libtorch {} (CPU)", tch::version()),
+        Choice::TchCuda(i) => format!("libtorch {} (CUDA {})", tch::version(), i.unwrap_or(0)),
+        _ => name,
+    }
+}
+
+impl Choice {
+    /// The `--device` that names `device` (with its number), so `sweep verify` can train a run
+    /// again where it first trained.
+    pub fn of(device: &Device) -> Choice {
+        let name = format!("{device:?}");
+        let number = || {
+            let digits: String = name
+                .chars()
+                .skip_while(|c| !c.is_ascii_digit())
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        };
+        if name.contains("LibTorch") {
+            match name.contains("Cuda") {
+                true => Choice::TchCuda(number()),
+                false => Choice::TchCpu,
+            }
+        } else if name.contains("Cuda") {
+            Choice::Cuda(number())
+        } else if name.contains("Vulkan") || name.contains("Wgpu") {
+            Choice::Vulkan(number())
+        } else {
+            Choice::Cpu
+        }
+    }
+}
+
+/// Makes the calling thread's compute use `threads` threads. burn-flex runs on the caller's rayon
+/// pool, so only LibTorch needs telling: its intra-op (OpenMP) thread count is per calling thread
+/// and would otherwise be one per core, whatever `--threads` says.
+pub fn use_threads(threads: usize) {
+    tch::set_threads(threads.max(1));
+}
+
+#[cfg(feature = "tch")]
+#[allow(deprecated)] // burn-tch is deprecated upstream; it is optional here (see the README)
+mod tch {
+    use super::Device;
+
+    /// The LibTorch CPU device.
+    pub fn cpu() -> anyhow::Result<Vec<Device>> {
+        Ok(vec![Device::libtorch()])
+    }
+
+    /// LibTorch's CUDA devices: one, or all it finds; none is one clear error, not a backtrace.
+    pub fn cuda(index: Option<usize>) -> anyhow::Result<Vec<Device>> {
+        let count = ::tch::Cuda::device_count().max(0) as usize;
+        if count == 0 {
+            anyhow::bail!(
+                "LibTorch finds no CUDA GPU (libtorch {}: is the NVIDIA driver installed? nvidia-smi tells); use --device tch for its CPU kernels",
+                version()
+            );
+        }
+        match index {
+            Some(i) if i >= count => anyhow::bail!(
+                "there is no tch:cuda:{i}: LibTorch finds {count} CUDA GPU(s), tch:cuda:0 to tch:cuda:{}",
+                count - 1
+            ),
+            Some(i) => Ok(vec![Device::libtorch_cuda(i)]),
+            None => Ok((0..count).map(Device::libtorch_cuda).collect()),
+        }
+    }
+
+    /// The libtorch version linked at build time (from its `torch/version.py`).
+    pub fn version() -> &'static str {
+        env!("SWEEP_LIBTORCH_VERSION")
+    }
+
+    /// Sets LibTorch's intra-op thread count for the calling thread.
+    pub fn set_threads(threads: usize) {
+        ::tch::set_num_threads(threads as i32);
+    }
+
+    /// LibTorch's intra-op thread count for the calling thread.
+    pub fn threads() -> usize {
+        ::tch::get_num_threads() as usize
+    }
+}
+
+#[cfg(not(feature = "tch"))]
+mod tch {
+    use super::Device;
+
+    const NOT_BUILT: &str = "this sweep was built without LibTorch: build it with `cargo build --release --features tch` after `pip install torch==2.9.0` (see the README's LibTorch section), or use --device cpu";
+
+    pub fn cpu() -> anyhow::Result<Vec<Device>> {
+        anyhow::bail!(NOT_BUILT)
+    }
+
+    pub fn cuda(_: Option<usize>) -> anyhow::Result<Vec<Device>> {
+        anyhow::bail!(NOT_BUILT)
+    }
+
+    pub fn version() -> &'static str {
+        "(not built)"
+    }
+
+    pub fn set_threads(_: usize) {}
+
+    pub fn threads() -> usize {
+        0
+    }
+}
+
+/// LibTorch's intra-op threads for the calling thread (0 without the `tch` feature): what
+/// [`use_threads`] set, for tests.
+pub fn libtorch_threads() -> usize {
+    tch::threads()
 }

@@ -57,9 +57,10 @@ enum Command {
         /// (the results are the same; this exists to check that, and to save disk).
         #[arg(long)]
         no_feature_cache: bool,
-        /// Where runs train: cpu, cuda, cuda:N, vulkan or vulkan:N (GPUs need a binary built
-        /// with `--features cuda` or `--features vulkan`; without a number, runs are spread over
-        /// every GPU found) [default: the experiment's `device`, else cpu].
+        /// Where runs train: cpu, cuda, cuda:N, vulkan, vulkan:N, or LibTorch's kernels with tch
+        /// (CPU), tch:cuda or tch:cuda:N (GPUs and LibTorch need a binary built with `--features
+        /// cuda`, `vulkan` or `tch`; without a number, runs are spread over every GPU found)
+        /// [default: the experiment's `device`, else cpu].
         #[arg(long, value_name = "DEVICE")]
         device: Option<sweep::device::Choice>,
     },
@@ -128,6 +129,10 @@ enum Command {
         /// Seed of the choice of runs.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Train them again here instead of on the device each run used (its manifest says
+        /// which): cpu, tch, cuda:N, ...
+        #[arg(long, value_name = "DEVICE")]
+        device: Option<sweep::device::Choice>,
     },
     /// List the datasets experiment files can name.
     Datasets,
@@ -319,9 +324,10 @@ fn command(cli: Cli) -> ExitCode {
             runs,
             all,
             seed,
+            device,
         } => {
             let count = (!all).then_some(runs);
-            match engine::verify::verify(&dir, count, seed, &|l| eprintln!("{l}")) {
+            match engine::verify::verify(&dir, count, device, seed, &|l| eprintln!("{l}")) {
                 Ok(checks) => {
                     println!(
                         "{:<12} {:>10} {:>10}  {:<8} {:<8} result",

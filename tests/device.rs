@@ -38,6 +38,9 @@ fn device_names_parse_and_print_back() {
         ("cuda:1", Choice::Cuda(Some(1))),
         ("vulkan", Choice::Vulkan(None)),
         ("vulkan:0", Choice::Vulkan(Some(0))),
+        ("tch", Choice::TchCpu),
+        ("tch:cuda", Choice::TchCuda(None)),
+        ("tch:cuda:2", Choice::TchCuda(Some(2))),
     ] {
         assert_eq!(text.parse::<Choice>(), Ok(choice));
         assert_eq!(choice.to_string(), text);
@@ -45,6 +48,19 @@ fn device_names_parse_and_print_back() {
     assert!("gpu".parse::<Choice>().unwrap_err().contains("cpu, cuda"));
     assert!("cuda:x".parse::<Choice>().unwrap_err().contains("`cuda:0`"));
     assert!("cpu:0".parse::<Choice>().is_err());
+    assert!(
+        "tch:0"
+            .parse::<Choice>()
+            .unwrap_err()
+            .contains("tch:cuda:N")
+    );
+    assert!(
+        "tch:cuda:x"
+            .parse::<Choice>()
+            .unwrap_err()
+            .contains("`tch:cuda:0`")
+    );
+    assert!("tch:cudax".parse::<Choice>().is_err());
 }
 
 #[test]
@@ -68,6 +84,7 @@ fn the_cpu_trains_and_a_gpu_without_its_feature_is_a_clear_error() {
         .unwrap();
     let text = std::fs::read_to_string(outcome.path().join("outcome.json")).unwrap();
     assert!(text.contains("\"backend\": \"flex (CPU)\""), "{text}");
+    assert!(text.contains("\"device\": \"cpu\""), "{text}");
 
     // The same runs whatever the device setting: it is not part of a run's identity.
     let plain = dir.path().join("plain.toml");
@@ -78,9 +95,11 @@ fn the_cpu_trains_and_a_gpu_without_its_feature_is_a_clear_error() {
     for (feature, args) in [
         ("vulkan", vec!["--device", "vulkan"]),
         ("cuda", vec!["--device", "cuda:0"]),
+        ("tch", vec!["--device", "tch"]),
+        ("tch", vec!["--device", "tch:cuda"]),
     ] {
-        if cfg!(feature = "vulkan") || cfg!(feature = "cuda") {
-            return; // a GPU build: the errors below do not apply
+        if cfg!(feature = "vulkan") || cfg!(feature = "cuda") || cfg!(feature = "tch") {
+            break; // a GPU or LibTorch build: the errors below do not apply
         }
         let out = dir.path().join(feature);
         let mut all = vec!["run".to_string(), s(&plain), "--out".into(), s(&out)];

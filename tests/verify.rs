@@ -45,10 +45,14 @@ fn a_platform_difference_is_judged_by_the_seed_spread_and_named() {
 
 #[test]
 fn the_platform_records_what_floats_depend_on_and_lists_differences() {
-    let p = Platform::current("Flex".into(), 2);
+    let p = Platform::current(&burn::tensor::Device::flex().autodiff(), 2);
     assert!(
         !p.cpu.is_empty() && !p.simd.is_empty() && !p.os.is_empty(),
         "{p:?}"
+    );
+    assert_eq!(
+        (p.backend.as_str(), p.device.as_str()),
+        ("flex (CPU)", "cpu")
     );
     assert_eq!(p.threads, 2);
     assert!(p.differences(&p.clone()).is_empty());
@@ -64,7 +68,7 @@ fn the_platform_records_what_floats_depend_on_and_lists_differences() {
     // A manifest from before these facts were recorded differs in each of them.
     let old = Platform {
         threads: 2,
-        backend: "Flex".into(),
+        backend: "flex (CPU)".into(),
         ..Default::default()
     };
     assert!(

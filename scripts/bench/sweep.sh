@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# End to end: the quickstart grid run by `sweep` (empty results folder, default --jobs) beside
-# scripts/bench/quickstart_torch.py, the same grid as a plain PyTorch script; prints both wall
-# times, the ratio, and each one's peak memory (max RSS). Installs torch into a cached venv.
-# Usage: scripts/bench/sweep.sh [extra sweep run args]
+# End to end: the quickstart grid run by `sweep` on flex and on LibTorch (`--device tch`, a
+# `--features tch` build; empty results folder each) beside scripts/bench/quickstart_torch.py, the
+# same grid as a plain PyTorch 2.9.0 script; prints the wall times, the ratios, and each one's
+# peak memory (max RSS). Makes the torch venv once.
+# Usage: scripts/bench/sweep.sh [extra sweep run args, e.g. --jobs 2 --threads 1]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/bench/torch-venv.sh
-cargo build --release --quiet
+LIBTORCH_USE_PYTORCH=1 PATH="$venv/bin:$PATH" cargo build --release --quiet --features tch
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 # Wall seconds and peak RSS (MiB) of a command.
@@ -19,11 +20,13 @@ print(f"{time.time() - t:.1f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_m
 PY
 }
 read -r sw sm < <(measure ./target/release/sweep run experiments/quickstart.toml --out "$out/q" --quiet "$@")
+read -r tw tm < <(measure ./target/release/sweep run experiments/quickstart.toml --out "$out/t" --quiet --device tch "$@")
 read -r pw pm < <(measure "$venv/bin/python" scripts/bench/quickstart_torch.py)
 echo "$(date -u +%Y-%m-%d), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), torch $("$venv/bin/python" -c 'import torch; print(torch.__version__)')"
 echo
 echo "| | wall time | peak RSS |"
 echo "|---|---|---|"
 echo "| sweep run experiments/quickstart.toml $* | $sw s | $sm MiB |"
+echo "| sweep run experiments/quickstart.toml --device tch $* | $tw s | $tm MiB |"
 echo "| scripts/bench/quickstart_torch.py | $pw s | $pm MiB |"
-awk -v s="$sw" -v p="$pw" 'BEGIN { printf "\nsweep is %.2fx faster end to end\n", p / s }'
+awk -v s="$sw" -v t="$tw" -v p="$pw" 'BEGIN { printf "\nagainst the PyTorch script, end to end: sweep on flex %.2fx, on LibTorch %.2fx as fast\n", p / s, p / t }'

@@ -14,6 +14,8 @@ p-value is below alpha / cells (Bonferroni, alpha = 0.05), so a grid does not fa
 time in a few. Exits 1 when any cell differs, 2 on bad input.
 
     python scripts/reference/compare.py results/ref/runs.csv ref.csv [--alpha 0.05]
+
+The second file may also be a sweep runs.csv (another backend's run of the same grid: scripts/tch.sh).
 """
 
 import argparse
@@ -101,7 +103,9 @@ def main():
     p.add_argument("reference_csv")
     p.add_argument("--alpha", type=float, default=0.05)
     args = p.parse_args()
-    ours, ref = read_sweep(args.sweep_csv), read_reference(args.reference_csv)
+    with open(args.reference_csv, newline="") as f:
+        theirs = read_sweep if "run_id" in next(csv.reader(f), []) else read_reference
+    ours, ref = read_sweep(args.sweep_csv), theirs(args.reference_csv)
     keys = sorted(set(ours) | set(ref))
     missing = [k for k in keys if len(ours.get(k, [])) < 2 or len(ref.get(k, [])) < 2]
     if missing:

@@ -1,10 +1,10 @@
 //! DenseNet-121 as torchvision defines it: `features.denseblock1.denselayer1.conv1.weight`, ...
 
+use super::kernels::{batch_norm, conv2d, relu};
 use burn::module::Module;
 use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d};
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use rand::rngs::StdRng;
 
@@ -136,8 +136,8 @@ impl DenseBlock {
         let mut feats = vec![x];
         for l in self.layers() {
             let cat = Tensor::cat(feats.clone(), 1);
-            let y = l.conv1.forward(relu(l.norm1.forward(cat)));
-            feats.push(l.conv2.forward(relu(l.norm2.forward(y))));
+            let y = conv2d(&l.conv1, relu(batch_norm(&l.norm1, cat)));
+            feats.push(conv2d(&l.conv2, relu(batch_norm(&l.norm2, y))));
         }
         Tensor::cat(feats, 1)
     }
@@ -146,7 +146,7 @@ impl DenseBlock {
 impl Transition {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.pool
-            .forward(self.conv.forward(relu(self.norm.forward(x))))
+            .forward(conv2d(&self.conv, relu(batch_norm(&self.norm, x))))
     }
 }
 
@@ -198,11 +198,13 @@ impl DenseNet {
     /// Outputs of the stem, of each dense block with its transition, and of the final norm.
     pub fn stages(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
         let f = &self.features;
-        let x = f.pool0.forward(relu(f.norm0.forward(f.conv0.forward(x))));
+        let x = f
+            .pool0
+            .forward(relu(batch_norm(&f.norm0, conv2d(&f.conv0, x))));
         let a = f.transition1.forward(f.denseblock1.forward(x.clone()));
         let b = f.transition2.forward(f.denseblock2.forward(a.clone()));
         let c = f.transition3.forward(f.denseblock3.forward(b.clone()));
-        let d = f.norm5.forward(f.denseblock4.forward(c.clone()));
+        let d = batch_norm(&f.norm5, f.denseblock4.forward(c.clone()));
         vec![x, a, b, c, d]
     }
 

@@ -101,9 +101,9 @@ impl Layer {
     /// Applies the layer.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
-            Layer::Conv(c) => c.forward(x),
-            Layer::Bn(b) => b.forward(x),
-            Layer::Relu(r) => r.forward(x),
+            Layer::Conv(c) => super::kernels::conv2d(c, x),
+            Layer::Bn(b) => super::kernels::batch_norm(b, x),
+            Layer::Relu(_) => super::kernels::relu(x),
             Layer::MaxPool(p) => p.forward(x),
             Layer::Relu6(r) => r.forward(x),
             Layer::Silu(a) => a.forward(x),

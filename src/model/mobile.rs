@@ -69,8 +69,8 @@ pub struct MobileNet {
 fn part_forward(p: &Part, x: Tensor<4>) -> Tensor<4> {
     match p {
         Part::Cna(l) => sequential(l, x),
-        Part::Conv(c) => c.forward(x),
-        Part::Bn(b) => b.forward(x),
+        Part::Conv(c) => super::kernels::conv2d(c, x),
+        Part::Bn(b) => super::kernels::batch_norm(b, x),
         Part::Se(se) => {
             let s = x.clone().mean_dim(3).mean_dim(2);
             let s = sigmoid(se.fc2.forward(silu(se.fc1.forward(s))));

@@ -5,6 +5,7 @@ pub mod download;
 pub mod frozen;
 pub mod head;
 pub mod init;
+pub mod kernels;
 pub mod layers;
 pub mod mobile;
 pub mod resnet;

@@ -8,7 +8,9 @@ use burn::module::Module;
 use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2d;
-use burn::tensor::{Device, Tensor, activation::relu};
+use burn::tensor::{Device, Tensor};
+
+use super::kernels::{batch_norm, conv2d, relu};
 use rand::rngs::StdRng;
 
 use super::head::{Classifier, Pool};
@@ -134,14 +136,14 @@ impl Block {
         match self {
             Block::Basic(b) => {
                 let s = shortcut(&b.downsample, x.clone());
-                let y = relu(b.bn1.forward(b.conv1.forward(x)));
-                relu(b.bn2.forward(b.conv2.forward(y)) + s)
+                let y = relu(batch_norm(&b.bn1, conv2d(&b.conv1, x)));
+                relu(batch_norm(&b.bn2, conv2d(&b.conv2, y)) + s)
             }
             Block::Bottleneck(b) => {
                 let s = shortcut(&b.downsample, x.clone());
-                let y = relu(b.bn1.forward(b.conv1.forward(x)));
-                let y = relu(b.bn2.forward(b.conv2.forward(y)));
-                relu(b.bn3.forward(b.conv3.forward(y)) + s)
+                let y = relu(batch_norm(&b.bn1, conv2d(&b.conv1, x)));
+                let y = relu(batch_norm(&b.bn2, conv2d(&b.conv2, y)));
+                relu(batch_norm(&b.bn3, conv2d(&b.conv3, y)) + s)
             }
         }
     }
@@ -200,7 +202,7 @@ impl ResNet {
 
     /// Output of the stem and of every stage, in order.
     pub fn stages(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
-        let mut x = relu(self.bn1.forward(self.conv1.forward(x)));
+        let mut x = relu(batch_norm(&self.bn1, conv2d(&self.conv1, x)));
         if let Some(p) = &self.maxpool {
             x = p.forward(x);
         }
@@ -221,7 +223,7 @@ impl ResNet {
 
     /// Output of the first `k` parts (`k` ≥ 1: the stem, then whole stages).
     pub fn prefix(&self, x: Tensor<4>, k: usize) -> Tensor<4> {
-        let mut x = relu(self.bn1.forward(self.conv1.forward(x)));
+        let mut x = relu(batch_norm(&self.bn1, conv2d(&self.conv1, x)));
         if let Some(p) = &self.maxpool {
             x = p.forward(x);
         }

@@ -22,9 +22,13 @@ pub struct Platform {
     /// Compute threads of the run.
     #[serde(default)]
     pub threads: usize,
-    /// Compute backend.
+    /// Compute backend, with libtorch's version under LibTorch.
     #[serde(default)]
     pub backend: String,
+    /// The `--device` the run trained on (`cpu`, `tch`, `cuda:0`, ...), so `sweep verify` trains
+    /// it there again; empty in manifests of older `sweep`s, which trained on `cpu`.
+    #[serde(default)]
+    pub device: String,
     /// burn's version.
     #[serde(default)]
     pub burn: String,
@@ -34,8 +38,8 @@ pub struct Platform {
 }
 
 impl Platform {
-    /// This machine, for a run on `backend` with `threads` threads.
-    pub fn current(backend: String, threads: usize) -> Platform {
+    /// This machine, for a run on `device` with `threads` threads.
+    pub fn current(device: &burn::tensor::Device, threads: usize) -> Platform {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let field = |name: &str| {
             cpuinfo
@@ -50,7 +54,8 @@ impl Platform {
             cpu: field("model name").unwrap_or_else(|| std::env::consts::ARCH.to_string()),
             simd: simd_level(),
             threads,
-            backend,
+            backend: crate::device::describe(device),
+            device: crate::device::Choice::of(device).to_string(),
             burn: BURN_VERSION.to_string(),
             os: format!("{} {}", std::env::consts::OS, release.trim())
                 .trim()

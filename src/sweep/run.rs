@@ -134,10 +134,7 @@ pub fn execute(
             manifest: Some(Manifest {
                 version: env!("CARGO_PKG_VERSION").into(),
                 git_commit: git_commit(),
-                platform: super::platform::Platform::current(
-                    crate::device::describe(device),
-                    rayon::current_num_threads(),
-                ),
+                platform: super::platform::Platform::current(device, rayon::current_num_threads()),
                 started,
                 finished: unix_now(),
                 seed: run.config.experiment.seed,

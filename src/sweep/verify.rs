@@ -6,10 +6,10 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use burn::tensor::Device;
 use rand::seq::SliceRandom;
 
 use super::{ledger, run, source};
+use crate::device::Choice;
 use crate::spec::Plan;
 
 /// The check of one run.
@@ -93,10 +93,12 @@ fn tolerance(plan: &Plan, dir: &Path, i: usize) -> Option<f64> {
     })
 }
 
-/// Re-runs `count` finished runs (all when `None`), chosen at random with `seed`.
+/// Re-runs `count` finished runs (all when `None`), chosen at random with `seed`, each on the
+/// device it trained on (or on `device`, when given).
 pub fn verify(
     dir: &Path,
     count: Option<usize>,
+    device: Option<Choice>,
     seed: u64,
     log: &(dyn Fn(String) + Sync),
 ) -> anyhow::Result<Vec<Check>> {
@@ -126,13 +128,36 @@ pub fn verify(
     for (i, recorded) in finished {
         let r = &plan.runs[i];
         let threads = recorded.manifest.as_ref().map_or(1, |m| m.platform.threads);
+        let used = recorded
+            .manifest
+            .as_ref()
+            .map(|m| m.platform.device.as_str());
+        let choice = match (device, used) {
+            (Some(d), _) => d,
+            (None, None | Some("")) => Choice::Cpu,
+            (None, Some(d)) => d
+                .parse()
+                .map_err(|e| anyhow::anyhow!("run {}'s manifest names device `{d}`: {e}", r.id))?,
+        };
+        let device = choice
+            .open()
+            .with_context(|| {
+                format!(
+                    "run {} trained on `{choice}`; verify it elsewhere with --device (the weights will then differ, the accuracy is checked within the seeds' spread)",
+                    r.id
+                )
+            })?
+            .remove(0);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads.max(1))
             .stack_size(64 << 20)
+            .start_handler(move |_| crate::device::use_threads(threads))
             .build()?;
-        log(format!("verify: run {} ({threads} thread(s))", r.id));
+        log(format!(
+            "verify: run {} ({threads} thread(s), {choice})",
+            r.id
+        ));
         let again = pool.install(|| -> anyhow::Result<run::Outcome> {
-            let device = Device::flex().autodiff();
             let info = match &r.config.source {
                 Some(s) => Some(source::obtain(s, &r.config.model, &cache, &device, log)?),
                 None => None,

@@ -1,0 +1,315 @@
+//! Convolution, batch norm and ReLU as backend-extension ops (burn's `#[backend_extension]`,
+//! with a hand-written autodiff implementation), so a backend can run its own native kernels for
+//! them, backward included. Under LibTorch a training step's backward then makes one
+//! `convolution_backward`, one `native_batch_norm_backward` and one `threshold_backward` call
+//! per layer, where burn's generic backward decomposes each into many small tensor ops (the
+//! weight gradient as a convolution with the batch as channels between two transposing copies,
+//! batch norm into about ten element-wise passes). Flex runs burn's own ops through the same
+//! path, bit for bit what the stock layers compute (a test checks); GPU backends are not routed
+//! here and run the stock layers.
+
+// The generated dispatch names burn-tch's backend, deprecated upstream (the feature is optional).
+#![cfg_attr(feature = "tch", allow(deprecated))]
+
+#[cfg(feature = "tch")]
+mod libtorch;
+
+use burn::backend::AutodiffBackend;
+use burn::backend::autodiff::Autodiff;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::ops::ConvOptions;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, DispatchDevice, Flex, backend_extension};
+use burn::nn::BatchNorm;
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
+use burn::tensor::Tensor;
+
+/// The ops a backend may run natively. Every method has burn's own ops as its default body.
+#[backend_extension(Autodiff, Flex, LibTorch: cfg(feature = "tch"))]
+pub trait Kernels: Backend {
+    /// 2-D convolution without bias.
+    fn conv2d_nobias(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d(x, weight, None, options)
+    }
+
+    /// Gradients of [`Kernels::conv2d_nobias`] for its input and its weight.
+    fn conv2d_grads(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let gx = Self::conv2d_x_backward(x.clone(), weight.clone(), grad.clone(), options.clone());
+        (gx, Self::conv2d_weight_backward(x, weight, grad, options))
+    }
+
+    /// Gradient of [`Kernels::conv2d_nobias`] for its input only (a frozen convolution).
+    fn conv2d_x_grad(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d_x_backward(x, weight, grad, options)
+    }
+
+    /// Gradient of [`Kernels::conv2d_nobias`] for its weight only (the network's first layer).
+    fn conv2d_weight_grad(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d_weight_backward(x, weight, grad, options)
+    }
+
+    /// Batch norm over a training batch: the output, the batch mean, the biased batch variance,
+    /// and what the backend's backward wants kept (burn's: the variance).
+    fn bn_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+    ) {
+        let r = Self::batch_norm_train(x, gamma, beta, epsilon);
+        (r.output, r.mean, r.variance.clone(), r.variance)
+    }
+
+    /// Gradients of [`Kernels::bn_train`] for x, gamma and beta.
+    fn bn_train_grads(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        kept: FloatTensor<Self>,
+        epsilon: f64,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let r = Self::batch_norm_train_backward(x, gamma, mean, kept, epsilon, grad);
+        (r.x_grad, r.gamma_grad, r.beta_grad)
+    }
+
+    /// max(x, 0).
+    fn relu_op(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::relu(x)
+    }
+
+    /// Gradient of [`Kernels::relu_op`], from its output.
+    fn relu_grad(output: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::relu_backward(output, grad)
+    }
+}
+
+impl Kernels for Flex {}
+
+#[derive(Debug)]
+struct ConvBackward;
+
+impl<B: Backend + Kernels> Backward<B, 2> for ConvBackward {
+    type State = (FloatTensor<B>, FloatTensor<B>, ConvOptions<2>);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, w, options) = ops.state;
+        match (node_x, node_w) {
+            (Some(nx), Some(nw)) => {
+                let (gx, gw) = B::conv2d_grads(x, w, grad, options);
+                grads.register::<B>(nx.id, gx);
+                grads.register::<B>(nw.id, gw);
+            }
+            (Some(nx), None) => grads.register::<B>(nx.id, B::conv2d_x_grad(x, w, grad, options)),
+            (None, Some(nw)) => {
+                grads.register::<B>(nw.id, B::conv2d_weight_grad(x, w, grad, options))
+            }
+            (None, None) => {}
+        }
+    }
+}
+
+#[derive(Debug)]
+struct BnBackward;
+
+impl<B: Backend + Kernels> Backward<B, 3> for BnBackward {
+    type State = (
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+        f64,
+    );
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, gamma, mean, kept, epsilon) = ops.state;
+        let (gx, ggamma, gbeta) = B::bn_train_grads(x, gamma, mean, kept, epsilon, grad);
+        for (node, g) in [(node_x, gx), (node_gamma, ggamma), (node_beta, gbeta)] {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, g);
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ReluBackward;
+
+impl<B: Backend + Kernels> Backward<B, 1> for ReluBackward {
+    type State = FloatTensor<B>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        if let Some(node) = node {
+            grads.register::<B>(node.id, B::relu_grad(ops.state, grad));
+        }
+    }
+}
+
+/// A tensor of the autodiff backend over `B`.
+type Tracked<B, C> = FloatTensor<Autodiff<B, C>>;
+
+impl<B: Backend + Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
+    fn conv2d_nobias(
+        x: Tracked<B, C>,
+        weight: Tracked<B, C>,
+        options: ConvOptions<2>,
+    ) -> Tracked<B, C> {
+        match ConvBackward
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (x, w) = (x.into_primitive(), weight.into_primitive());
+                let out = B::conv2d_nobias(x.clone(), w.clone(), options.clone());
+                prep.finish((x, w, options), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::conv2d_nobias(
+                x.into_primitive(),
+                weight.into_primitive(),
+                options,
+            )),
+        }
+    }
+
+    fn bn_train(
+        x: Tracked<B, C>,
+        gamma: Tracked<B, C>,
+        beta: Tracked<B, C>,
+        epsilon: f64,
+    ) -> (Tracked<B, C>, Tracked<B, C>, Tracked<B, C>, Tracked<B, C>) {
+        let prepared = BnBackward
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .compute_bound()
+            .stateful();
+        let (x, gamma) = (x.into_primitive(), gamma.into_primitive());
+        let (out, mean, var, kept) =
+            B::bn_train(x.clone(), gamma.clone(), beta.into_primitive(), epsilon);
+        let stats = |t| <Autodiff<B, C> as AutodiffBackend>::from_inner(t);
+        let out = match prepared {
+            OpsKind::Tracked(prep) => {
+                prep.finish((x, gamma, mean.clone(), kept.clone(), epsilon), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        };
+        (out, stats(mean), stats(var), stats(kept))
+    }
+
+    fn relu_op(x: Tracked<B, C>) -> Tracked<B, C> {
+        match ReluBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let out = B::relu_op(x.into_primitive());
+                prep.finish(out.clone(), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::relu_op(x.into_primitive())),
+        }
+    }
+}
+
+/// Whether `device`'s backend implements [`Kernels`] (the others run the stock layers).
+fn routed(device: &DispatchDevice) -> bool {
+    match device {
+        DispatchDevice::Flex(_) => true,
+        #[cfg(feature = "tch")]
+        DispatchDevice::LibTorch(_) => true,
+        DispatchDevice::Autodiff(inner) => routed(inner),
+        #[allow(unreachable_patterns)] // every backend but flex, without the GPU and tch features
+        _ => false,
+    }
+}
+
+/// `conv.forward(x)`, through [`Kernels`] where the backend has them.
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    // "Same" padding is left to the stock layer, which computes it per input size.
+    let padding = match conv.padding {
+        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
+        PaddingConfig2d::Same => return conv.forward(x),
+    };
+    if conv.bias.is_some() || !routed(x.device().as_dispatch()) {
+        return conv.forward(x);
+    }
+    let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
+    Tensor::from_dispatch(<Dispatch as Kernels>::conv2d_nobias(
+        x.into_dispatch(),
+        conv.weight.val().into_dispatch(),
+        options,
+    ))
+}
+
+/// `bn.forward(x)`, through [`Kernels`] where the backend has them: in training the batch
+/// statistics come from [`Kernels::bn_train`] and update the running ones as burn's layer does.
+pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    let device = x.device();
+    if !(device.is_autodiff() && bn.training.is_enabled()) || !routed(device.as_dispatch()) {
+        return bn.forward(x);
+    }
+    let (out, mean, var, _) = <Dispatch as Kernels>::bn_train(
+        x.into_dispatch(),
+        bn.gamma.val().into_dispatch(),
+        bn.beta.val().into_dispatch(),
+        bn.epsilon,
+    );
+    let (mean, var) = (
+        Tensor::<1>::from_dispatch(mean),
+        Tensor::<1>::from_dispatch(var),
+    );
+    let momentum = bn.momentum;
+    let running_mean = bn.running_mean.value_sync().to_device(&device);
+    let running_var = bn.running_var.value_sync().to_device(&device);
+    let running_mean = running_mean
+        .mul_scalar(1.0 - momentum)
+        .add(mean.detach().mul_scalar(momentum));
+    let running_var = running_var
+        .mul_scalar(1.0 - momentum)
+        .add(var.detach().mul_scalar(momentum));
+    bn.running_mean.update(running_mean.detach());
+    bn.running_var.update(running_var.detach());
+    Tensor::from_dispatch(out)
+}
+
+/// max(x, 0), through [`Kernels`] where the backend has them.
+pub fn relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if !routed(x.device().as_dispatch()) {
+        return burn::tensor::activation::relu(x);
+    }
+    Tensor::from_dispatch(<Dispatch as Kernels>::relu_op(x.into_dispatch()))
+}

@@ -1,0 +1,125 @@
+//! The backend-extension ops of `model::kernels` against burn's stock layers: forward outputs,
+//! gradients and BatchNorm's running statistics bit for bit on flex (the same ops run), and
+//! within 1e-5 on LibTorch (its native kernels, with `--features tch`).
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::tensor::{Device, Tensor};
+use sweep::model::kernels;
+
+/// Deterministic, non-trivial input values.
+fn values(n: usize, salt: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| (((i * 7919 + salt * 104729) % 2003) as f32 / 1001.0) - 1.0)
+        .collect()
+}
+
+fn input(shape: [usize; 4], salt: usize, device: &Device) -> Tensor<4> {
+    let n = shape.iter().product();
+    Tensor::<1>::from_floats(values(n, salt).as_slice(), device)
+        .reshape(shape)
+        .require_grad()
+}
+
+fn flat<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+}
+
+/// (forward, input gradient, parameter gradients, running statistics) of a conv → BN → ReLU
+/// block, stock or through `kernels`.
+fn block(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>, through_kernels: bool) -> Vec<Vec<f32>> {
+    let y = match through_kernels {
+        true => kernels::relu(kernels::batch_norm(bn, kernels::conv2d(conv, x.clone()))),
+        false => burn::tensor::activation::relu(bn.forward(conv.forward(x.clone()))),
+    };
+    // A loss with a different weight per element, so every gradient path is exercised.
+    let w = Tensor::<1>::from_floats(values(y.shape().num_elements(), 3).as_slice(), &y.device())
+        .reshape(y.shape());
+    let grads = (y.clone() * w).sum().backward();
+    vec![
+        flat(y),
+        flat(x.grad(&grads).expect("input gradient")),
+        flat(conv.weight.val().grad(&grads).expect("weight gradient")),
+        flat(bn.gamma.val().grad(&grads).expect("gamma gradient")),
+        flat(bn.beta.val().grad(&grads).expect("beta gradient")),
+        flat(bn.running_mean.value()),
+        flat(bn.running_var.value()),
+    ]
+}
+
+fn compare(device: &Device, exact: bool) {
+    let names = [
+        "output",
+        "x grad",
+        "weight grad",
+        "gamma grad",
+        "beta grad",
+        "running mean",
+        "running var",
+    ];
+    // 3x3 stride 1 and 2, a 1x1, and a depthwise (grouped) convolution.
+    for (cin, cout, k, stride, pad, groups) in [
+        (3, 8, 3, 1, 1, 1),
+        (8, 16, 3, 2, 1, 1),
+        (8, 4, 1, 1, 0, 1),
+        (8, 8, 3, 1, 1, 8),
+    ] {
+        let make = || {
+            let conv = Conv2dConfig::new([cin, cout], [k, k])
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+                .with_groups(groups)
+                .with_bias(false)
+                .init(device);
+            let weights = Tensor::<1>::from_floats(
+                values(conv.weight.val().shape().num_elements(), 5).as_slice(),
+                device,
+            )
+            .reshape(conv.weight.val().shape());
+            let conv = Conv2d {
+                weight: burn::module::Param::from_tensor(weights),
+                ..conv
+            };
+            (conv, BatchNormConfig::new(cout).init(device))
+        };
+        let (c1, b1) = make();
+        let (c2, b2) = make();
+        let x = || input([4, cin, 9, 9], 1, device);
+        let stock = block(&c1, &b1, x(), false);
+        let ours = block(&c2, &b2, x(), true);
+        for ((a, b), name) in stock.iter().zip(&ours).zip(names) {
+            let what = format!("{name} of {cin}->{cout} k{k} s{stride} g{groups} on {device:?}");
+            assert_eq!(a.len(), b.len(), "{what}");
+            if exact {
+                assert_eq!(a, b, "{what}");
+            } else {
+                let worst = a
+                    .iter()
+                    .zip(b)
+                    .map(|(x, y)| (x - y).abs() / x.abs().max(1.0))
+                    .fold(0.0f32, f32::max);
+                assert!(worst <= 1e-5, "{what}: differs by {worst:e}");
+            }
+        }
+        // A frozen convolution (no weight gradient) still passes the input gradient on.
+        let (c3, b3) = make();
+        let frozen = c3.no_grad();
+        let x3 = x();
+        let y = kernels::batch_norm(&b3, kernels::conv2d(&frozen, x3.clone()));
+        let grads = y.sum().backward();
+        assert!(x3.grad(&grads).is_some() && frozen.weight.val().grad(&grads).is_none());
+    }
+}
+
+#[test]
+fn on_flex_the_kernels_compute_exactly_what_the_stock_layers_do() {
+    compare(&Device::flex().autodiff(), true);
+}
+
+#[cfg(feature = "tch")]
+#[test]
+#[allow(deprecated)]
+fn on_libtorch_the_native_kernels_agree_with_the_stock_layers() {
+    compare(&Device::libtorch().autodiff(), false);
+}
