@@ -4,7 +4,7 @@
 #  2. `cargo build --release --features tch` against it, offline: LIBTORCH_USE_PYTORCH=1 with the
 #     venv's python3 first on PATH (torch-sys links the installed torch; the binary records
 #     torch/lib as its rpath, so it runs without LD_LIBRARY_PATH);
-#  3. clippy on that build, and tests/tch.rs and tests/device.rs under it;
+#  3. clippy on that build, and tests/tch.rs, tests/kernels.rs and tests/device.rs under it;
 #  4. the quickstart's grid with source-stage seeds (3 source seeds x 3 run seeds, 5 labels per
 #     class) trained by that one binary under flex (--device cpu) and under LibTorch (--device
 #     tch), every cell compared by scripts/reference/compare.py: exits 1 on a significant
@@ -19,7 +19,7 @@ export LIBTORCH_USE_PYTORCH=1 PATH="$venv/bin:$PATH"
 cargo build --release --features tch
 [ "${1:-}" = "--build" ] && exit 0
 cargo clippy --release --features tch --all-targets -- -D warnings
-cargo test --release --features tch --test tch --test device
+cargo test --release --features tch --test tch --test kernels --test device
 out=${SWEEP_TCH_DIR:-target/tch}
 mkdir -p "$out"
 sed -e 's/^\[source\]$/[source]\nseed = [0, 1, 2]/' \

@@ -112,9 +112,67 @@ fn compare(device: &Device, exact: bool) {
     }
 }
 
+/// Batch norm on its running statistics: a frozen layer with a gradient through it, a frozen
+/// layer without (a frozen prefix), and inference.
+fn compare_eval(device: &Device, exact: bool) {
+    let bn = || {
+        let b = BatchNormConfig::new(6).init(device);
+        // Non-trivial running statistics and affine parameters.
+        let t = |salt| Tensor::<1>::from_floats(values(6, salt).as_slice(), device);
+        BatchNorm {
+            gamma: burn::module::Param::from_tensor(t(7)),
+            beta: burn::module::Param::from_tensor(t(8)),
+            running_mean: burn::module::RunningState::new(t(9)),
+            running_var: burn::module::RunningState::new(t(10).abs() + 0.5),
+            ..b
+        }
+        .freeze()
+    };
+    let close = |a: &[f32], b: &[f32], what: &str| match exact {
+        true => assert_eq!(a, b, "{what}"),
+        false => {
+            let worst = a
+                .iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0f32, f32::max);
+            assert!(worst <= 1e-5, "{what}: differs by {worst:e}");
+        }
+    };
+    let (stock_bn, our_bn) = (bn(), bn());
+    // Gradient through the frozen layer.
+    let x = input([3, 6, 5, 5], 2, device);
+    let stock = stock_bn.forward(x.clone());
+    let ours = kernels::batch_norm(&our_bn, x.clone());
+    let (gs, go) = (
+        stock.clone().sum().backward(),
+        ours.clone().sum().backward(),
+    );
+    close(&flat(stock), &flat(ours), "eval output, tracked");
+    close(
+        &flat(x.grad(&gs).unwrap()),
+        &flat(x.grad(&go).unwrap()),
+        "eval x grad",
+    );
+    // No gradient anywhere (a frozen prefix), and inference without autodiff.
+    let x = input([3, 6, 5, 5], 4, device).detach();
+    let (stock, ours) = (
+        bn().forward(x.clone()),
+        kernels::batch_norm(&bn(), x.clone()),
+    );
+    close(&flat(stock), &flat(ours), "eval output, untracked");
+    let x = x.inner();
+    let (stock, ours) = (
+        bn().valid().forward(x.clone()),
+        kernels::batch_norm(&bn().valid(), x),
+    );
+    close(&flat(stock), &flat(ours), "inference output");
+}
+
 #[test]
 fn on_flex_the_kernels_compute_exactly_what_the_stock_layers_do() {
     compare(&Device::flex().autodiff(), true);
+    compare_eval(&Device::flex().autodiff(), true);
 }
 
 #[cfg(feature = "tch")]
@@ -122,4 +180,5 @@ fn on_flex_the_kernels_compute_exactly_what_the_stock_layers_do() {
 #[allow(deprecated)]
 fn on_libtorch_the_native_kernels_agree_with_the_stock_layers() {
     compare(&Device::libtorch().autodiff(), false);
+    compare_eval(&Device::libtorch().autodiff(), false);
 }

@@ -222,6 +222,26 @@ impl Kernels for LibTorch {
         }
     }
 
+    fn bn_eval(
+        x: TchTensor,
+        gamma: TchTensor,
+        beta: TchTensor,
+        mean: TchTensor,
+        var: TchTensor,
+        epsilon: f64,
+    ) -> TchTensor {
+        TchTensor::new(x.tensor.batch_norm(
+            Some(&gamma.tensor),
+            Some(&beta.tensor),
+            Some(&mean.tensor),
+            Some(&var.tensor),
+            false,
+            0.0,
+            epsilon,
+            false,
+        ))
+    }
+
     fn relu_grad(output: TchTensor, grad: TchTensor) -> TchTensor {
         TchTensor::new(output.tensor.threshold_backward(&grad.tensor, 0.0))
     }

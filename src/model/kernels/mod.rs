@@ -20,7 +20,7 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::ops::ConvOptions;
+use burn::backend::ops::{ConvOptions, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, DispatchDevice, Flex, backend_extension};
 use burn::nn::BatchNorm;
@@ -99,6 +99,18 @@ pub trait Kernels: Backend {
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         let r = Self::batch_norm_train_backward(x, gamma, mean, kept, epsilon, grad);
         (r.x_grad, r.gamma_grad, r.beta_grad)
+    }
+
+    /// Batch norm with given statistics (the running ones): inference, or a layer in eval mode.
+    fn bn_eval(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        var: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        Self::batch_norm(x, gamma, beta, mean, var, epsilon)
     }
 
     /// max(x, 0).
@@ -229,6 +241,31 @@ impl<B: Backend + Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
         (out, stats(mean), stats(var), stats(kept))
     }
 
+    fn bn_eval(
+        x: Tracked<B, C>,
+        gamma: Tracked<B, C>,
+        beta: Tracked<B, C>,
+        mean: Tracked<B, C>,
+        var: Tracked<B, C>,
+        epsilon: f64,
+    ) -> Tracked<B, C> {
+        // A gradient through an eval-mode layer (a frozen layer's statistics, trained layers
+        // around it) takes burn's differentiable ops; a frozen prefix takes the native kernel.
+        if x.is_tracked() || gamma.is_tracked() || beta.is_tracked() {
+            return <Self as ModuleOps<Self>>::batch_norm(x, gamma, beta, mean, var, epsilon);
+        }
+        let inner = |t: Tracked<B, C>| t.into_primitive();
+        let out = B::bn_eval(
+            inner(x),
+            inner(gamma),
+            inner(beta),
+            inner(mean),
+            inner(var),
+            epsilon,
+        );
+        <Self as AutodiffBackend>::from_inner(out)
+    }
+
     fn relu_op(x: Tracked<B, C>) -> Tracked<B, C> {
         match ReluBackward
             .prepare::<C>([x.node()])
@@ -279,8 +316,19 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 /// statistics come from [`Kernels::bn_train`] and update the running ones as burn's layer does.
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     let device = x.device();
-    if !(device.is_autodiff() && bn.training.is_enabled()) || !routed(device.as_dispatch()) {
+    if !routed(device.as_dispatch()) {
         return bn.forward(x);
+    }
+    if !(device.is_autodiff() && bn.training.is_enabled()) {
+        let stat = |s: &burn::module::RunningState<Tensor<1>>| s.value().to_device(&device);
+        return Tensor::from_dispatch(<Dispatch as Kernels>::bn_eval(
+            x.into_dispatch(),
+            bn.gamma.val().into_dispatch(),
+            bn.beta.val().into_dispatch(),
+            stat(&bn.running_mean).into_dispatch(),
+            stat(&bn.running_var).into_dispatch(),
+            bn.epsilon,
+        ));
     }
     let (out, mean, var, _) = <Dispatch as Kernels>::bn_train(
         x.into_dispatch(),
