@@ -34,7 +34,7 @@ impl FromStr for Choice {
                     format!("unknown device `{s}`: LibTorch takes tch, tch:cuda or tch:cuda:N")
                 })?,
             ),
-            None => match s.find(|c: char| c == ':') {
+            None => match s.find(':') {
                 Some(at) => (&s[..at], &s[at..]),
                 None => (s, ""),
             },
