@@ -29,22 +29,31 @@ fn flat<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 /// (forward, input gradient, parameter gradients, running statistics) of a conv → BN → ReLU
 /// block, stock or through `kernels`.
 fn block(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>, through_kernels: bool) -> Vec<Vec<f32>> {
-    let y = match through_kernels {
-        true => kernels::relu(kernels::batch_norm(bn, kernels::conv2d(conv, x.clone()))),
-        false => burn::tensor::activation::relu(bn.forward(conv.forward(x.clone()))),
+    // A bias right before batch norm would cancel out, so a biased convolution is tested bare.
+    let with_bn = conv.bias.is_none();
+    let y = match (through_kernels, with_bn) {
+        (true, true) => kernels::relu(kernels::batch_norm(bn, kernels::conv2d(conv, x.clone()))),
+        (false, true) => burn::tensor::activation::relu(bn.forward(conv.forward(x.clone()))),
+        (true, false) => kernels::relu(kernels::conv2d(conv, x.clone())),
+        (false, false) => burn::tensor::activation::relu(conv.forward(x.clone())),
     };
     // A loss with a different weight per element, so every gradient path is exercised.
     let w = Tensor::<1>::from_floats(values(y.shape().num_elements(), 3).as_slice(), &y.device())
         .reshape(y.shape());
     let grads = (y.clone() * w).sum().backward();
+    let bias = conv
+        .bias
+        .as_ref()
+        .map(|b| flat(b.val().grad(&grads).expect("bias gradient")));
     vec![
         flat(y),
         flat(x.grad(&grads).expect("input gradient")),
         flat(conv.weight.val().grad(&grads).expect("weight gradient")),
-        flat(bn.gamma.val().grad(&grads).expect("gamma gradient")),
-        flat(bn.beta.val().grad(&grads).expect("beta gradient")),
+        bn.gamma.val().grad(&grads).map(flat).unwrap_or_default(),
+        bn.beta.val().grad(&grads).map(flat).unwrap_or_default(),
         flat(bn.running_mean.value()),
         flat(bn.running_var.value()),
+        bias.unwrap_or_default(),
     ]
 }
 
@@ -57,28 +66,33 @@ fn compare(device: &Device, exact: bool) {
         "beta grad",
         "running mean",
         "running var",
+        "bias grad",
     ];
-    // 3x3 stride 1 and 2, a 1x1, and a depthwise (grouped) convolution.
-    for (cin, cout, k, stride, pad, groups) in [
-        (3, 8, 3, 1, 1, 1),
-        (8, 16, 3, 2, 1, 1),
-        (8, 4, 1, 1, 0, 1),
-        (8, 8, 3, 1, 1, 8),
+    // 3x3 stride 1 and 2, a 1x1, a depthwise (grouped) and a biased convolution.
+    for (cin, cout, k, stride, pad, groups, bias) in [
+        (3, 8, 3, 1, 1, 1, false),
+        (8, 16, 3, 2, 1, 1, false),
+        (8, 4, 1, 1, 0, 1, false),
+        (8, 8, 3, 1, 1, 8, false),
+        (3, 8, 3, 1, 1, 1, true),
     ] {
         let make = || {
             let conv = Conv2dConfig::new([cin, cout], [k, k])
                 .with_stride([stride, stride])
                 .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
                 .with_groups(groups)
-                .with_bias(false)
+                .with_bias(bias)
                 .init(device);
             let weights = Tensor::<1>::from_floats(
                 values(conv.weight.val().shape().num_elements(), 5).as_slice(),
                 device,
             )
             .reshape(conv.weight.val().shape());
+            // The bias too: init draws it at random.
+            let bias = Tensor::<1>::from_floats(values(cout, 6).as_slice(), device);
             let conv = Conv2d {
                 weight: burn::module::Param::from_tensor(weights),
+                bias: conv.bias.map(|_| burn::module::Param::from_tensor(bias)),
                 ..conv
             };
             (conv, BatchNormConfig::new(cout).init(device))
@@ -89,7 +103,9 @@ fn compare(device: &Device, exact: bool) {
         let stock = block(&c1, &b1, x(), false);
         let ours = block(&c2, &b2, x(), true);
         for ((a, b), name) in stock.iter().zip(&ours).zip(names) {
-            let what = format!("{name} of {cin}->{cout} k{k} s{stride} g{groups} on {device:?}");
+            let what = format!(
+                "{name} of {cin}->{cout} k{k} s{stride} g{groups} bias {bias} on {device:?}"
+            );
             assert_eq!(a.len(), b.len(), "{what}");
             if exact {
                 assert_eq!(a, b, "{what}");

@@ -16,22 +16,27 @@ at::Tensor* keep(const at::Tensor& t) {
 
 extern "C" {
 
-// at::convolution_backward for a 2-D convolution without bias; mask says which of the input
-// and weight gradients to compute (the others come back null).
+// at::convolution_backward for a 2-D convolution: want_* say which of the input and weight
+// gradients to compute (the others come back null); bias_size >= 0 asks for the gradient of a
+// bias of that length too.
 void sweep_conv2d_backward(const at::Tensor* grad, const at::Tensor* input,
                            const at::Tensor* weight, const int64_t* stride,
                            const int64_t* padding, const int64_t* dilation, int64_t groups,
-                           int want_input, int want_weight, at::Tensor** grad_input,
-                           at::Tensor** grad_weight, char** error) {
+                           int want_input, int want_weight, int64_t bias_size,
+                           at::Tensor** grad_input, at::Tensor** grad_weight,
+                           at::Tensor** grad_bias, char** error) {
   try {
     int64_t no_output_padding[2] = {0, 0};
+    at::OptionalIntArrayRef bias_sizes = std::nullopt;
+    if (bias_size >= 0) bias_sizes = at::IntArrayRef(&bias_size, 1);
     auto r = at::convolution_backward(
-        *grad, *input, *weight, std::nullopt, at::IntArrayRef(stride, 2),
+        *grad, *input, *weight, bias_sizes, at::IntArrayRef(stride, 2),
         at::IntArrayRef(padding, 2), at::IntArrayRef(dilation, 2), false,
         at::IntArrayRef(no_output_padding, 2), groups,
-        {want_input != 0, want_weight != 0, false});
+        {want_input != 0, want_weight != 0, bias_size >= 0});
     *grad_input = keep(std::get<0>(r));
     *grad_weight = keep(std::get<1>(r));
+    *grad_bias = keep(std::get<2>(r));
   } catch (const std::exception& e) {
     fail(error, e);
   }

@@ -22,8 +22,10 @@ unsafe extern "C" {
         groups: i64,
         want_input: i32,
         want_weight: i32,
+        bias_size: i64,
         grad_input: *mut *mut C_tensor,
         grad_weight: *mut *mut C_tensor,
+        grad_bias: *mut *mut C_tensor,
         error: *mut *mut c_char,
     );
     fn sweep_batch_norm_backward(
@@ -71,19 +73,23 @@ fn ints(v: [usize; 2]) -> [i64; 2] {
     v.map(|x| x as i64)
 }
 
+/// libtorch's convolution backward: the input, weight and (with `bias`, its length) bias
+/// gradients that `want` asks for.
 fn conv_backward(
     x: &TchTensor,
     w: &TchTensor,
     grad: &TchTensor,
     options: &ConvOptions<2>,
     want: (bool, bool),
-) -> (Option<TchTensor>, Option<TchTensor>) {
+    bias: Option<i64>,
+) -> (Option<TchTensor>, Option<TchTensor>, Option<TchTensor>) {
     let (stride, padding, dilation) = (
         ints(options.stride),
         ints(options.padding_begin()),
         ints(options.dilation),
     );
-    let (mut gx, mut gw, mut error) = (
+    let (mut gx, mut gw, mut gb, mut error) = (
+        std::ptr::null_mut(),
         std::ptr::null_mut(),
         std::ptr::null_mut(),
         std::ptr::null_mut(),
@@ -100,13 +106,15 @@ fn conv_backward(
             options.groups as i64,
             want.0 as i32,
             want.1 as i32,
+            bias.unwrap_or(-1),
             &mut gx,
             &mut gw,
+            &mut gb,
             &mut error,
         )
     };
     check(error, "convolution_backward");
-    (take(gx), take(gw))
+    (take(gx), take(gw), take(gb))
 }
 
 impl Kernels for LibTorch {
@@ -129,8 +137,8 @@ impl Kernels for LibTorch {
                 LibTorch::conv2d_weight_backward(x, weight, grad, options),
             );
         }
-        match conv_backward(&x, &weight, &grad, &options, (true, true)) {
-            (Some(gx), Some(gw)) => (gx, gw),
+        match conv_backward(&x, &weight, &grad, &options, (true, true), None) {
+            (Some(gx), Some(gw), _) => (gx, gw),
             _ => panic!("libtorch convolution_backward returned no gradient"),
         }
     }
@@ -144,7 +152,7 @@ impl Kernels for LibTorch {
         if options.is_asymmetric() {
             return LibTorch::conv2d_x_backward(x, weight, grad, options);
         }
-        let (gx, _) = conv_backward(&x, &weight, &grad, &options, (true, false));
+        let (gx, _, _) = conv_backward(&x, &weight, &grad, &options, (true, false), None);
         gx.expect("libtorch computed the input gradient")
     }
 
@@ -157,8 +165,37 @@ impl Kernels for LibTorch {
         if options.is_asymmetric() {
             return LibTorch::conv2d_weight_backward(x, weight, grad, options);
         }
-        let (_, gw) = conv_backward(&x, &weight, &grad, &options, (false, true));
+        let (_, gw, _) = conv_backward(&x, &weight, &grad, &options, (false, true), None);
         gw.expect("libtorch computed the weight gradient")
+    }
+
+    fn conv2d_biased_grads(
+        x: TchTensor,
+        weight: TchTensor,
+        bias: TchTensor,
+        grad: TchTensor,
+        options: ConvOptions<2>,
+        want_x: bool,
+    ) -> (TchTensor, TchTensor, TchTensor) {
+        if options.is_asymmetric() {
+            let gx = LibTorch::conv2d_x_backward(
+                x.clone(),
+                weight.clone(),
+                grad.clone(),
+                options.clone(),
+            );
+            let gw = LibTorch::conv2d_weight_backward(x.clone(), weight, grad.clone(), options);
+            return (gx, gw, LibTorch::conv2d_bias_backward(x, bias, grad));
+        }
+        let channels = bias.tensor.size()[0];
+        match conv_backward(&x, &weight, &grad, &options, (want_x, true), Some(channels)) {
+            (gx, Some(gw), Some(gb)) => {
+                let empty =
+                    || TchTensor::new(Tensor::zeros([0], (tch::Kind::Float, x.tensor.device())));
+                (gx.unwrap_or_else(empty), gw, gb)
+            }
+            _ => panic!("libtorch convolution_backward returned no gradient"),
+        }
     }
 
     fn bn_train(

@@ -22,7 +22,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::ops::{ConvOptions, ModuleOps};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, DispatchDevice, Flex, backend_extension};
+use burn::backend::{Backend, Dispatch, DispatchDevice, Flex, TensorMetadata, backend_extension};
 use burn::nn::BatchNorm;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
@@ -38,6 +38,36 @@ pub trait Kernels: Backend {
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
         Self::conv2d(x, weight, None, options)
+    }
+
+    /// 2-D convolution with a bias.
+    fn conv2d_biased(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d(x, weight, Some(bias), options)
+    }
+
+    /// Gradients of [`Kernels::conv2d_biased`] for its input (when `want_x`; an empty tensor
+    /// otherwise), weight and bias.
+    fn conv2d_biased_grads(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+        want_x: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let gx = match want_x {
+            true => {
+                Self::conv2d_x_backward(x.clone(), weight.clone(), grad.clone(), options.clone())
+            }
+            false => Self::float_zeros([0].into(), &x.device(), x.dtype().into()),
+        };
+        let gw = Self::conv2d_weight_backward(x.clone(), weight, grad.clone(), options);
+        (gx, gw, Self::conv2d_bias_backward(x, bias, grad))
     }
 
     /// Gradients of [`Kernels::conv2d_nobias`] for its input and its weight.
@@ -152,6 +182,50 @@ impl<B: Backend + Kernels> Backward<B, 2> for ConvBackward {
 }
 
 #[derive(Debug)]
+struct BiasedConvBackward;
+
+impl<B: Backend + Kernels> Backward<B, 3> for BiasedConvBackward {
+    type State = (
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+        ConvOptions<2>,
+    );
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w, node_b] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, w, b, options) = ops.state;
+        match (node_w, node_b) {
+            // Weight and bias trained (the common case): one call for all gradients.
+            (Some(nw), Some(nb)) => {
+                let want_x = node_x.is_some();
+                let (gx, gw, gb) = B::conv2d_biased_grads(x, w, b, grad, options, want_x);
+                if let Some(nx) = node_x {
+                    grads.register::<B>(nx.id, gx);
+                }
+                grads.register::<B>(nw.id, gw);
+                grads.register::<B>(nb.id, gb);
+            }
+            // A partly frozen layer: each gradient on its own, as burn computes them.
+            (nw, nb) => {
+                if let Some(nx) = node_x {
+                    let gx = B::conv2d_x_grad(x.clone(), w.clone(), grad.clone(), options.clone());
+                    grads.register::<B>(nx.id, gx);
+                }
+                if let Some(nw) = nw {
+                    let gw = B::conv2d_weight_grad(x.clone(), w, grad.clone(), options);
+                    grads.register::<B>(nw.id, gw);
+                }
+                if let Some(nb) = nb {
+                    grads.register::<B>(nb.id, B::conv2d_bias_backward(x, b, grad));
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
 struct BnBackward;
 
 impl<B: Backend + Kernels> Backward<B, 3> for BnBackward {
@@ -215,6 +289,30 @@ impl<B: Backend + Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
                 weight.into_primitive(),
                 options,
             )),
+        }
+    }
+
+    fn conv2d_biased(
+        x: Tracked<B, C>,
+        weight: Tracked<B, C>,
+        bias: Tracked<B, C>,
+        options: ConvOptions<2>,
+    ) -> Tracked<B, C> {
+        let prepared = BiasedConvBackward
+            .prepare::<C>([x.node(), weight.node(), bias.node()])
+            .compute_bound()
+            .stateful();
+        let (x, w, b) = (
+            x.into_primitive(),
+            weight.into_primitive(),
+            bias.into_primitive(),
+        );
+        match prepared {
+            OpsKind::Tracked(prep) => {
+                let out = B::conv2d_biased(x.clone(), w.clone(), b.clone(), options.clone());
+                prep.finish((x, w, b, options), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::conv2d_biased(x, w, b, options)),
         }
     }
 
@@ -301,15 +399,15 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
         PaddingConfig2d::Same => return conv.forward(x),
     };
-    if conv.bias.is_some() || !routed(x.device().as_dispatch()) {
+    if !routed(x.device().as_dispatch()) {
         return conv.forward(x);
     }
     let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
-    Tensor::from_dispatch(<Dispatch as Kernels>::conv2d_nobias(
-        x.into_dispatch(),
-        conv.weight.val().into_dispatch(),
-        options,
-    ))
+    let (x, w) = (x.into_dispatch(), conv.weight.val().into_dispatch());
+    Tensor::from_dispatch(match &conv.bias {
+        None => <Dispatch as Kernels>::conv2d_nobias(x, w, options),
+        Some(b) => <Dispatch as Kernels>::conv2d_biased(x, w, b.val().into_dispatch(), options),
+    })
 }
 
 /// `bn.forward(x)`, through [`Kernels`] where the backend has them: in training the batch
