@@ -30,15 +30,8 @@ fn main() {
         1 => model::BACKBONES.iter().map(|b| b.name).collect(),
         _ => args[1..].iter().map(String::as_str).collect(),
     };
-    let choice: sweep::device::Choice = std::env::var("BENCH_DEVICE")
-        .unwrap_or_else(|_| "cpu".into())
-        .parse()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let device = choice.open().unwrap_or_else(|e| panic!("{e:#}"))[0].clone();
-    let threads = std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|t| t.parse().ok());
-    sweep::device::use_threads(threads.unwrap_or(1));
+    let name = std::env::var("BENCH_DEVICE").unwrap_or_else(|_| "cpu".into());
+    let device = sweep::device::for_benchmark(&name);
     for name in names {
         if name == "alexnet" && size < 63 {
             println!("{name} {size} n/a n/a");

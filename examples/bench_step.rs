@@ -56,16 +56,8 @@ fn main() {
         input_size: 32,
         ..ModelSpec::default()
     };
-    let choice: sweep::device::Choice = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "cpu".into())
-        .parse()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let device = choice.open().unwrap_or_else(|e| panic!("{e:#}"))[0].clone();
-    let threads = std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|t| t.parse().ok());
-    sweep::device::use_threads(threads.unwrap_or(1));
+    let name = std::env::args().nth(1).unwrap_or_else(|| "cpu".into());
+    let device = sweep::device::for_benchmark(&name);
     let data =
         |n: usize| Tensor::<4>::random([n, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
     let net = || model::build(&spec, 3, 10, 0, &device);

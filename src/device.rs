@@ -202,6 +202,18 @@ impl Choice {
     }
 }
 
+/// For the benchmark programs: the first device `name` (a `--device` value) opens, with its
+/// compute threads set from `RAYON_NUM_THREADS` (1 when unset) as `sweep run` sets them.
+pub fn for_benchmark(name: &str) -> Device {
+    let choice: Choice = name.parse().unwrap_or_else(|e| panic!("{e}"));
+    let device = choice.open().unwrap_or_else(|e| panic!("{e:#}"))[0].clone();
+    let threads = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok());
+    use_threads(threads.unwrap_or(1));
+    device
+}
+
 /// Makes the calling thread's compute use `threads` threads. burn-flex runs on the caller's rayon
 /// pool, so only LibTorch needs telling: its intra-op (OpenMP) thread count is per calling thread
 /// and would otherwise be one per core, whatever `--threads` says.
