@@ -1,150 +1,141 @@
-//! The quickstart model's 3×3 convolutions (resnet-mini, width 16, 16×16 inputs, batch 32) on
-//! sweep's engine, split into the three parts of a training step: forward, input gradient and
-//! weight gradient, for `scripts/bench/conv.sh`, which runs PyTorch's twin beside it. Not a test.
+//! The convolutions of the SPEC model (ResNet8-w32, batch 64, `../shared/bench/SPEC.md`) plus a
+//! MobileNet-style 1×1 and depthwise pair, each op timed on burn-flex's own implementation
+//! ("burn") and on sweep's Flex kernels (`model::kernels`), for `scripts/bench/conv.sh`, which
+//! runs PyTorch's twin (`conv.py`) beside it. Not a test.
 //!
-//! Prints one line per layer shape: `name forward_ms input_grad_ms weight_grad_ms gemm_ms`, where
-//! the last is the weight gradient computed as one im2col and one GEMM (below, single-threaded),
-//! to show what a direct kernel would cost; CPU threads from RAYON_NUM_THREADS.
+//! Prints `ceiling GFLOPS` (a 1024³ f32 GEMM on this core: what the micro-kernels reach), then
+//! one line per shape and op: `shape op flops burn_ms sweep_ms`. Ops: forward, input gradient,
+//! weight gradient, batch norm forward (training) and backward. Threads from RAYON_NUM_THREADS.
 
 use std::time::Instant;
 
-use burn::tensor::module::{conv_transpose2d, conv2d, conv2d_weight_backward};
-use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::backend::Flex;
+use burn::backend::ops::{ConvOptions, FloatTensorOps, ModuleOps};
+use burn::backend::tensor::FloatTensor;
+use burn::tensor::TensorData;
+use sweep::model::kernels::Kernels;
 
-/// (batch, in channels, out channels, input side, stride) of every 3×3 convolution of the
-/// quickstart's resnet-mini (the stem's single input channel aside).
-pub const SHAPES: [(usize, usize, usize, usize, usize); 5] = [
-    (32, 16, 16, 16, 1),
-    (32, 16, 32, 16, 2),
-    (32, 32, 32, 8, 1),
-    (32, 32, 64, 8, 2),
-    (32, 64, 64, 4, 1),
+/// (batch, in channels, out channels, input side, kernel, stride, groups) of each convolution.
+pub const SHAPES: [(usize, usize, usize, usize, usize, usize, usize); 10] = [
+    (64, 3, 32, 32, 3, 1, 1),
+    (64, 32, 32, 32, 3, 1, 1),
+    (64, 32, 64, 32, 3, 2, 1),
+    (64, 64, 64, 16, 3, 1, 1),
+    (64, 32, 64, 32, 1, 2, 1),
+    (64, 64, 128, 16, 3, 2, 1),
+    (64, 128, 128, 8, 3, 1, 1),
+    (64, 64, 128, 16, 1, 2, 1),
+    (32, 32, 96, 16, 1, 1, 1),
+    (32, 96, 96, 16, 3, 1, 96),
 ];
 
-/// Milliseconds per call, after one warm-up call.
+type T = FloatTensor<Flex>;
+
+/// Milliseconds per call: the median of 5 rounds, each long enough to time.
 fn ms(f: impl Fn()) -> f64 {
     f();
     let t = Instant::now();
-    for _ in 0..50 {
-        f();
-    }
-    t.elapsed().as_secs_f64() * 1e3 / 50.0
-}
-
-/// Weight gradient of a 3×3, padding-1 convolution as one GEMM: `dW[co, (ci, kh, kw)] =
-/// Σ_j G[co, j] · cols[(ci, kh, kw), j]` over `j = (n, oh, ow)`, with `cols` the im2col of `x`.
-fn weight_grad_gemm(x: &[f32], g: &[f32], [n, c, co, s, stride]: [usize; 5]) -> Vec<f32> {
-    let o = s / stride;
-    let (p, k) = (o * o, c * 9);
-    let j = n * p;
-    let mut cols = vec![0f32; k * j];
-    for ci in 0..c {
-        for kh in 0..3 {
-            for kw in 0..3 {
-                let row = &mut cols[((ci * 3 + kh) * 3 + kw) * j..][..j];
-                // Output columns whose input column lies inside the image.
-                let lo = (1usize.saturating_sub(kw)).div_ceil(stride);
-                let hi = ((s + 1 - kw).div_ceil(stride)).min(o);
-                for b in 0..n {
-                    for oh in 0..o {
-                        let ih = (oh * stride + kh) as isize - 1;
-                        if ih < 0 || ih >= s as isize {
-                            continue;
-                        }
-                        let src = &x[((b * c + ci) * s + ih as usize) * s..][..s];
-                        let dst = &mut row[b * p + oh * o..][..o];
-                        for ow in lo..hi {
-                            dst[ow] = src[ow * stride + kw - 1];
-                        }
-                    }
-                }
+    f();
+    let once = t.elapsed().as_secs_f64();
+    let reps = ((0.05 / once).ceil() as usize).clamp(1, 200);
+    let mut rounds: Vec<f64> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..reps {
+                f();
             }
-        }
-    }
-    let mut gt = vec![0f32; co * j];
-    for b in 0..n {
-        for c2 in 0..co {
-            gt[c2 * j + b * p..][..p].copy_from_slice(&g[(b * co + c2) * p..][..p]);
-        }
-    }
-    let mut dw = vec![0f32; co * k];
-    // SAFETY: every pointer covers the extent its dimensions and strides describe.
-    unsafe {
-        gemm::gemm(
-            co,
-            k,
-            j,
-            dw.as_mut_ptr(),
-            1,
-            k as isize,
-            false,
-            gt.as_ptr(),
-            1,
-            j as isize,
-            cols.as_ptr(),
-            j as isize,
-            1,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
-    dw
+            t.elapsed().as_secs_f64() * 1e3 / reps as f64
+        })
+        .collect();
+    rounds.sort_by(f64::total_cmp);
+    rounds[2]
 }
 
-fn values(t: &Tensor<4>) -> Vec<f32> {
-    t.clone().into_data().try_to_vec::<f32>().expect("f32")
+fn random(shape: &[usize], salt: u64) -> T {
+    let n: usize = shape.iter().product();
+    let mut s = salt.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let v: Vec<f32> = (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect();
+    Flex::float_from_data(TensorData::new(v, shape), &Default::default())
+}
+
+/// GFLOP/s of a 1024³ GEMM on this core (through burn-flex's matmul, the `gemm` crate).
+fn ceiling() -> f64 {
+    let (a, b) = (random(&[1024, 1024], 1), random(&[1024, 1024], 2));
+    let t = ms(|| {
+        std::hint::black_box(Flex::float_matmul(a.clone(), b.clone()));
+    });
+    2.0 * 1024f64.powi(3) / (t * 1e6)
 }
 
 fn main() {
-    let device = Device::flex();
-    for (n, c, co, s, stride) in SHAPES {
-        let x = Tensor::<4>::random([n, c, s, s], Distribution::Default, &device);
-        let w = Tensor::<4>::random([co, c, 3, 3], Distribution::Default, &device);
-        let o = s / stride;
-        let g = Tensor::<4>::random([n, co, o, o], Distribution::Default, &device);
-        let opt = ConvOptions::new([stride, stride], [1, 1], [1, 1], 1);
-        let forward = ms(|| {
-            let _ = conv2d(x.clone(), w.clone(), None, opt.clone()).into_data();
-        });
-        // What burn-autodiff runs for the two gradients of a conv2d.
-        let pad_out = stride - 1;
-        let transpose = ConvTransposeOptions::new([stride; 2], [1, 1], [pad_out; 2], [1, 1], 1);
-        let input_grad = ms(|| {
-            let _ = conv_transpose2d(g.clone(), w.clone(), None, transpose.clone()).into_data();
-        });
-        let weight_grad = ms(|| {
-            let _ =
-                conv2d_weight_backward(x.clone(), w.clone(), g.clone(), opt.clone()).into_data();
-        });
-        let (xv, gv) = (values(&x), values(&g));
-        let shape = [n, c, co, s, stride];
-        let burn = values(&conv2d_weight_backward(
-            x.clone(),
-            w.clone(),
-            g.clone(),
-            opt.clone(),
-        ));
-        let ours = weight_grad_gemm(&xv, &gv, shape);
-        let worst = burn
-            .iter()
-            .zip(&ours)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
-        let scale = burn.iter().map(|a| a.abs()).fold(0f32, f32::max);
-        assert!(
-            worst <= 1e-4 * scale,
-            "the GEMM weight gradient disagrees: {worst} of {scale}"
+    println!("ceiling {:.1}", ceiling());
+    for (n, c, co, s, k, stride, groups) in SHAPES {
+        let pad = k / 2;
+        let o = ConvOptions::new([stride; 2], [pad; 2], [1, 1], groups);
+        let (x, w) = (random(&[n, c, s, s], 3), random(&[co, c / groups, k, k], 4));
+        let os = (s + 2 * pad - k) / stride + 1;
+        let dy = random(&[n, co, os, os], 5);
+        let name = format!("{c}->{co}@{s}x{s}/k{k}s{stride}g{groups}");
+        let flops = 2.0 * (n * co * os * os * (c / groups) * k * k) as f64;
+        let run = |op: &str, flops: f64, burn: &dyn Fn(), ours: &dyn Fn()| {
+            println!("{name} {op} {flops} {:.4} {:.4}", ms(burn), ms(ours));
+        };
+        run(
+            "forward",
+            flops,
+            &|| drop(Flex::conv2d(x.clone(), w.clone(), None, o.clone())),
+            &|| drop(Flex::conv2d_nobias(x.clone(), w.clone(), o.clone())),
         );
-        let gemm = ms(|| {
-            std::hint::black_box(weight_grad_gemm(&xv, &gv, shape));
-        });
-        println!(
-            "{c}->{co}@{s}x{s}/s{stride} {forward:.3} {input_grad:.3} {weight_grad:.3} {gemm:.3}"
+        run(
+            "input-grad",
+            flops,
+            &|| drop(Flex::conv2d_x_backward(x.clone(), w.clone(), dy.clone(), o.clone())),
+            &|| drop(Flex::conv2d_x_grad(x.clone(), w.clone(), dy.clone(), o.clone())),
+        );
+        run(
+            "weight-grad",
+            flops,
+            &|| drop(Flex::conv2d_weight_backward(x.clone(), w.clone(), dy.clone(), o.clone())),
+            &|| drop(Flex::conv2d_weight_grad(x.clone(), w.clone(), dy.clone(), o.clone())),
+        );
+        // The batch norm after the convolution, on its output (memory-bound: no flops given).
+        let (gamma, beta) = (random(&[co], 6), random(&[co], 7));
+        let bn = Flex::batch_norm_train(dy.clone(), gamma.clone(), beta.clone(), 1e-5);
+        let (_, mean, _, kept) = Flex::bn_train(dy.clone(), gamma.clone(), beta.clone(), 1e-5);
+        run(
+            "bn-forward",
+            0.0,
+            &|| drop(Flex::batch_norm_train(dy.clone(), gamma.clone(), beta.clone(), 1e-5)),
+            &|| drop(Flex::bn_train(dy.clone(), gamma.clone(), beta.clone(), 1e-5)),
+        );
+        run(
+            "bn-backward",
+            0.0,
+            &|| {
+                drop(Flex::batch_norm_train_backward(
+                    dy.clone(),
+                    gamma.clone(),
+                    bn.mean.clone(),
+                    bn.variance.clone(),
+                    1e-5,
+                    dy.clone(),
+                ))
+            },
+            &|| {
+                drop(Flex::bn_train_grads(
+                    dy.clone(),
+                    gamma.clone(),
+                    mean.clone(),
+                    kept.clone(),
+                    1e-5,
+                    dy.clone(),
+                ))
+            },
         );
     }
 }

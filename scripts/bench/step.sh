@@ -2,17 +2,23 @@
 # The reference micro-benchmark (../shared/bench/SPEC.md) on sweep's engines, flex and LibTorch
 # (`--features tch`), and on PyTorch 2.9.0 (the libtorch tch links), on the same threads: ROUNDS
 # rounds (default 3), each running flex, LibTorch and PyTorch back to back; prints the median of
-# each as a Markdown table with the ratios to PyTorch.
+# each as a Markdown table with the ratios to PyTorch. `flex (burn)` is flex with burn's stock
+# layers instead of sweep's kernels (src/model/kernels/flex), to show what the kernels give.
 # Usage: scripts/bench/step.sh [THREADS] [ROUNDS]   (default 1 3). Makes the torch venv once.
+# ENGINES="cpu cpu-burn" leaves LibTorch out (no `--features tch` build); default all three.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 threads=${1:-1}
 rounds=${2:-3}
 source scripts/bench/torch-venv.sh
-LIBTORCH_USE_PYTORCH=1 PATH="$venv/bin:$PATH" cargo build --release --quiet --features tch --example bench_step
+engines=${ENGINES:-cpu cpu-burn tch}
+case " $engines " in
+  *" tch "*) LIBTORCH_USE_PYTORCH=1 PATH="$venv/bin:$PATH" cargo build --release --quiet --features tch --example bench_step ;;
+  *) cargo build --release --quiet --example bench_step ;;
+esac
 results=$(mktemp)
 for _ in $(seq "$rounds"); do
-  for device in cpu tch; do
+  for device in $engines; do
     echo "$device $(RAYON_NUM_THREADS=$threads ./target/release/examples/bench_step $device)" >> "$results"
   done
   echo "torch $(OMP_NUM_THREADS=$threads "$venv/bin/python" -c "import torch; torch.set_num_threads($threads); import runpy; runpy.run_path('scripts/bench/step.py', run_name='__main__')")" >> "$results"
@@ -28,11 +34,14 @@ for line in open(sys.argv[1]):
 med = {k: [statistics.median(c) for c in zip(*v)] for k, v in rows.items()}
 names = ["train (batch 64, Adam)", "infer (batch 256)", "head-only (backbone forward each step)",
          "head-only as sweep runs it (feature cache)"]
-print("| workload | flex img/s | LibTorch img/s | PyTorch img/s | flex / PyTorch | LibTorch / PyTorch |")
-print("|---|---|---|---|---|---|")
+engines = [(k, t) for k, t in [("cpu", "flex"), ("cpu-burn", "flex (burn)"), ("tch", "LibTorch")] if k in med]
+print("| workload | " + " | ".join(f"{t} img/s" for _, t in engines) + " | PyTorch img/s | "
+      + " | ".join(f"{t} / PyTorch" for _, t in engines) + " |")
+print("|---|" + "---|" * (2 * len(engines) + 1))
 for i, n in enumerate(names):
     p = med["torch"][min(i, 2)]
-    f, t = med["cpu"][i], med["tch"][i]
-    print(f"| {n} | {f:.1f} | {t:.1f} | {p:.1f} | {f / p:.2f} | {t / p:.2f} |")
+    vals = [med[k][i] for k, _ in engines]
+    print(f"| {n} | " + " | ".join(f"{v:.1f}" for v in vals) + f" | {p:.1f} | "
+          + " | ".join(f"{v / p:.2f}" for v in vals) + " |")
 PY
 rm -f "$results"

@@ -1,18 +1,24 @@
 //! Convolution, batch norm and ReLU as backend-extension ops (burn's `#[backend_extension]`,
 //! with a hand-written autodiff implementation), so a backend can run its own native kernels for
-//! them, backward included. Under LibTorch a training step's backward then makes one
-//! `convolution_backward`, one `native_batch_norm_backward` and one `threshold_backward` call
-//! per layer, where burn's generic backward decomposes each into many small tensor ops (the
-//! weight gradient as a convolution with the batch as channels between two transposing copies,
-//! batch norm into about ten element-wise passes). Flex runs burn's own ops through the same
-//! path, bit for bit what the stock layers compute (a test checks); GPU backends are not routed
-//! here and run the stock layers.
+//! them, backward included: burn's generic backward decomposes each into many small tensor ops
+//! (the weight gradient as a convolution with the batch as channels between two transposing
+//! copies, batch norm into about ten element-wise passes).
+//!
+//! Flex (the default engine) runs the Rust kernels of `flex/`: im2col + GEMM convolutions,
+//! direct depthwise loops and fused batch norm, each within 1e-5 of burn's own ops (a test).
+//! LibTorch makes one `convolution_backward`, one `native_batch_norm_backward` and one
+//! `threshold_backward` call per layer. GPU backends are not routed here and run the stock
+//! layers.
 
 // The generated dispatch names burn-tch's backend, deprecated upstream (the feature is optional).
 #![cfg_attr(feature = "tch", allow(deprecated))]
 
+mod flex;
 #[cfg(feature = "tch")]
 mod libtorch;
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::backend::AutodiffBackend;
 use burn::backend::autodiff::Autodiff;
@@ -22,7 +28,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::ops::{ConvOptions, ModuleOps};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, DispatchDevice, Flex, TensorMetadata, backend_extension};
+use burn::backend::{Backend, Dispatch, DispatchDevice, TensorMetadata, backend_extension};
 use burn::nn::BatchNorm;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
@@ -153,8 +159,6 @@ pub trait Kernels: Backend {
         Self::relu_backward(output, grad)
     }
 }
-
-impl Kernels for Flex {}
 
 #[derive(Debug)]
 struct ConvBackward;
@@ -379,8 +383,44 @@ impl<B: Backend + Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
     }
 }
 
+/// Set by [`use_stock_layers`]: every layer takes burn's stock implementation.
+static STOCK: AtomicBool = AtomicBool::new(false);
+
+/// Makes every layer take burn's stock implementation (`true`) or the backend's kernels, the
+/// default: for benchmarks that measure both in one process.
+pub fn use_stock_layers(stock: bool) {
+    STOCK.store(stock, Ordering::Relaxed);
+}
+
+/// A convolution as [`conv2d`] made it: the input's and the weight's shapes, and the options.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConvCall {
+    /// The input's shape [n, c, h, w].
+    pub x: [usize; 4],
+    /// The weight's shape [co, c / groups, kh, kw].
+    pub weight: [usize; 4],
+    /// Stride, padding, dilation and groups.
+    pub options: ConvOptions<2>,
+}
+
+thread_local! {
+    /// The calls [`record`] is collecting on this thread, when it is.
+    static CALLS: RefCell<Option<Vec<ConvCall>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` and returns, beside its result, every convolution it made through [`conv2d`] on
+/// this thread (the shapes a backbone's kernels see, for tests and benchmarks).
+pub fn record<R>(f: impl FnOnce() -> R) -> (R, Vec<ConvCall>) {
+    CALLS.with(|c| *c.borrow_mut() = Some(Vec::new()));
+    let out = f();
+    (out, CALLS.with(|c| c.borrow_mut().take()).unwrap_or_default())
+}
+
 /// Whether `device`'s backend implements [`Kernels`] (the others run the stock layers).
 fn routed(device: &DispatchDevice) -> bool {
+    if STOCK.load(Ordering::Relaxed) {
+        return false;
+    }
     match device {
         DispatchDevice::Flex(_) => true,
         #[cfg(feature = "tch")]
@@ -403,6 +443,16 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         return conv.forward(x);
     }
     let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
+    CALLS.with(|c| {
+        if let Some(calls) = c.borrow_mut().as_mut() {
+            let dims = |s: burn::tensor::Shape| [s[0], s[1], s[2], s[3]];
+            calls.push(ConvCall {
+                x: dims(x.shape()),
+                weight: dims(conv.weight.val().shape()),
+                options: options.clone(),
+            });
+        }
+    });
     let (x, w) = (x.into_dispatch(), conv.weight.val().into_dispatch());
     Tensor::from_dispatch(match &conv.bias {
         None => <Dispatch as Kernels>::conv2d_nobias(x, w, options),

@@ -1,0 +1,415 @@
+//! 2-D convolution on f32 NCHW tensors as im2col + one GEMM per chunk of images (the `gemm`
+//! crate burn-flex itself uses), for the forward pass and both gradients.
+//!
+//! Why not burn's ops: burn-flex transposes every input to NHWC and multiplies 512-column tiles,
+//! and burn computes the weight gradient as a convolution with the batch as channels and the
+//! input gradient as a transposed convolution. Here each pass is one column matrix and one GEMM
+//! over a chunk of images wide enough for the micro-kernels (at least [`MIN_COLUMNS`] columns),
+//! written straight into NCHW. Every sum runs in an order fixed by the shapes alone, so a result
+//! does not depend on the number of threads.
+
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+/// Columns a GEMM should get at least, so that small images (4×4 at the end of a ResNet) are
+/// multiplied several at once.
+const MIN_COLUMNS: usize = 256;
+/// Bound on a column matrix (floats), so large images and batches stay within caches and memory.
+const MAX_COLUMN_FLOATS: usize = 1 << 21;
+/// Partial weight gradients summed at the end: parallelism for the weight gradient, fixed by
+/// the shapes (not the thread count) so the sum's order is.
+const WEIGHT_SLICES: usize = 8;
+
+/// A convolution's sizes; built by [`Geometry::new`] for the cases these kernels take.
+#[derive(Clone, Copy, Debug)]
+pub struct Geometry {
+    /// Batch.
+    pub n: usize,
+    /// Input channels, height and width.
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    /// Output channels.
+    pub co: usize,
+    /// Kernel height and width.
+    pub kh: usize,
+    pub kw: usize,
+    /// Strides.
+    pub sh: usize,
+    pub sw: usize,
+    /// Padding at the top and the left (bottom and right only change the output size).
+    pub pt: usize,
+    pub pl: usize,
+    /// Output height and width.
+    pub oh: usize,
+    pub ow: usize,
+    /// Channel groups.
+    pub groups: usize,
+}
+
+impl Geometry {
+    /// The geometry of `x` [n, c, h, w] convolved with `weight` [co, c/groups, kh, kw], or
+    /// `None` for what these kernels leave to burn (dilation, or sizes that do not fit).
+    pub fn new(
+        x: [usize; 4],
+        weight: [usize; 4],
+        stride: [usize; 2],
+        padding: [(usize, usize); 2],
+        dilation: [usize; 2],
+        groups: usize,
+    ) -> Option<Self> {
+        let [n, c, h, w] = x;
+        let [co, cg, kh, kw] = weight;
+        let [(pt, pb), (pl, pr)] = padding;
+        let [sh, sw] = stride;
+        let fits = dilation == [1, 1]
+            && groups > 0
+            && cg * groups == c
+            && co % groups == 0
+            && sh > 0
+            && sw > 0
+            && h + pt + pb >= kh
+            && w + pl + pr >= kw
+            && n * c * h * w > 0
+            && co * kh * kw > 0;
+        fits.then(|| Geometry {
+            n,
+            c,
+            h,
+            w,
+            co,
+            kh,
+            kw,
+            sh,
+            sw,
+            pt,
+            pl,
+            oh: (h + pt + pb - kh) / sh + 1,
+            ow: (w + pl + pr - kw) / sw + 1,
+            groups,
+        })
+    }
+
+    /// Input channels per group.
+    pub fn cg(&self) -> usize {
+        self.c / self.groups
+    }
+
+    /// Output channels per group.
+    pub fn cog(&self) -> usize {
+        self.co / self.groups
+    }
+
+    /// Rows of the column matrix: one per (input channel of a group, kernel row, kernel column).
+    pub fn k(&self) -> usize {
+        self.cg() * self.kh * self.kw
+    }
+
+    /// Output pixels per image.
+    pub fn p(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    /// Whether every input group has one channel and one output (a depthwise convolution).
+    pub fn depthwise(&self) -> bool {
+        self.cg() == 1 && self.cog() == 1
+    }
+
+    /// A 1×1 convolution with stride 1 and no padding: the image is its own column matrix.
+    fn pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.pt == 0 && self.pl == 0
+    }
+
+    /// Images per GEMM.
+    fn chunk(&self) -> usize {
+        let p = self.p();
+        let wide = MIN_COLUMNS.div_ceil(p);
+        let bounded = (MAX_COLUMN_FLOATS / (self.k().max(self.cog()) * p)).max(1);
+        wide.min(bounded).clamp(1, self.n)
+    }
+}
+
+/// Output positions `lo..hi` (of `out`) whose input position `o * s + k - pad` lies in `0..len`.
+pub(super) fn inside(len: usize, out: usize, s: usize, k: usize, pad: usize) -> (usize, usize) {
+    let lo = if pad > k { (pad - k).div_ceil(s) } else { 0 };
+    let hi = if len + pad > k {
+        (len + pad - k).div_ceil(s).min(out)
+    } else {
+        0
+    };
+    (lo.min(hi), hi)
+}
+
+/// Writes group `group` of one image `x` [c, h, w] as columns `c0..c0 + p` of `col`, a
+/// [k, ld] matrix: row (ci, ki, kj), column (oy, ox) holds x[ci, oy·sh + ki − pt, ox·sw + kj − pl].
+fn im2col(g: &Geometry, x: &[f32], group: usize, col: &mut [f32], ld: usize, c0: usize) {
+    let (p, hw) = (g.p(), g.h * g.w);
+    for ci in 0..g.cg() {
+        let plane = &x[(group * g.cg() + ci) * hw..][..hw];
+        for ki in 0..g.kh {
+            let (ylo, yhi) = inside(g.h, g.oh, g.sh, ki, g.pt);
+            for kj in 0..g.kw {
+                let (xlo, xhi) = inside(g.w, g.ow, g.sw, kj, g.pl);
+                let row = &mut col[((ci * g.kh + ki) * g.kw + kj) * ld + c0..][..p];
+                row[..ylo * g.ow].fill(0.0);
+                row[yhi * g.ow..].fill(0.0);
+                for oy in ylo..yhi {
+                    let src = &plane[(oy * g.sh + ki - g.pt) * g.w..][..g.w];
+                    let dst = &mut row[oy * g.ow..][..g.ow];
+                    dst[..xlo].fill(0.0);
+                    dst[xhi..].fill(0.0);
+                    if g.sw == 1 {
+                        let s0 = xlo + kj - g.pl;
+                        dst[xlo..xhi].copy_from_slice(&src[s0..s0 + xhi - xlo]);
+                    } else {
+                        for (ox, d) in dst.iter_mut().enumerate().take(xhi).skip(xlo) {
+                            *d = src[ox * g.sw + kj - g.pl];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`im2col`]: adds columns `c0..c0 + p` of `col` into group `group` of `dx`.
+fn col2im(g: &Geometry, col: &[f32], ld: usize, c0: usize, group: usize, dx: &mut [f32]) {
+    let (p, hw) = (g.p(), g.h * g.w);
+    for ci in 0..g.cg() {
+        let plane = &mut dx[(group * g.cg() + ci) * hw..][..hw];
+        for ki in 0..g.kh {
+            let (ylo, yhi) = inside(g.h, g.oh, g.sh, ki, g.pt);
+            for kj in 0..g.kw {
+                let (xlo, xhi) = inside(g.w, g.ow, g.sw, kj, g.pl);
+                let row = &col[((ci * g.kh + ki) * g.kw + kj) * ld + c0..][..p];
+                for oy in ylo..yhi {
+                    let dst = &mut plane[(oy * g.sh + ki - g.pt) * g.w..][..g.w];
+                    let src = &row[oy * g.ow..][..g.ow];
+                    if g.sw == 1 {
+                        let s0 = xlo + kj - g.pl;
+                        for (d, s) in dst[s0..s0 + xhi - xlo].iter_mut().zip(&src[xlo..xhi]) {
+                            *d += *s;
+                        }
+                    } else {
+                        for (ox, s) in src.iter().enumerate().take(xhi).skip(xlo) {
+                            dst[ox * g.sw + kj - g.pl] += *s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A matrix operand: its first element and its row and column strides.
+#[derive(Clone, Copy)]
+struct Mat(*const f32, usize, usize);
+
+/// `dst` (m×n, rows `ld` apart) = a·b, or `dst += a·b` when `accumulate`.
+///
+/// # Safety
+/// Every operand covers the extent its sizes and strides describe, and `dst` is not aliased.
+#[allow(clippy::too_many_arguments)]
+unsafe fn matmul(
+    [m, n, k]: [usize; 3],
+    dst: *mut f32,
+    ld: usize,
+    accumulate: bool,
+    a: Mat,
+    b: Mat,
+    parallelism: Parallelism,
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            1,
+            ld as isize,
+            accumulate,
+            a.0,
+            a.2 as isize,
+            a.1 as isize,
+            b.0,
+            b.2 as isize,
+            b.1 as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+/// The GEMM's own threads when the chunks alone cannot keep the pool busy.
+fn inner_parallelism(chunks: usize) -> Parallelism {
+    match rayon::current_num_threads() {
+        t if t > 1 && chunks < t => Parallelism::Rayon(t),
+        _ => Parallelism::None,
+    }
+}
+
+/// Copies output channels `o0..o0 + rows` of `imgs` NCHW images `src` ([imgs, ch, p]) into a
+/// [rows, imgs·p] matrix, image by image along the columns.
+fn gather(src: &[f32], imgs: usize, ch: usize, p: usize, o0: usize, rows: usize, dst: &mut [f32]) {
+    let ld = imgs * p;
+    for i in 0..imgs {
+        for o in 0..rows {
+            dst[o * ld + i * p..][..p].copy_from_slice(&src[(i * ch + o0 + o) * p..][..p]);
+        }
+    }
+}
+
+/// The convolution's output [n, co, oh, ow] of `x` [n, c, h, w] and `w` [co, cg, kh, kw].
+pub fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    let (p, k, cg, cog) = (g.p(), g.k(), g.cg(), g.cog());
+    let (chunk, in_img, out_img) = (g.chunk(), g.c * g.h * g.w, g.co * p);
+    let mut out = vec![0f32; g.n * out_img];
+    let par = inner_parallelism(g.n.div_ceil(chunk));
+    out.par_chunks_mut(chunk * out_img)
+        .enumerate()
+        .for_each(|(index, out)| {
+            let imgs = out.len() / out_img;
+            let x = &x[index * chunk * in_img..][..imgs * in_img];
+            let ld = imgs * p;
+            let direct = g.pointwise() && imgs == 1;
+            let mut col = vec![0f32; if direct { 0 } else { k * ld }];
+            let mut tmp = vec![0f32; if imgs > 1 { cog * ld } else { 0 }];
+            for group in 0..g.groups {
+                let lhs = Mat(w[group * cog * k..].as_ptr(), k, 1);
+                let rhs = if direct {
+                    Mat(x[group * cg * p..].as_ptr(), p, 1)
+                } else {
+                    for i in 0..imgs {
+                        im2col(g, &x[i * in_img..][..in_img], group, &mut col, ld, i * p);
+                    }
+                    Mat(col.as_ptr(), ld, 1)
+                };
+                let dst = match imgs {
+                    1 => out[group * cog * p..][..cog * p].as_mut_ptr(),
+                    _ => tmp.as_mut_ptr(),
+                };
+                // SAFETY: lhs is cog×k of w, rhs k×ld of x or col, dst cog×ld of out or tmp.
+                unsafe { matmul([cog, ld, k], dst, ld, false, lhs, rhs, par) };
+                for i in (0..imgs).filter(|_| imgs > 1) {
+                    for o in 0..cog {
+                        let row = &tmp[o * ld + i * p..][..p];
+                        out[(i * g.co + group * cog + o) * p..][..p].copy_from_slice(row);
+                    }
+                }
+            }
+            if let Some(bias) = bias {
+                for (plane, b) in out.chunks_exact_mut(p).zip(bias.iter().cycle()) {
+                    plane.iter_mut().for_each(|v| *v += b);
+                }
+            }
+        });
+    out
+}
+
+/// The gradient for `x` [n, c, h, w] from the output's gradient `dy` [n, co, oh, ow].
+pub fn input_grad(g: &Geometry, dy: &[f32], w: &[f32]) -> Vec<f32> {
+    let (p, k, cg, cog) = (g.p(), g.k(), g.cg(), g.cog());
+    let (chunk, in_img, out_img) = (g.chunk(), g.c * g.h * g.w, g.co * p);
+    let mut dx = vec![0f32; g.n * in_img];
+    let par = inner_parallelism(g.n.div_ceil(chunk));
+    dx.par_chunks_mut(chunk * in_img)
+        .enumerate()
+        .for_each(|(index, dx)| {
+            let imgs = dx.len() / in_img;
+            let dy = &dy[index * chunk * out_img..][..imgs * out_img];
+            let ld = imgs * p;
+            let direct = g.pointwise() && imgs == 1;
+            let mut col = vec![0f32; if direct { 0 } else { k * ld }];
+            let mut dyc = vec![0f32; if imgs > 1 { cog * ld } else { 0 }];
+            for group in 0..g.groups {
+                // wᵀ: row r, column o is w[o, r] of this group.
+                let lhs = Mat(w[group * cog * k..].as_ptr(), 1, k);
+                let rhs = match imgs {
+                    1 => Mat(dy[group * cog * p..].as_ptr(), p, 1),
+                    _ => {
+                        gather(dy, imgs, g.co, p, group * cog, cog, &mut dyc);
+                        Mat(dyc.as_ptr(), ld, 1)
+                    }
+                };
+                let dst = match direct {
+                    true => dx[group * cg * p..][..cg * p].as_mut_ptr(),
+                    false => col.as_mut_ptr(),
+                };
+                // SAFETY: lhs is k×cog of w, rhs cog×ld of dy or dyc, dst k×ld of dx or col.
+                unsafe { matmul([k, ld, cog], dst, ld, false, lhs, rhs, par) };
+                for i in (0..imgs).filter(|_| !direct) {
+                    col2im(g, &col, ld, i * p, group, &mut dx[i * in_img..][..in_img]);
+                }
+            }
+        });
+    dx
+}
+
+/// The gradient for `w` [co, cg, kh, kw] from `x` and the output's gradient `dy`.
+pub fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let (p, k, cg, cog) = (g.p(), g.k(), g.cg(), g.cog());
+    let (chunk, in_img, out_img) = (g.chunk(), g.c * g.h * g.w, g.co * p);
+    let chunks = g.n.div_ceil(chunk);
+    let slices = chunks.min(WEIGHT_SLICES);
+    let par = inner_parallelism(slices);
+    let partial = |slice: usize| {
+        let mut dw = vec![0f32; g.co * k];
+        for (step, index) in (slice * chunks / slices..(slice + 1) * chunks / slices).enumerate() {
+            let first = index * chunk;
+            let imgs = chunk.min(g.n - first);
+            let x = &x[first * in_img..][..imgs * in_img];
+            let dy = &dy[first * out_img..][..imgs * out_img];
+            let ld = imgs * p;
+            let direct = g.pointwise() && imgs == 1;
+            let mut col = vec![0f32; if direct { 0 } else { k * ld }];
+            let mut dyc = vec![0f32; if imgs > 1 { cog * ld } else { 0 }];
+            for group in 0..g.groups {
+                let lhs = match imgs {
+                    1 => Mat(dy[group * cog * p..].as_ptr(), p, 1),
+                    _ => {
+                        gather(dy, imgs, g.co, p, group * cog, cog, &mut dyc);
+                        Mat(dyc.as_ptr(), ld, 1)
+                    }
+                };
+                // colᵀ: row j (an output pixel), column r.
+                let rhs = if direct {
+                    Mat(x[group * cg * p..].as_ptr(), 1, p)
+                } else {
+                    for i in 0..imgs {
+                        im2col(g, &x[i * in_img..][..in_img], group, &mut col, ld, i * p);
+                    }
+                    Mat(col.as_ptr(), 1, ld)
+                };
+                let dst = dw[group * cog * k..][..cog * k].as_mut_ptr();
+                // SAFETY: lhs is cog×ld, rhs ld×k, dst cog×k of dw.
+                unsafe { matmul([cog, k, ld], dst, k, step > 0, lhs, rhs, par) };
+            }
+        }
+        dw
+    };
+    let partials: Vec<Vec<f32>> = (0..slices).into_par_iter().map(partial).collect();
+    let mut partials = partials.into_iter();
+    let mut dw = partials.next().unwrap_or_else(|| vec![0f32; g.co * k]);
+    for more in partials {
+        dw.iter_mut().zip(&more).for_each(|(a, b)| *a += b);
+    }
+    dw
+}
+
+/// The gradient for a bias [co]: the sum of `dy` over images and pixels, channel by channel.
+pub fn bias_grad(g: &Geometry, dy: &[f32]) -> Vec<f32> {
+    let p = g.p();
+    (0..g.co)
+        .into_par_iter()
+        .map(|o| {
+            (0..g.n)
+                .map(|i| super::norm::sum(&dy[(i * g.co + o) * p..][..p]))
+                .sum()
+        })
+        .collect()
+}

@@ -1,0 +1,255 @@
+//! Flex's [`Kernels`]: f32 convolutions (im2col + GEMM, depthwise as direct loops) and fused
+//! batch norm in Rust. What these kernels do not take (other dtypes, dilation) goes to burn's
+//! own ops, the trait's defaults.
+
+mod conv;
+mod depthwise;
+mod norm;
+
+use burn::backend::ops::{ConvOptions, FloatTensorOps, ModuleOps};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{DType, Flex, TensorMetadata};
+use burn::tensor::TensorData;
+
+use super::Kernels;
+use conv::Geometry;
+
+/// A contiguous f32 copy-free view of `t` (a copy when it is a strided view).
+fn contiguous(t: FloatTensor<Flex>) -> FloatTensor<Flex> {
+    t.to_contiguous()
+}
+
+/// The values of a contiguous f32 tensor.
+fn values(t: &FloatTensor<Flex>) -> &[f32] {
+    t.as_slice::<f32>()
+        .expect("a contiguous f32 tensor (checked by the caller)")
+}
+
+/// A Flex tensor of `shape` holding `v`.
+fn tensor<const D: usize>(v: Vec<f32>, shape: [usize; D]) -> FloatTensor<Flex> {
+    Flex::float_from_data(TensorData::new(v, shape), &Default::default())
+}
+
+/// The 4-D shape of `t`.
+fn dims(t: &FloatTensor<Flex>) -> [usize; 4] {
+    let s = t.shape();
+    [s[0], s[1], s[2], s[3]]
+}
+
+/// The geometry of a convolution these kernels take: f32, 4-D, no dilation.
+fn geometry(
+    x: &FloatTensor<Flex>,
+    w: &FloatTensor<Flex>,
+    o: &ConvOptions<2>,
+) -> Option<Geometry> {
+    let f32_4d = |t: &FloatTensor<Flex>| t.dtype() == DType::F32 && t.shape().num_dims() == 4;
+    if !(f32_4d(x) && f32_4d(w)) {
+        return None;
+    }
+    Geometry::new(dims(x), dims(w), o.stride, o.padding, o.dilation, o.groups)
+}
+
+/// The forward pass, on the kernel the geometry calls for.
+fn forward(
+    g: &Geometry,
+    x: FloatTensor<Flex>,
+    w: FloatTensor<Flex>,
+    b: Option<FloatTensor<Flex>>,
+) -> FloatTensor<Flex> {
+    let (x, w, b) = (contiguous(x), contiguous(w), b.map(contiguous));
+    let bias = b.as_ref().map(values);
+    let out = match g.depthwise() {
+        true => depthwise::forward(g, values(&x), values(&w), bias),
+        false => conv::forward(g, values(&x), values(&w), bias),
+    };
+    tensor(out, [g.n, g.co, g.oh, g.ow])
+}
+
+/// The input gradient.
+fn input_grad(g: &Geometry, w: &FloatTensor<Flex>, dy: &FloatTensor<Flex>) -> FloatTensor<Flex> {
+    let dx = match g.depthwise() {
+        true => depthwise::input_grad(g, values(dy), values(w)),
+        false => conv::input_grad(g, values(dy), values(w)),
+    };
+    tensor(dx, [g.n, g.c, g.h, g.w])
+}
+
+/// The weight gradient.
+fn weight_grad(g: &Geometry, x: &FloatTensor<Flex>, dy: &FloatTensor<Flex>) -> FloatTensor<Flex> {
+    let dw = match g.depthwise() {
+        true => depthwise::weight_grad(g, values(x), values(dy)),
+        false => conv::weight_grad(g, values(x), values(dy)),
+    };
+    tensor(dw, [g.co, g.cg(), g.kh, g.kw])
+}
+
+/// The batch layout of an f32 tensor with channels in dimension 1, if batch norm takes it.
+fn layout(x: &FloatTensor<Flex>) -> Option<norm::Layout> {
+    let s = x.shape();
+    (x.dtype() == DType::F32 && s.num_dims() >= 2 && s.num_elements() > 0).then(|| norm::Layout {
+        n: s[0],
+        c: s[1],
+        p: s.num_elements() / (s[0] * s[1]),
+    })
+}
+
+impl Kernels for Flex {
+    fn conv2d_nobias(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        match geometry(&x, &weight, &options) {
+            Some(g) => forward(&g, x, weight, None),
+            None => Self::conv2d(x, weight, None, options),
+        }
+    }
+
+    fn conv2d_biased(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        match geometry(&x, &weight, &options) {
+            Some(g) => forward(&g, x, weight, Some(bias)),
+            None => Self::conv2d(x, weight, Some(bias), options),
+        }
+    }
+
+    fn conv2d_biased_grads(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+        want_x: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let Some(g) = geometry(&x, &weight, &options) else {
+            let gx = match want_x {
+                true => Self::conv2d_x_backward(
+                    x.clone(),
+                    weight.clone(),
+                    grad.clone(),
+                    options.clone(),
+                ),
+                false => Self::float_zeros([0].into(), &x.device(), x.dtype().into()),
+            };
+            let gw = Self::conv2d_weight_backward(x.clone(), weight, grad.clone(), options);
+            return (gx, gw, Self::conv2d_bias_backward(x, bias, grad));
+        };
+        let (x, w, dy) = (contiguous(x), contiguous(weight), contiguous(grad));
+        let gx = match want_x {
+            true => input_grad(&g, &w, &dy),
+            false => tensor(Vec::new(), [0]),
+        };
+        let gb = tensor(conv::bias_grad(&g, values(&dy)), [g.co]);
+        (gx, weight_grad(&g, &x, &dy), gb)
+    }
+
+    fn conv2d_grads(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let Some(g) = geometry(&x, &weight, &options) else {
+            let gx =
+                Self::conv2d_x_backward(x.clone(), weight.clone(), grad.clone(), options.clone());
+            return (gx, Self::conv2d_weight_backward(x, weight, grad, options));
+        };
+        let (x, w, dy) = (contiguous(x), contiguous(weight), contiguous(grad));
+        (input_grad(&g, &w, &dy), weight_grad(&g, &x, &dy))
+    }
+
+    fn conv2d_x_grad(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        match geometry(&x, &weight, &options) {
+            Some(g) => input_grad(&g, &contiguous(weight), &contiguous(grad)),
+            None => Self::conv2d_x_backward(x, weight, grad, options),
+        }
+    }
+
+    fn conv2d_weight_grad(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        match geometry(&x, &weight, &options) {
+            Some(g) => weight_grad(&g, &contiguous(x), &contiguous(grad)),
+            None => Self::conv2d_weight_backward(x, weight, grad, options),
+        }
+    }
+
+    fn bn_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+    ) {
+        let Some(l) = layout(&x) else {
+            let r = Self::batch_norm_train(x, gamma, beta, epsilon);
+            return (r.output, r.mean, r.variance.clone(), r.variance);
+        };
+        let shape = x.shape();
+        let (x, gamma, beta) = (contiguous(x), contiguous(gamma), contiguous(beta));
+        let (out, mean, var, inv_std) =
+            norm::train(l, values(&x), values(&gamma), values(&beta), epsilon);
+        let out = Flex::float_from_data(TensorData::new(out, shape), &Default::default());
+        (out, tensor(mean, [l.c]), tensor(var, [l.c]), tensor(inv_std, [l.c]))
+    }
+
+    fn bn_train_grads(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        kept: FloatTensor<Self>,
+        epsilon: f64,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let Some(l) = layout(&x) else {
+            let r = Self::batch_norm_train_backward(x, gamma, mean, kept, epsilon, grad);
+            return (r.x_grad, r.gamma_grad, r.beta_grad);
+        };
+        let shape = x.shape();
+        let [x, gamma, mean, inv_std, dy] = [x, gamma, mean, kept, grad].map(contiguous);
+        let (dx, dgamma, dbeta) = norm::train_grads(
+            l,
+            values(&x),
+            values(&gamma),
+            values(&mean),
+            values(&inv_std),
+            values(&dy),
+        );
+        let dx = Flex::float_from_data(TensorData::new(dx, shape), &Default::default());
+        (dx, tensor(dgamma, [l.c]), tensor(dbeta, [l.c]))
+    }
+
+    fn bn_eval(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        var: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        let Some(l) = layout(&x) else {
+            return Self::batch_norm(x, gamma, beta, mean, var, epsilon);
+        };
+        let shape = x.shape();
+        let [x, gamma, beta, mean, var] = [x, gamma, beta, mean, var].map(contiguous);
+        let stats = [&gamma, &beta, &mean, &var].map(values);
+        let out = norm::eval(l, values(&x), stats, epsilon);
+        Flex::float_from_data(TensorData::new(out, shape), &Default::default())
+    }
+}

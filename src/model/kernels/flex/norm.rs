@@ -1,0 +1,178 @@
+//! Batch norm on f32 NCHW tensors, fused: training statistics in two passes over the input
+//! (mean, then the centred sum of squares), the normalisation in one, and the backward pass's
+//! two per-channel sums in one pass before the one that writes the input gradient.
+//!
+//! Why not burn's ops: burn composes batch norm from about ten element-wise passes with a
+//! tensor for each. Sums here run in a fixed order (16 lanes, then the lanes in order), so a
+//! result does not depend on the number of threads.
+
+use rayon::prelude::*;
+
+/// Lanes of a sum: enough independent accumulators for the compiler to vectorise.
+const LANES: usize = 16;
+
+/// Σ v, in a fixed order.
+pub fn sum(v: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    let chunks = v.chunks_exact(LANES);
+    let rest: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a += x;
+        }
+    }
+    acc.iter().sum::<f32>() + rest
+}
+
+/// Σ (v − m)², in a fixed order.
+fn centred_squares(v: &[f32], m: f32) -> f32 {
+    let mut acc = [0f32; LANES];
+    let chunks = v.chunks_exact(LANES);
+    let rest: f32 = chunks.remainder().iter().map(|x| (x - m) * (x - m)).sum();
+    for c in chunks {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a += (x - m) * (x - m);
+        }
+    }
+    acc.iter().sum::<f32>() + rest
+}
+
+/// (Σ g, Σ g·(v − m)), in a fixed order.
+fn grad_sums(g: &[f32], v: &[f32], m: f32) -> (f32, f32) {
+    let (mut sg, mut sgv) = ([0f32; LANES], [0f32; LANES]);
+    let (gc, vc) = (g.chunks_exact(LANES), v.chunks_exact(LANES));
+    let (mut rg, mut rgv) = (0f32, 0f32);
+    for (g, v) in gc.remainder().iter().zip(vc.remainder()) {
+        rg += g;
+        rgv += g * (v - m);
+    }
+    for (g, v) in gc.zip(vc) {
+        for l in 0..LANES {
+            sg[l] += g[l];
+            sgv[l] += g[l] * (v[l] - m);
+        }
+    }
+    (sg.iter().sum::<f32>() + rg, sgv.iter().sum::<f32>() + rgv)
+}
+
+/// A batch's layout: images, channels, pixels per channel.
+#[derive(Clone, Copy, Debug)]
+pub struct Layout {
+    /// Images.
+    pub n: usize,
+    /// Channels.
+    pub c: usize,
+    /// Values per channel and image.
+    pub p: usize,
+}
+
+impl Layout {
+    /// The planes of channel `ch`, image by image.
+    fn planes<'a>(&self, v: &'a [f32], ch: usize) -> impl Iterator<Item = &'a [f32]> {
+        (0..self.n).map(move |i| &v[(i * self.c + ch) * self.p..][..self.p])
+    }
+}
+
+/// `y = (x − mean)·scale + shift`, channel by channel.
+fn affine(l: Layout, x: &[f32], mean: &[f32], scale: &[f32], shift: &[f32]) -> Vec<f32> {
+    let mut y = vec![0f32; x.len()];
+    y.par_chunks_mut(l.p)
+        .zip(x.par_chunks(l.p))
+        .enumerate()
+        .for_each(|(plane, (y, x))| {
+            let ch = plane % l.c;
+            let (m, a, b) = (mean[ch], scale[ch], shift[ch]);
+            for (y, x) in y.iter_mut().zip(x) {
+                *y = (x - m) * a + b;
+            }
+        });
+    y
+}
+
+/// Batch norm over a training batch: (output, batch mean, biased batch variance, 1/√(var + ε)).
+pub fn train(
+    l: Layout,
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    epsilon: f64,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    let count = (l.n * l.p) as f32;
+    let stats: Vec<(f32, f32)> = (0..l.c)
+        .into_par_iter()
+        .map(|ch| {
+            let mean = l.planes(x, ch).map(sum).sum::<f32>() / count;
+            let var = l.planes(x, ch).map(|v| centred_squares(v, mean)).sum::<f32>() / count;
+            (mean, var)
+        })
+        .collect();
+    let (mean, var): (Vec<f32>, Vec<f32>) = stats.into_iter().unzip();
+    let inv_std: Vec<f32> = var
+        .iter()
+        .map(|v| 1.0 / (v + epsilon as f32).sqrt())
+        .collect();
+    let scale: Vec<f32> = gamma.iter().zip(&inv_std).map(|(g, s)| g * s).collect();
+    (affine(l, x, &mean, &scale, beta), mean, var, inv_std)
+}
+
+/// Gradients of [`train`] for x, gamma and beta, from the output's gradient `dy`.
+pub fn train_grads(
+    l: Layout,
+    x: &[f32],
+    gamma: &[f32],
+    mean: &[f32],
+    inv_std: &[f32],
+    dy: &[f32],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let count = (l.n * l.p) as f32;
+    let sums: Vec<(f32, f32)> = (0..l.c)
+        .into_par_iter()
+        .map(|ch| {
+            let (mut sg, mut sgx) = (0f32, 0f32);
+            for (g, v) in l.planes(dy, ch).zip(l.planes(x, ch)) {
+                let (a, b) = grad_sums(g, v, mean[ch]);
+                sg += a;
+                sgx += b;
+            }
+            (sg, sgx)
+        })
+        .collect();
+    let dbeta: Vec<f32> = sums.iter().map(|s| s.0).collect();
+    let dgamma: Vec<f32> = sums.iter().zip(inv_std).map(|(s, i)| s.1 * i).collect();
+    // dx = γ/σ · (dy − Σdy/M − x̂·Σ(dy·x̂)/M), with x̂ = (x − μ)/σ.
+    let coef: Vec<(f32, f32, f32)> = (0..l.c)
+        .map(|ch| {
+            let a = gamma[ch] * inv_std[ch];
+            let shift = dbeta[ch] / count;
+            let slope = dgamma[ch] * inv_std[ch] / count;
+            (a, shift, slope)
+        })
+        .collect();
+    let mut dx = vec![0f32; x.len()];
+    dx.par_chunks_mut(l.p)
+        .zip(dy.par_chunks(l.p).zip(x.par_chunks(l.p)))
+        .enumerate()
+        .for_each(|(plane, (dx, (dy, x)))| {
+            let ch = plane % l.c;
+            let ((a, shift, slope), m) = (coef[ch], mean[ch]);
+            for ((d, g), v) in dx.iter_mut().zip(dy).zip(x) {
+                *d = a * (g - shift - (v - m) * slope);
+            }
+        });
+    (dx, dgamma, dbeta)
+}
+
+/// Batch norm with given statistics (inference, or a layer in eval mode).
+pub fn eval(
+    l: Layout,
+    x: &[f32],
+    [gamma, beta, mean, var]: [&[f32]; 4],
+    epsilon: f64,
+) -> Vec<f32> {
+    let scale: Vec<f32> = gamma
+        .iter()
+        .zip(var)
+        .map(|(g, v)| g / (v + epsilon as f32).sqrt())
+        .collect();
+    affine(l, x, mean, &scale, beta)
+}
