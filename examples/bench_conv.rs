@@ -53,10 +53,14 @@ fn ms(f: impl Fn()) -> f64 {
 
 fn random(shape: &[usize], salt: u64) -> T {
     let n: usize = shape.iter().product();
-    let mut s = salt.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = salt
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let v: Vec<f32> = (0..n)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
         })
         .collect();
@@ -94,14 +98,42 @@ fn main() {
         run(
             "input-grad",
             flops,
-            &|| drop(Flex::conv2d_x_backward(x.clone(), w.clone(), dy.clone(), o.clone())),
-            &|| drop(Flex::conv2d_x_grad(x.clone(), w.clone(), dy.clone(), o.clone())),
+            &|| {
+                drop(Flex::conv2d_x_backward(
+                    x.clone(),
+                    w.clone(),
+                    dy.clone(),
+                    o.clone(),
+                ))
+            },
+            &|| {
+                drop(Flex::conv2d_x_grad(
+                    x.clone(),
+                    w.clone(),
+                    dy.clone(),
+                    o.clone(),
+                ))
+            },
         );
         run(
             "weight-grad",
             flops,
-            &|| drop(Flex::conv2d_weight_backward(x.clone(), w.clone(), dy.clone(), o.clone())),
-            &|| drop(Flex::conv2d_weight_grad(x.clone(), w.clone(), dy.clone(), o.clone())),
+            &|| {
+                drop(Flex::conv2d_weight_backward(
+                    x.clone(),
+                    w.clone(),
+                    dy.clone(),
+                    o.clone(),
+                ))
+            },
+            &|| {
+                drop(Flex::conv2d_weight_grad(
+                    x.clone(),
+                    w.clone(),
+                    dy.clone(),
+                    o.clone(),
+                ))
+            },
         );
         // The batch norm after the convolution, on its output (memory-bound: no flops given).
         let (gamma, beta) = (random(&[co], 6), random(&[co], 7));
@@ -110,8 +142,22 @@ fn main() {
         run(
             "bn-forward",
             0.0,
-            &|| drop(Flex::batch_norm_train(dy.clone(), gamma.clone(), beta.clone(), 1e-5)),
-            &|| drop(Flex::bn_train(dy.clone(), gamma.clone(), beta.clone(), 1e-5)),
+            &|| {
+                drop(Flex::batch_norm_train(
+                    dy.clone(),
+                    gamma.clone(),
+                    beta.clone(),
+                    1e-5,
+                ))
+            },
+            &|| {
+                drop(Flex::bn_train(
+                    dy.clone(),
+                    gamma.clone(),
+                    beta.clone(),
+                    1e-5,
+                ))
+            },
         );
         run(
             "bn-backward",

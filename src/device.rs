@@ -206,6 +206,7 @@ impl Choice {
 /// compute threads set from `RAYON_NUM_THREADS` (1 when unset) as `sweep run` sets them; a name
 /// ending in `-burn` (`cpu-burn`) runs burn's stock layers instead of sweep's kernels.
 pub fn for_benchmark(name: &str) -> Device {
+    keep_freed_memory();
     // `cpu-burn`: flex with burn's stock layers instead of sweep's kernels, to measure both.
     let name = match name.strip_suffix("-burn") {
         Some(plain) => {
@@ -221,6 +222,21 @@ pub fn for_benchmark(name: &str) -> Device {
         .and_then(|t| t.parse().ok());
     use_threads(threads.unwrap_or(1));
     device
+}
+
+/// Makes glibc's allocator keep freed memory for the next allocation instead of returning it to
+/// the system: a training step frees and allocates the same large tensors every step, and with
+/// glibc's defaults each one comes back as fresh pages the kernel faults in and zeroes (about
+/// 15% of a flex training step, measured: BENCHMARKS.md, "Flex kernels"). Call once, early.
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; it is called before heavy allocation.
+    unsafe {
+        // Allocations up to 32 MiB (glibc's largest setting) from the heap, and the heap never
+        // trimmed; setting the threshold also stops glibc from moving it.
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 25);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+    }
 }
 
 /// Makes the calling thread's compute use `threads` threads. burn-flex runs on the caller's rayon

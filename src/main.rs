@@ -142,6 +142,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    sweep::device::keep_freed_memory();
     // Networks are large values (DenseNet-121 about 110 KB) and training keeps several on the
     // stack: run on a thread with room for them.
     std::thread::Builder::new()

@@ -119,8 +119,16 @@ fn check_conv(name: &str, call: &ConvCall) {
         g.clone(),
     );
     let (dx, dgamma, dbeta) = <Flex as Kernels>::bn_train_grads(y, gamma, mean, kept, 1e-5, g);
-    close(&s.x_grad, &dx, &format!("batch norm input gradient after {what}"));
-    close(&s.gamma_grad, &dgamma, &format!("gamma gradient after {what}"));
+    close(
+        &s.x_grad,
+        &dx,
+        &format!("batch norm input gradient after {what}"),
+    );
+    close(
+        &s.gamma_grad,
+        &dgamma,
+        &format!("gamma gradient after {what}"),
+    );
     close(&s.beta_grad, &dbeta, &format!("beta gradient after {what}"));
 }
 

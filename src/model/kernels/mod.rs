@@ -413,7 +413,10 @@ thread_local! {
 pub fn record<R>(f: impl FnOnce() -> R) -> (R, Vec<ConvCall>) {
     CALLS.with(|c| *c.borrow_mut() = Some(Vec::new()));
     let out = f();
-    (out, CALLS.with(|c| c.borrow_mut().take()).unwrap_or_default())
+    (
+        out,
+        CALLS.with(|c| c.borrow_mut().take()).unwrap_or_default(),
+    )
 }
 
 /// Whether `device`'s backend implements [`Kernels`] (the others run the stock layers).

@@ -8,6 +8,8 @@
 //! written straight into NCHW. Every sum runs in an order fixed by the shapes alone, so a result
 //! does not depend on the number of threads.
 
+use std::cell::Cell;
+
 use gemm::Parallelism;
 use rayon::prelude::*;
 
@@ -201,6 +203,26 @@ fn col2im(g: &Geometry, col: &[f32], ld: usize, c0: usize, group: usize, dx: &mu
     }
 }
 
+thread_local! {
+    /// Each thread's column and staging buffers, kept between calls: a training step needs the
+    /// same sizes every step, and a fresh zeroed allocation each time costs a pass of memset.
+    static SCRATCH: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+}
+
+/// Runs `f` on this thread's scratch split into buffers of `a` and `b` values, whose contents
+/// are left over from earlier calls (every caller writes before it reads).
+fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
+    // Taken out rather than borrowed: a GEMM's own threads may run another chunk on this thread.
+    let mut buf = SCRATCH.with(Cell::take);
+    if buf.len() < a + b {
+        buf.resize(a + b, 0.0);
+    }
+    let (x, y) = buf.split_at_mut(a);
+    let out = f(x, &mut y[..b]);
+    SCRATCH.with(|s| s.set(buf));
+    out
+}
+
 /// A matrix operand: its first element and its row and column strides.
 #[derive(Clone, Copy)]
 struct Mat(*const f32, usize, usize);
@@ -277,31 +299,33 @@ pub fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<
             let x = &x[index * chunk * in_img..][..imgs * in_img];
             let ld = imgs * p;
             let direct = g.pointwise() && imgs == 1;
-            let mut col = vec![0f32; if direct { 0 } else { k * ld }];
-            let mut tmp = vec![0f32; if imgs > 1 { cog * ld } else { 0 }];
-            for group in 0..g.groups {
-                let lhs = Mat(w[group * cog * k..].as_ptr(), k, 1);
-                let rhs = if direct {
-                    Mat(x[group * cg * p..].as_ptr(), p, 1)
-                } else {
-                    for i in 0..imgs {
-                        im2col(g, &x[i * in_img..][..in_img], group, &mut col, ld, i * p);
-                    }
-                    Mat(col.as_ptr(), ld, 1)
-                };
-                let dst = match imgs {
-                    1 => out[group * cog * p..][..cog * p].as_mut_ptr(),
-                    _ => tmp.as_mut_ptr(),
-                };
-                // SAFETY: lhs is cog×k of w, rhs k×ld of x or col, dst cog×ld of out or tmp.
-                unsafe { matmul([cog, ld, k], dst, ld, false, lhs, rhs, par) };
-                for i in (0..imgs).filter(|_| imgs > 1) {
-                    for o in 0..cog {
-                        let row = &tmp[o * ld + i * p..][..p];
-                        out[(i * g.co + group * cog + o) * p..][..p].copy_from_slice(row);
+            let cols = if direct { 0 } else { k * ld };
+            let tmps = if imgs > 1 { cog * ld } else { 0 };
+            with_scratch(cols, tmps, |col, tmp| {
+                for group in 0..g.groups {
+                    let lhs = Mat(w[group * cog * k..].as_ptr(), k, 1);
+                    let rhs = if direct {
+                        Mat(x[group * cg * p..].as_ptr(), p, 1)
+                    } else {
+                        for i in 0..imgs {
+                            im2col(g, &x[i * in_img..][..in_img], group, col, ld, i * p);
+                        }
+                        Mat(col.as_ptr(), ld, 1)
+                    };
+                    let dst = match imgs {
+                        1 => out[group * cog * p..][..cog * p].as_mut_ptr(),
+                        _ => tmp.as_mut_ptr(),
+                    };
+                    // SAFETY: lhs is cog×k of w, rhs k×ld of x or col, dst cog×ld of out or tmp.
+                    unsafe { matmul([cog, ld, k], dst, ld, false, lhs, rhs, par) };
+                    for i in (0..imgs).filter(|_| imgs > 1) {
+                        for o in 0..cog {
+                            let row = &tmp[o * ld + i * p..][..p];
+                            out[(i * g.co + group * cog + o) * p..][..p].copy_from_slice(row);
+                        }
                     }
                 }
-            }
+            });
             if let Some(bias) = bias {
                 for (plane, b) in out.chunks_exact_mut(p).zip(bias.iter().cycle()) {
                     plane.iter_mut().for_each(|v| *v += b);
@@ -324,28 +348,30 @@ pub fn input_grad(g: &Geometry, dy: &[f32], w: &[f32]) -> Vec<f32> {
             let dy = &dy[index * chunk * out_img..][..imgs * out_img];
             let ld = imgs * p;
             let direct = g.pointwise() && imgs == 1;
-            let mut col = vec![0f32; if direct { 0 } else { k * ld }];
-            let mut dyc = vec![0f32; if imgs > 1 { cog * ld } else { 0 }];
-            for group in 0..g.groups {
-                // wᵀ: row r, column o is w[o, r] of this group.
-                let lhs = Mat(w[group * cog * k..].as_ptr(), 1, k);
-                let rhs = match imgs {
-                    1 => Mat(dy[group * cog * p..].as_ptr(), p, 1),
-                    _ => {
-                        gather(dy, imgs, g.co, p, group * cog, cog, &mut dyc);
-                        Mat(dyc.as_ptr(), ld, 1)
+            let cols = if direct { 0 } else { k * ld };
+            let dycs = if imgs > 1 { cog * ld } else { 0 };
+            with_scratch(cols, dycs, |col, dyc| {
+                for group in 0..g.groups {
+                    // wᵀ: row r, column o is w[o, r] of this group.
+                    let lhs = Mat(w[group * cog * k..].as_ptr(), 1, k);
+                    let rhs = match imgs {
+                        1 => Mat(dy[group * cog * p..].as_ptr(), p, 1),
+                        _ => {
+                            gather(dy, imgs, g.co, p, group * cog, cog, dyc);
+                            Mat(dyc.as_ptr(), ld, 1)
+                        }
+                    };
+                    let dst = match direct {
+                        true => dx[group * cg * p..][..cg * p].as_mut_ptr(),
+                        false => col.as_mut_ptr(),
+                    };
+                    // SAFETY: lhs is k×cog of w, rhs cog×ld of dy or dyc, dst k×ld of dx or col.
+                    unsafe { matmul([k, ld, cog], dst, ld, false, lhs, rhs, par) };
+                    for i in (0..imgs).filter(|_| !direct) {
+                        col2im(g, col, ld, i * p, group, &mut dx[i * in_img..][..in_img]);
                     }
-                };
-                let dst = match direct {
-                    true => dx[group * cg * p..][..cg * p].as_mut_ptr(),
-                    false => col.as_mut_ptr(),
-                };
-                // SAFETY: lhs is k×cog of w, rhs cog×ld of dy or dyc, dst k×ld of dx or col.
-                unsafe { matmul([k, ld, cog], dst, ld, false, lhs, rhs, par) };
-                for i in (0..imgs).filter(|_| !direct) {
-                    col2im(g, &col, ld, i * p, group, &mut dx[i * in_img..][..in_img]);
                 }
-            }
+            });
         });
     dx
 }
@@ -366,29 +392,31 @@ pub fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
             let dy = &dy[first * out_img..][..imgs * out_img];
             let ld = imgs * p;
             let direct = g.pointwise() && imgs == 1;
-            let mut col = vec![0f32; if direct { 0 } else { k * ld }];
-            let mut dyc = vec![0f32; if imgs > 1 { cog * ld } else { 0 }];
-            for group in 0..g.groups {
-                let lhs = match imgs {
-                    1 => Mat(dy[group * cog * p..].as_ptr(), p, 1),
-                    _ => {
-                        gather(dy, imgs, g.co, p, group * cog, cog, &mut dyc);
-                        Mat(dyc.as_ptr(), ld, 1)
-                    }
-                };
-                // colᵀ: row j (an output pixel), column r.
-                let rhs = if direct {
-                    Mat(x[group * cg * p..].as_ptr(), 1, p)
-                } else {
-                    for i in 0..imgs {
-                        im2col(g, &x[i * in_img..][..in_img], group, &mut col, ld, i * p);
-                    }
-                    Mat(col.as_ptr(), 1, ld)
-                };
-                let dst = dw[group * cog * k..][..cog * k].as_mut_ptr();
-                // SAFETY: lhs is cog×ld, rhs ld×k, dst cog×k of dw.
-                unsafe { matmul([cog, k, ld], dst, k, step > 0, lhs, rhs, par) };
-            }
+            let cols = if direct { 0 } else { k * ld };
+            let dycs = if imgs > 1 { cog * ld } else { 0 };
+            with_scratch(cols, dycs, |col, dyc| {
+                for group in 0..g.groups {
+                    let lhs = match imgs {
+                        1 => Mat(dy[group * cog * p..].as_ptr(), p, 1),
+                        _ => {
+                            gather(dy, imgs, g.co, p, group * cog, cog, dyc);
+                            Mat(dyc.as_ptr(), ld, 1)
+                        }
+                    };
+                    // colᵀ: row j (an output pixel), column r.
+                    let rhs = if direct {
+                        Mat(x[group * cg * p..].as_ptr(), 1, p)
+                    } else {
+                        for i in 0..imgs {
+                            im2col(g, &x[i * in_img..][..in_img], group, col, ld, i * p);
+                        }
+                        Mat(col.as_ptr(), 1, ld)
+                    };
+                    let dst = dw[group * cog * k..][..cog * k].as_mut_ptr();
+                    // SAFETY: lhs is cog×ld, rhs ld×k, dst cog×k of dw.
+                    unsafe { matmul([cog, k, ld], dst, k, step > 0, lhs, rhs, par) };
+                }
+            });
         }
         dw
     };

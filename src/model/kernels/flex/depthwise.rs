@@ -20,7 +20,14 @@ fn taps(g: &Geometry, mut f: impl FnMut(usize, usize, usize, usize, (usize, usiz
                 continue;
             }
             for oy in ylo..yhi {
-                f(ki, kj, oy, oy * g.sh + ki - g.pt, (xlo, xhi), xlo * g.sw + kj - g.pl);
+                f(
+                    ki,
+                    kj,
+                    oy,
+                    oy * g.sh + ki - g.pt,
+                    (xlo, xhi),
+                    xlo * g.sw + kj - g.pl,
+                );
             }
         }
     }
@@ -95,7 +102,10 @@ pub fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                     let dot: f32 = if g.sw == 1 {
                         grad.iter().zip(src).map(|(a, b)| a * b).sum()
                     } else {
-                        grad.iter().zip(src.iter().step_by(g.sw)).map(|(a, b)| a * b).sum()
+                        grad.iter()
+                            .zip(src.iter().step_by(g.sw))
+                            .map(|(a, b)| a * b)
+                            .sum()
                     };
                     dw[ki * g.kw + kj] += dot;
                 });

@@ -37,11 +37,7 @@ fn dims(t: &FloatTensor<Flex>) -> [usize; 4] {
 }
 
 /// The geometry of a convolution these kernels take: f32, 4-D, no dilation.
-fn geometry(
-    x: &FloatTensor<Flex>,
-    w: &FloatTensor<Flex>,
-    o: &ConvOptions<2>,
-) -> Option<Geometry> {
+fn geometry(x: &FloatTensor<Flex>, w: &FloatTensor<Flex>, o: &ConvOptions<2>) -> Option<Geometry> {
     let f32_4d = |t: &FloatTensor<Flex>| t.dtype() == DType::F32 && t.shape().num_dims() == 4;
     if !(f32_4d(x) && f32_4d(w)) {
         return None;
@@ -206,7 +202,12 @@ impl Kernels for Flex {
         let (out, mean, var, inv_std) =
             norm::train(l, values(&x), values(&gamma), values(&beta), epsilon);
         let out = Flex::float_from_data(TensorData::new(out, shape), &Default::default());
-        (out, tensor(mean, [l.c]), tensor(var, [l.c]), tensor(inv_std, [l.c]))
+        (
+            out,
+            tensor(mean, [l.c]),
+            tensor(var, [l.c]),
+            tensor(inv_std, [l.c]),
+        )
     }
 
     fn bn_train_grads(

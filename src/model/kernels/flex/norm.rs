@@ -102,7 +102,11 @@ pub fn train(
         .into_par_iter()
         .map(|ch| {
             let mean = l.planes(x, ch).map(sum).sum::<f32>() / count;
-            let var = l.planes(x, ch).map(|v| centred_squares(v, mean)).sum::<f32>() / count;
+            let var = l
+                .planes(x, ch)
+                .map(|v| centred_squares(v, mean))
+                .sum::<f32>()
+                / count;
             (mean, var)
         })
         .collect();
@@ -163,12 +167,7 @@ pub fn train_grads(
 }
 
 /// Batch norm with given statistics (inference, or a layer in eval mode).
-pub fn eval(
-    l: Layout,
-    x: &[f32],
-    [gamma, beta, mean, var]: [&[f32]; 4],
-    epsilon: f64,
-) -> Vec<f32> {
+pub fn eval(l: Layout, x: &[f32], [gamma, beta, mean, var]: [&[f32]; 4], epsilon: f64) -> Vec<f32> {
     let scale: Vec<f32> = gamma
         .iter()
         .zip(var)
