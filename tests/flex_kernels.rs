@@ -3,6 +3,7 @@
 //! within 1e-5 of burn's, relative to the largest magnitude of its result.
 
 use burn::backend::Flex;
+use burn::backend::TensorMetadata;
 use burn::backend::ops::{ConvOptions, FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};

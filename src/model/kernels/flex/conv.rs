@@ -142,6 +142,26 @@ pub(super) fn inside(len: usize, out: usize, s: usize, k: usize, pad: usize) -> 
     (lo.min(hi), hi)
 }
 
+/// For stride 1 with an output as wide as the input (3×3 padding 1, 1×1, 5×5 padding 2), the
+/// valid rows of a kernel tap are one contiguous run of the plane: output index t reads input
+/// index t + shift. Returns the run `lo..hi` of output indices inside the plane, and the shift.
+fn flat_run(
+    g: &Geometry,
+    ki: usize,
+    kj: usize,
+    (ylo, yhi): (usize, usize),
+) -> Option<(usize, usize, isize)> {
+    if !(g.sh == 1 && g.sw == 1 && g.ow == g.w) {
+        return None;
+    }
+    let shift = (ki as isize - g.pt as isize) * g.w as isize + kj as isize - g.pl as isize;
+    let (first, last) = ((ylo * g.w) as isize, (yhi * g.w) as isize);
+    let lo = (-shift).clamp(first, last);
+    let hi = ((g.h * g.w) as isize - shift).clamp(lo, last);
+    let (lo, hi) = (lo as usize, hi as usize);
+    Some((lo, hi, shift))
+}
+
 /// Writes group `group` of one image `x` [c, h, w] as columns `c0..c0 + p` of `col`, a
 /// [k, ld] matrix: row (ci, ki, kj), column (oy, ox) holds x[ci, oy·sh + ki − pt, ox·sw + kj − pl].
 fn im2col(g: &Geometry, x: &[f32], group: usize, col: &mut [f32], ld: usize, c0: usize) {
@@ -153,6 +173,21 @@ fn im2col(g: &Geometry, x: &[f32], group: usize, col: &mut [f32], ld: usize, c0:
             for kj in 0..g.kw {
                 let (xlo, xhi) = inside(g.w, g.ow, g.sw, kj, g.pl);
                 let row = &mut col[((ci * g.kh + ki) * g.kw + kj) * ld + c0..][..p];
+                if let Some((lo, hi, shift)) = flat_run(g, ki, kj, (ylo, yhi)) {
+                    // One copy for the whole tap, then the few columns that wrapped around.
+                    row[..lo].fill(0.0);
+                    row[hi..].fill(0.0);
+                    if hi > lo {
+                        let from = (lo as isize + shift) as usize;
+                        row[lo..hi].copy_from_slice(&plane[from..from + hi - lo]);
+                    }
+                    for oy in ylo..yhi {
+                        let r = &mut row[oy * g.ow..][..g.ow];
+                        r[..xlo].fill(0.0);
+                        r[xhi..].fill(0.0);
+                    }
+                    continue;
+                }
                 row[..ylo * g.ow].fill(0.0);
                 row[yhi * g.ow..].fill(0.0);
                 for oy in ylo..yhi {
@@ -164,8 +199,11 @@ fn im2col(g: &Geometry, x: &[f32], group: usize, col: &mut [f32], ld: usize, c0:
                         let s0 = xlo + kj - g.pl;
                         dst[xlo..xhi].copy_from_slice(&src[s0..s0 + xhi - xlo]);
                     } else {
-                        for (ox, d) in dst.iter_mut().enumerate().take(xhi).skip(xlo) {
-                            *d = src[ox * g.sw + kj - g.pl];
+                        if xhi > xlo {
+                            let from = &src[xlo * g.sw + kj - g.pl..];
+                            for (d, s) in dst[xlo..xhi].iter_mut().zip(from.iter().step_by(g.sw)) {
+                                *d = *s;
+                            }
                         }
                     }
                 }
@@ -174,8 +212,9 @@ fn im2col(g: &Geometry, x: &[f32], group: usize, col: &mut [f32], ld: usize, c0:
     }
 }
 
-/// The adjoint of [`im2col`]: adds columns `c0..c0 + p` of `col` into group `group` of `dx`.
-fn col2im(g: &Geometry, col: &[f32], ld: usize, c0: usize, group: usize, dx: &mut [f32]) {
+/// The adjoint of [`im2col`]: adds columns `c0..c0 + p` of `col` into group `group` of `dx`
+/// (zeroing the entries of `col` that fall outside the image on the way).
+fn col2im(g: &Geometry, col: &mut [f32], ld: usize, c0: usize, group: usize, dx: &mut [f32]) {
     let (p, hw) = (g.p(), g.h * g.w);
     for ci in 0..g.cg() {
         let plane = &mut dx[(group * g.cg() + ci) * hw..][..hw];
@@ -183,7 +222,21 @@ fn col2im(g: &Geometry, col: &[f32], ld: usize, c0: usize, group: usize, dx: &mu
             let (ylo, yhi) = inside(g.h, g.oh, g.sh, ki, g.pt);
             for kj in 0..g.kw {
                 let (xlo, xhi) = inside(g.w, g.ow, g.sw, kj, g.pl);
-                let row = &col[((ci * g.kh + ki) * g.kw + kj) * ld + c0..][..p];
+                let row = &mut col[((ci * g.kh + ki) * g.kw + kj) * ld + c0..][..p];
+                if let Some((lo, hi, shift)) = flat_run(g, ki, kj, (ylo, yhi)) {
+                    for oy in ylo..yhi {
+                        let r = &mut row[oy * g.ow..][..g.ow];
+                        r[..xlo].fill(0.0);
+                        r[xhi..].fill(0.0);
+                    }
+                    if hi > lo {
+                        let to = (lo as isize + shift) as usize;
+                        for (d, s) in plane[to..to + hi - lo].iter_mut().zip(&row[lo..hi]) {
+                            *d += *s;
+                        }
+                    }
+                    continue;
+                }
                 for oy in ylo..yhi {
                     let dst = &mut plane[(oy * g.sh + ki - g.pt) * g.w..][..g.w];
                     let src = &row[oy * g.ow..][..g.ow];
@@ -193,8 +246,11 @@ fn col2im(g: &Geometry, col: &[f32], ld: usize, c0: usize, group: usize, dx: &mu
                             *d += *s;
                         }
                     } else {
-                        for (ox, s) in src.iter().enumerate().take(xhi).skip(xlo) {
-                            dst[ox * g.sw + kj - g.pl] += *s;
+                        if xhi > xlo {
+                            let to = &mut dst[xlo * g.sw + kj - g.pl..];
+                            for (d, s) in to.iter_mut().step_by(g.sw).zip(&src[xlo..xhi]) {
+                                *d += *s;
+                            }
                         }
                     }
                 }
