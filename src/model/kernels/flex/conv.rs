@@ -162,6 +162,16 @@ fn flat_run(
     Some((lo, hi, shift))
 }
 
+/// Zeroes `s`, usually 0 or 1 values (a padded edge): without a call to memset for those.
+#[inline]
+fn zero(s: &mut [f32]) {
+    match s {
+        [] => {}
+        [v] => *v = 0.0,
+        _ => s.fill(0.0),
+    }
+}
+
 /// Writes group `group` of one image `x` [c, h, w] as columns `c0..c0 + p` of `col`, a
 /// [k, ld] matrix: row (ci, ki, kj), column (oy, ox) holds x[ci, oy·sh + ki − pt, ox·sw + kj − pl].
 fn im2col(g: &Geometry, x: &[f32], group: usize, col: &mut [f32], ld: usize, c0: usize) {
@@ -183,8 +193,8 @@ fn im2col(g: &Geometry, x: &[f32], group: usize, col: &mut [f32], ld: usize, c0:
                     }
                     for oy in ylo..yhi {
                         let r = &mut row[oy * g.ow..][..g.ow];
-                        r[..xlo].fill(0.0);
-                        r[xhi..].fill(0.0);
+                        zero(&mut r[..xlo]);
+                        zero(&mut r[xhi..]);
                     }
                     continue;
                 }
@@ -193,8 +203,8 @@ fn im2col(g: &Geometry, x: &[f32], group: usize, col: &mut [f32], ld: usize, c0:
                 for oy in ylo..yhi {
                     let src = &plane[(oy * g.sh + ki - g.pt) * g.w..][..g.w];
                     let dst = &mut row[oy * g.ow..][..g.ow];
-                    dst[..xlo].fill(0.0);
-                    dst[xhi..].fill(0.0);
+                    zero(&mut dst[..xlo]);
+                    zero(&mut dst[xhi..]);
                     if g.sw == 1 {
                         let s0 = xlo + kj - g.pl;
                         dst[xlo..xhi].copy_from_slice(&src[s0..s0 + xhi - xlo]);
@@ -226,8 +236,8 @@ fn col2im(g: &Geometry, col: &mut [f32], ld: usize, c0: usize, group: usize, dx:
                 if let Some((lo, hi, shift)) = flat_run(g, ki, kj, (ylo, yhi)) {
                     for oy in ylo..yhi {
                         let r = &mut row[oy * g.ow..][..g.ow];
-                        r[..xlo].fill(0.0);
-                        r[xhi..].fill(0.0);
+                        zero(&mut r[..xlo]);
+                        zero(&mut r[xhi..]);
                     }
                     if hi > lo {
                         let to = (lo as isize + shift) as usize;
