@@ -12,6 +12,8 @@ use sweep::sweep::source::{self, SourceInfo};
 /// The stage is killed while this epoch trains, so the checkpoint of the one before is the last.
 const KILL_IN: usize = 5;
 
+/// A stage whose best epoch comes before the kill (the test needs it): which seed gives that
+/// depends on the kernels' floats (seed 3 since the Flex kernels of src/model/kernels/flex).
 fn stage() -> (Source, ModelSpec) {
     let source = toml::from_str(
         r#"
@@ -21,7 +23,7 @@ fn stage() -> (Source, ModelSpec) {
         optimizer = "adam"
         lr = 0.1
         batch_size = 32
-        seed = 6
+        seed = 3
         "#,
     )
     .unwrap();

@@ -1,6 +1,7 @@
-//! The backend-extension ops of `model::kernels` against burn's stock layers: forward outputs,
-//! gradients and BatchNorm's running statistics bit for bit on flex (the same ops run), and
-//! within 1e-5 on LibTorch (its native kernels, with `--features tch`).
+//! The backend-extension ops of `model::kernels` against burn's stock layers, through the layer
+//! wrappers and autodiff: forward outputs, gradients and BatchNorm's running statistics within
+//! 1e-5 on flex (sweep's Rust kernels; tests/flex_kernels.rs checks each op on every backbone's
+//! shapes) and on LibTorch (its native kernels, with `--features tch`).
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -186,7 +187,7 @@ fn compare_eval(device: &Device, exact: bool) {
 }
 
 #[test]
-fn on_flex_the_kernels_compute_exactly_what_the_stock_layers_do() {
+fn on_flex_the_kernels_agree_with_the_stock_layers() {
     compare(&Device::flex().autodiff(), false);
     compare_eval(&Device::flex().autodiff(), false);
 }
