@@ -69,12 +69,13 @@ fn compare(device: &Device, exact: bool) {
         "running var",
         "bias grad",
     ];
-    // 3x3 stride 1 and 2, a 1x1, a depthwise (grouped) and a biased convolution.
+    // 3x3 stride 1 and 2, a 1x1, a depthwise, a grouped and a biased convolution.
     for (cin, cout, k, stride, pad, groups, bias) in [
         (3, 8, 3, 1, 1, 1, false),
         (8, 16, 3, 2, 1, 1, false),
         (8, 4, 1, 1, 0, 1, false),
         (8, 8, 3, 1, 1, 8, false),
+        (8, 12, 3, 2, 1, 2, false),
         (3, 8, 3, 1, 1, 1, true),
     ] {
         let make = || {

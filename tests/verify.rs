@@ -56,14 +56,19 @@ fn the_platform_records_what_floats_depend_on_and_lists_differences() {
     );
     assert_eq!(p.threads, 2);
     assert!(p.differences(&p.clone()).is_empty());
+    // Another SIMD level than this machine's (which is either).
+    let simd = match p.simd.starts_with("x86-64-v3") {
+        true => "x86-64-v4 (AVX-512)",
+        false => "x86-64-v3 (AVX2, FMA)",
+    };
     let other = Platform {
-        simd: "x86-64-v3 (AVX2, FMA)".into(),
+        simd: simd.into(),
         threads: 1,
         ..p.clone()
     };
     let d = p.differences(&other);
     assert_eq!(d.len(), 2, "{d:?}");
-    assert!(d[0].starts_with("SIMD: ") && d[0].ends_with("-> x86-64-v3 (AVX2, FMA)"));
+    assert!(d[0].starts_with("SIMD: ") && d[0].ends_with(&format!("-> {simd}")));
     assert_eq!(d[1], "threads: 2 -> 1");
     // A manifest from before these facts were recorded differs in each of them.
     let old = Platform {
