@@ -18,6 +18,8 @@ use rayon::prelude::*;
 const MIN_COLUMNS: usize = 256;
 /// Bound on a column matrix (floats), so large images and batches stay within caches and memory.
 const MAX_COLUMN_FLOATS: usize = 1 << 21;
+/// Column values of one image's tile of output rows (see [`Geometry::tile_rows`]).
+const TILE_FLOATS: usize = 1 << 16;
 /// Partial weight gradients summed at the end: parallelism for the weight gradient, fixed by
 /// the shapes (not the thread count) so the sum's order is.
 const WEIGHT_SLICES: usize = 8;
@@ -122,6 +124,37 @@ impl Geometry {
         self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.pt == 0 && self.pl == 0
     }
 
+    /// Output rows per tile of one large image: im2col writes a tile of at most [`TILE_FLOATS`]
+    /// values, which stays in a core's L2 cache until the GEMM packs it (a whole 64×64 map of 64
+    /// channels would be 9 MB).
+    fn tile_rows(&self) -> usize {
+        (TILE_FLOATS / self.k())
+            .max(MIN_COLUMNS)
+            .div_ceil(self.ow)
+            .max(1)
+    }
+
+    /// Whether one image is multiplied tile by tile (only ever with one image per chunk).
+    fn tiled(&self) -> bool {
+        !self.pointwise() && self.tile_rows() < self.oh
+    }
+
+    /// The output's row tiles `(first, end)`.
+    fn tiles(&self) -> impl Iterator<Item = (usize, usize)> + use<> {
+        let (rows, oh) = (self.tile_rows(), self.oh);
+        (0..oh)
+            .step_by(rows)
+            .map(move |r0| (r0, (r0 + rows).min(oh)))
+    }
+
+    /// Values of the column matrix for `imgs` images.
+    fn col_floats(&self, imgs: usize) -> usize {
+        match self.tiled() {
+            true => self.k() * self.tile_rows() * self.ow,
+            false => self.k() * imgs * self.p(),
+        }
+    }
+
     /// Images per GEMM.
     fn chunk(&self) -> usize {
         let p = self.p();
@@ -172,37 +205,48 @@ fn zero(s: &mut [f32]) {
     }
 }
 
-/// Writes group `group` of one image `x` [c, h, w] as columns `c0..c0 + p` of `col`, a
-/// [k, ld] matrix: row (ci, ki, kj), column (oy, ox) holds x[ci, oy·sh + ki − pt, ox·sw + kj − pl].
-fn im2col(g: &Geometry, x: &[f32], group: usize, col: &mut [f32], ld: usize, c0: usize) {
-    let (p, hw) = (g.p(), g.h * g.w);
+/// Writes output rows `r0..r1` of group `group` of one image `x` [c, h, w] as columns from `c0`
+/// of `col`, a [k, ld] matrix: row (ci, ki, kj), column (oy − r0, ox) holds
+/// x[ci, oy·sh + ki − pt, ox·sw + kj − pl].
+#[allow(clippy::too_many_arguments)]
+fn im2col(
+    g: &Geometry,
+    x: &[f32],
+    group: usize,
+    col: &mut [f32],
+    ld: usize,
+    c0: usize,
+    (r0, r1): (usize, usize),
+) {
+    let (p, hw, base) = ((r1 - r0) * g.ow, g.h * g.w, r0 * g.ow);
     for ci in 0..g.cg() {
         let plane = &x[(group * g.cg() + ci) * hw..][..hw];
         for ki in 0..g.kh {
             let (ylo, yhi) = inside(g.h, g.oh, g.sh, ki, g.pt);
+            let (ylo, yhi) = (ylo.clamp(r0, r1), yhi.clamp(r0, r1));
             for kj in 0..g.kw {
                 let (xlo, xhi) = inside(g.w, g.ow, g.sw, kj, g.pl);
                 let row = &mut col[((ci * g.kh + ki) * g.kw + kj) * ld + c0..][..p];
                 if let Some((lo, hi, shift)) = flat_run(g, ki, kj, (ylo, yhi)) {
                     // One copy for the whole tap, then the few columns that wrapped around.
-                    row[..lo].fill(0.0);
-                    row[hi..].fill(0.0);
+                    row[..lo - base].fill(0.0);
+                    row[hi - base..].fill(0.0);
                     if hi > lo {
                         let from = (lo as isize + shift) as usize;
-                        row[lo..hi].copy_from_slice(&plane[from..from + hi - lo]);
+                        row[lo - base..hi - base].copy_from_slice(&plane[from..from + hi - lo]);
                     }
                     for oy in ylo..yhi {
-                        let r = &mut row[oy * g.ow..][..g.ow];
+                        let r = &mut row[(oy - r0) * g.ow..][..g.ow];
                         zero(&mut r[..xlo]);
                         zero(&mut r[xhi..]);
                     }
                     continue;
                 }
-                row[..ylo * g.ow].fill(0.0);
-                row[yhi * g.ow..].fill(0.0);
+                row[..(ylo - r0) * g.ow].fill(0.0);
+                row[(yhi - r0) * g.ow..].fill(0.0);
                 for oy in ylo..yhi {
                     let src = &plane[(oy * g.sh + ki - g.pt) * g.w..][..g.w];
-                    let dst = &mut row[oy * g.ow..][..g.ow];
+                    let dst = &mut row[(oy - r0) * g.ow..][..g.ow];
                     zero(&mut dst[..xlo]);
                     zero(&mut dst[xhi..]);
                     if g.sw == 1 {
@@ -222,26 +266,37 @@ fn im2col(g: &Geometry, x: &[f32], group: usize, col: &mut [f32], ld: usize, c0:
     }
 }
 
-/// The adjoint of [`im2col`]: adds columns `c0..c0 + p` of `col` into group `group` of `dx`
-/// (zeroing the entries of `col` that fall outside the image on the way).
-fn col2im(g: &Geometry, col: &mut [f32], ld: usize, c0: usize, group: usize, dx: &mut [f32]) {
-    let (p, hw) = (g.p(), g.h * g.w);
+/// The adjoint of [`im2col`]: adds the columns of output rows `r0..r1` from `c0` of `col` into
+/// group `group` of `dx` (zeroing the entries of `col` that fall outside the image on the way).
+#[allow(clippy::too_many_arguments)]
+fn col2im(
+    g: &Geometry,
+    col: &mut [f32],
+    ld: usize,
+    c0: usize,
+    group: usize,
+    dx: &mut [f32],
+    (r0, r1): (usize, usize),
+) {
+    let (p, hw, base) = ((r1 - r0) * g.ow, g.h * g.w, r0 * g.ow);
     for ci in 0..g.cg() {
         let plane = &mut dx[(group * g.cg() + ci) * hw..][..hw];
         for ki in 0..g.kh {
             let (ylo, yhi) = inside(g.h, g.oh, g.sh, ki, g.pt);
+            let (ylo, yhi) = (ylo.clamp(r0, r1), yhi.clamp(r0, r1));
             for kj in 0..g.kw {
                 let (xlo, xhi) = inside(g.w, g.ow, g.sw, kj, g.pl);
                 let row = &mut col[((ci * g.kh + ki) * g.kw + kj) * ld + c0..][..p];
                 if let Some((lo, hi, shift)) = flat_run(g, ki, kj, (ylo, yhi)) {
                     for oy in ylo..yhi {
-                        let r = &mut row[oy * g.ow..][..g.ow];
+                        let r = &mut row[(oy - r0) * g.ow..][..g.ow];
                         zero(&mut r[..xlo]);
                         zero(&mut r[xhi..]);
                     }
                     if hi > lo {
                         let to = (lo as isize + shift) as usize;
-                        for (d, s) in plane[to..to + hi - lo].iter_mut().zip(&row[lo..hi]) {
+                        let src = &row[lo - base..hi - base];
+                        for (d, s) in plane[to..to + hi - lo].iter_mut().zip(src) {
                             *d += *s;
                         }
                     }
@@ -249,7 +304,7 @@ fn col2im(g: &Geometry, col: &mut [f32], ld: usize, c0: usize, group: usize, dx:
                 }
                 for oy in ylo..yhi {
                     let dst = &mut plane[(oy * g.sh + ki - g.pt) * g.w..][..g.w];
-                    let src = &row[oy * g.ow..][..g.ow];
+                    let src = &row[(oy - r0) * g.ow..][..g.ow];
                     if g.sw == 1 {
                         let s0 = xlo + kj - g.pl;
                         for (d, s) in dst[s0..s0 + xhi - xlo].iter_mut().zip(&src[xlo..xhi]) {
@@ -365,16 +420,36 @@ pub fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<
             let x = &x[index * chunk * in_img..][..imgs * in_img];
             let ld = imgs * p;
             let direct = g.pointwise() && imgs == 1;
-            let cols = if direct { 0 } else { k * ld };
+            let cols = if direct { 0 } else { g.col_floats(imgs) };
             let tmps = if imgs > 1 { cog * ld } else { 0 };
             with_scratch(cols, tmps, |col, tmp| {
                 for group in 0..g.groups {
                     let lhs = Mat(w[group * cog * k..].as_ptr(), k, 1);
+                    if g.tiled() {
+                        for (r0, r1) in g.tiles() {
+                            let n = (r1 - r0) * g.ow;
+                            im2col(g, x, group, col, n, 0, (r0, r1));
+                            let dst = out[group * cog * p + r0 * g.ow..].as_mut_ptr();
+                            let rhs = Mat(col.as_ptr(), n, 1);
+                            // SAFETY: lhs is cog×k of w, rhs k×n of col, dst cog×n of out
+                            // with rows p apart.
+                            unsafe { matmul([cog, n, k], dst, p, false, lhs, rhs, par) };
+                        }
+                        continue;
+                    }
                     let rhs = if direct {
                         Mat(x[group * cg * p..].as_ptr(), p, 1)
                     } else {
                         for i in 0..imgs {
-                            im2col(g, &x[i * in_img..][..in_img], group, col, ld, i * p);
+                            im2col(
+                                g,
+                                &x[i * in_img..][..in_img],
+                                group,
+                                col,
+                                ld,
+                                i * p,
+                                (0, g.oh),
+                            );
                         }
                         Mat(col.as_ptr(), ld, 1)
                     };
@@ -414,12 +489,25 @@ pub fn input_grad(g: &Geometry, dy: &[f32], w: &[f32]) -> Vec<f32> {
             let dy = &dy[index * chunk * out_img..][..imgs * out_img];
             let ld = imgs * p;
             let direct = g.pointwise() && imgs == 1;
-            let cols = if direct { 0 } else { k * ld };
+            let cols = if direct { 0 } else { g.col_floats(imgs) };
             let dycs = if imgs > 1 { cog * ld } else { 0 };
             with_scratch(cols, dycs, |col, dyc| {
                 for group in 0..g.groups {
                     // wᵀ: row r, column o is w[o, r] of this group.
                     let lhs = Mat(w[group * cog * k..].as_ptr(), 1, k);
+                    if g.tiled() {
+                        for (r0, r1) in g.tiles() {
+                            let n = (r1 - r0) * g.ow;
+                            let rhs = Mat(dy[group * cog * p + r0 * g.ow..].as_ptr(), p, 1);
+                            // SAFETY: lhs is k×cog of w, rhs cog×n of dy with rows p apart,
+                            // dst k×n of col.
+                            unsafe {
+                                matmul([k, n, cog], col.as_mut_ptr(), n, false, lhs, rhs, par)
+                            };
+                            col2im(g, col, n, 0, group, dx, (r0, r1));
+                        }
+                        continue;
+                    }
                     let rhs = match imgs {
                         1 => Mat(dy[group * cog * p..].as_ptr(), p, 1),
                         _ => {
@@ -434,7 +522,15 @@ pub fn input_grad(g: &Geometry, dy: &[f32], w: &[f32]) -> Vec<f32> {
                     // SAFETY: lhs is k×cog of w, rhs cog×ld of dy or dyc, dst k×ld of dx or col.
                     unsafe { matmul([k, ld, cog], dst, ld, false, lhs, rhs, par) };
                     for i in (0..imgs).filter(|_| !direct) {
-                        col2im(g, col, ld, i * p, group, &mut dx[i * in_img..][..in_img]);
+                        col2im(
+                            g,
+                            col,
+                            ld,
+                            i * p,
+                            group,
+                            &mut dx[i * in_img..][..in_img],
+                            (0, g.oh),
+                        );
                     }
                 }
             });
@@ -458,10 +554,23 @@ pub fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
             let dy = &dy[first * out_img..][..imgs * out_img];
             let ld = imgs * p;
             let direct = g.pointwise() && imgs == 1;
-            let cols = if direct { 0 } else { k * ld };
+            let cols = if direct { 0 } else { g.col_floats(imgs) };
             let dycs = if imgs > 1 { cog * ld } else { 0 };
             with_scratch(cols, dycs, |col, dyc| {
                 for group in 0..g.groups {
+                    let dst = dw[group * cog * k..][..cog * k].as_mut_ptr();
+                    if g.tiled() {
+                        for (tile, (r0, r1)) in g.tiles().enumerate() {
+                            let n = (r1 - r0) * g.ow;
+                            im2col(g, x, group, col, n, 0, (r0, r1));
+                            let lhs = Mat(dy[group * cog * p + r0 * g.ow..].as_ptr(), p, 1);
+                            let rhs = Mat(col.as_ptr(), 1, n);
+                            let accumulate = step > 0 || tile > 0;
+                            // SAFETY: lhs is cog×n of dy with rows p apart, rhs n×k, dst cog×k.
+                            unsafe { matmul([cog, k, n], dst, k, accumulate, lhs, rhs, par) };
+                        }
+                        continue;
+                    }
                     let lhs = match imgs {
                         1 => Mat(dy[group * cog * p..].as_ptr(), p, 1),
                         _ => {
@@ -474,11 +583,18 @@ pub fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                         Mat(x[group * cg * p..].as_ptr(), 1, p)
                     } else {
                         for i in 0..imgs {
-                            im2col(g, &x[i * in_img..][..in_img], group, col, ld, i * p);
+                            im2col(
+                                g,
+                                &x[i * in_img..][..in_img],
+                                group,
+                                col,
+                                ld,
+                                i * p,
+                                (0, g.oh),
+                            );
                         }
                         Mat(col.as_ptr(), 1, ld)
                     };
-                    let dst = dw[group * cog * k..][..cog * k].as_mut_ptr();
                     // SAFETY: lhs is cog×ld, rhs ld×k, dst cog×k of dw.
                     unsafe { matmul([cog, k, ld], dst, k, step > 0, lhs, rhs, par) };
                 }
