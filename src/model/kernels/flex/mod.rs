@@ -14,7 +14,7 @@ use burn::tensor::TensorData;
 use super::Kernels;
 use conv::Geometry;
 
-/// A contiguous f32 copy-free view of `t` (a copy when it is a strided view).
+/// `t` itself when it is contiguous, else a contiguous copy of it.
 fn contiguous(t: FloatTensor<Flex>) -> FloatTensor<Flex> {
     t.to_contiguous()
 }
