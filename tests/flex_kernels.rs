@@ -4,7 +4,7 @@
 
 use burn::backend::Flex;
 use burn::backend::TensorMetadata;
-use burn::backend::ops::{ConvOptions, FloatTensorOps, ModuleOps};
+use burn::backend::ops::{ActivationOps, ConvOptions, FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use sweep::model::kernels::{self, ConvCall, Kernels};
@@ -106,7 +106,8 @@ fn check_conv(name: &str, call: &ConvCall) {
     let y = tensor(&stock.shape().dims::<4>(), 5);
     let (gamma, beta) = (tensor(&[co], 6), tensor(&[co], 7));
     let r = Flex::batch_norm_train(y.clone(), gamma.clone(), beta.clone(), 1e-5);
-    let (out, mean, var, kept) = <Flex as Kernels>::bn_train(y.clone(), gamma.clone(), beta, 1e-5);
+    let (out, mean, var, kept) =
+        <Flex as Kernels>::bn_train(y.clone(), gamma.clone(), beta.clone(), 1e-5);
     close(&r.output, &out, &format!("batch norm after {what}"));
     close(&r.mean, &mean, &format!("batch mean after {what}"));
     close(&r.variance, &var, &format!("batch variance after {what}"));
@@ -119,7 +120,8 @@ fn check_conv(name: &str, call: &ConvCall) {
         1e-5,
         g.clone(),
     );
-    let (dx, dgamma, dbeta) = <Flex as Kernels>::bn_train_grads(y, gamma, mean, kept, 1e-5, g);
+    let (dx, dgamma, dbeta) =
+        <Flex as Kernels>::bn_train_grads(y.clone(), gamma.clone(), mean, kept, 1e-5, g.clone());
     close(
         &s.x_grad,
         &dx,
@@ -131,6 +133,51 @@ fn check_conv(name: &str, call: &ConvCall) {
         &format!("gamma gradient after {what}"),
     );
     close(&s.beta_grad, &dbeta, &format!("beta gradient after {what}"));
+
+    // With ReLU (an infinite ceiling) and a clamp at 0.5 (ReLU6's kind) fused into it: the
+    // stock output clamped, and the stock backward of the gradient masked where ours clamped.
+    for ceiling in [f64::INFINITY, 0.5] {
+        let (out, mean, _, kept) =
+            <Flex as Kernels>::bn_act_train(y.clone(), gamma.clone(), beta.clone(), 1e-5, ceiling);
+        let stock_out = match ceiling.is_finite() {
+            true => Flex::float_clamp(r.output.clone(), 0f32.into(), (ceiling as f32).into()),
+            false => Flex::relu(r.output.clone()),
+        };
+        close(
+            &stock_out,
+            &out,
+            &format!("batch norm to {ceiling} after {what}"),
+        );
+        let headroom =
+            Flex::float_add_scalar(Flex::float_neg(out.clone()), (ceiling as f32).into());
+        let masked = Flex::relu_backward(out.clone(), g.clone());
+        let masked = match ceiling.is_finite() {
+            true => Flex::relu_backward(headroom, masked),
+            false => masked,
+        };
+        let s = Flex::batch_norm_train_backward(
+            y.clone(),
+            gamma.clone(),
+            r.mean.clone(),
+            r.variance.clone(),
+            1e-5,
+            masked,
+        );
+        let (dx, dgamma, dbeta) = <Flex as Kernels>::bn_act_train_grads(
+            y.clone(),
+            gamma.clone(),
+            mean,
+            kept,
+            1e-5,
+            out,
+            ceiling,
+            g.clone(),
+        );
+        let what = format!("batch norm to {ceiling} after {what}");
+        close(&s.x_grad, &dx, &format!("input gradient of {what}"));
+        close(&s.gamma_grad, &dgamma, &format!("gamma gradient of {what}"));
+        close(&s.beta_grad, &dbeta, &format!("beta gradient of {what}"));
+    }
 }
 
 #[test]

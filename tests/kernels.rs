@@ -27,16 +27,39 @@ fn flat<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
 }
 
+/// The activation after batch norm, and how `kernels` runs it.
+#[derive(Clone, Copy, Debug)]
+enum Act {
+    /// `kernels::relu` after `kernels::batch_norm`.
+    Relu,
+    /// `kernels::bn_relu`, fused.
+    FusedRelu,
+    /// `kernels::bn_relu6`, fused.
+    FusedRelu6,
+}
+
 /// (forward, input gradient, parameter gradients, running statistics) of a conv → BN → ReLU
 /// block, stock or through `kernels`.
-fn block(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>, through_kernels: bool) -> Vec<Vec<f32>> {
+fn block(
+    conv: &Conv2d,
+    bn: &BatchNorm,
+    x: Tensor<4>,
+    through_kernels: bool,
+    act: Act,
+) -> Vec<Vec<f32>> {
+    use burn::tensor::activation::{relu, relu6};
     // A bias right before batch norm would cancel out, so a biased convolution is tested bare.
     let with_bn = conv.bias.is_none();
-    let y = match (through_kernels, with_bn) {
-        (true, true) => kernels::relu(kernels::batch_norm(bn, kernels::conv2d(conv, x.clone()))),
-        (false, true) => burn::tensor::activation::relu(bn.forward(conv.forward(x.clone()))),
-        (true, false) => kernels::relu(kernels::conv2d(conv, x.clone())),
-        (false, false) => burn::tensor::activation::relu(conv.forward(x.clone())),
+    let y = match (through_kernels, with_bn, act) {
+        (true, true, Act::Relu) => {
+            kernels::relu(kernels::batch_norm(bn, kernels::conv2d(conv, x.clone())))
+        }
+        (true, true, Act::FusedRelu) => kernels::bn_relu(bn, kernels::conv2d(conv, x.clone())),
+        (true, true, Act::FusedRelu6) => kernels::bn_relu6(bn, kernels::conv2d(conv, x.clone())),
+        (false, true, Act::FusedRelu6) => relu6(bn.forward(conv.forward(x.clone()))),
+        (false, true, _) => relu(bn.forward(conv.forward(x.clone()))),
+        (true, false, _) => kernels::relu(kernels::conv2d(conv, x.clone())),
+        (false, false, _) => relu(conv.forward(x.clone())),
     };
     // A loss with a different weight per element, so every gradient path is exercised.
     let w = Tensor::<1>::from_floats(values(y.shape().num_elements(), 3).as_slice(), &y.device())
@@ -97,33 +120,39 @@ fn compare(device: &Device, exact: bool) {
                 bias: conv.bias.map(|_| burn::module::Param::from_tensor(bias)),
                 ..conv
             };
-            (conv, BatchNormConfig::new(cout).init(device))
+            // A scale of up to ±4, so that ReLU6's ceiling is reached as well as its floor.
+            let gamma = Tensor::<1>::from_floats(values(cout, 7).as_slice(), device) * 4.0;
+            let bn = BatchNormConfig::new(cout).init(device);
+            let gamma = burn::module::Param::from_tensor(gamma);
+            (conv, BatchNorm { gamma, ..bn })
         };
-        let (c1, b1) = make();
-        let (c2, b2) = make();
-        let x = || input([4, cin, 9, 9], 1, device);
-        let stock = block(&c1, &b1, x(), false);
-        let ours = block(&c2, &b2, x(), true);
-        for ((a, b), name) in stock.iter().zip(&ours).zip(names) {
-            let what = format!(
-                "{name} of {cin}->{cout} k{k} s{stride} g{groups} bias {bias} on {device:?}"
-            );
-            assert_eq!(a.len(), b.len(), "{what}");
-            if exact {
-                assert_eq!(a, b, "{what}");
-            } else {
-                let worst = a
-                    .iter()
-                    .zip(b)
-                    .map(|(x, y)| (x - y).abs() / x.abs().max(1.0))
-                    .fold(0.0f32, f32::max);
-                assert!(worst <= 1e-5, "{what}: differs by {worst:e}");
+        for act in [Act::Relu, Act::FusedRelu, Act::FusedRelu6] {
+            let (c1, b1) = make();
+            let (c2, b2) = make();
+            let x = || input([4, cin, 9, 9], 1, device);
+            let stock = block(&c1, &b1, x(), false, act);
+            let ours = block(&c2, &b2, x(), true, act);
+            for ((a, b), name) in stock.iter().zip(&ours).zip(names) {
+                let what = format!(
+                    "{name} of {cin}->{cout} k{k} s{stride} g{groups} bias {bias} {act:?} on {device:?}"
+                );
+                assert_eq!(a.len(), b.len(), "{what}");
+                if exact {
+                    assert_eq!(a, b, "{what}");
+                } else {
+                    let worst = a
+                        .iter()
+                        .zip(b)
+                        .map(|(x, y)| (x - y).abs() / x.abs().max(1.0))
+                        .fold(0.0f32, f32::max);
+                    assert!(worst <= 1e-5, "{what}: differs by {worst:e}");
+                }
             }
         }
         // A frozen convolution (no weight gradient) still passes the input gradient on.
         let (c3, b3) = make();
         let frozen = c3.no_grad();
-        let x3 = x();
+        let x3 = input([4, cin, 9, 9], 1, device);
         let y = kernels::batch_norm(&b3, kernels::conv2d(&frozen, x3.clone()));
         let grads = y.sum().backward();
         assert!(x3.grad(&grads).is_some() && frozen.weight.val().grad(&grads).is_none());
@@ -185,6 +214,19 @@ fn compare_eval(device: &Device, exact: bool) {
         kernels::batch_norm(&bn().valid(), x),
     );
     close(&flat(stock), &flat(ours), "inference output");
+    // The fused activations on the running statistics (a frozen prefix, inference).
+    let x = input([3, 6, 5, 5], 6, device).detach() * 4.0;
+    let (stock, ours) = (
+        burn::tensor::activation::relu(bn().forward(x.clone())),
+        kernels::bn_relu(&bn(), x.clone()),
+    );
+    close(&flat(stock), &flat(ours), "eval output with ReLU");
+    let x = x.inner();
+    let (stock, ours) = (
+        burn::tensor::activation::relu6(bn().valid().forward(x.clone())),
+        kernels::bn_relu6(&bn().valid(), x),
+    );
+    close(&flat(stock), &flat(ours), "inference output with ReLU6");
 }
 
 #[test]

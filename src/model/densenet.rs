@@ -1,6 +1,6 @@
 //! DenseNet-121 as torchvision defines it: `features.denseblock1.denselayer1.conv1.weight`, ...
 
-use super::kernels::{batch_norm, conv2d, relu};
+use super::kernels::{batch_norm, bn_relu, conv2d, relu};
 use burn::module::Module;
 use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
@@ -136,8 +136,8 @@ impl DenseBlock {
         let mut feats = vec![x];
         for l in self.layers() {
             let cat = Tensor::cat(feats.clone(), 1);
-            let y = conv2d(&l.conv1, relu(batch_norm(&l.norm1, cat)));
-            feats.push(conv2d(&l.conv2, relu(batch_norm(&l.norm2, y))));
+            let y = conv2d(&l.conv1, bn_relu(&l.norm1, cat));
+            feats.push(conv2d(&l.conv2, bn_relu(&l.norm2, y)));
         }
         Tensor::cat(feats, 1)
     }
@@ -146,7 +146,7 @@ impl DenseBlock {
 impl Transition {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.pool
-            .forward(conv2d(&self.conv, relu(batch_norm(&self.norm, x))))
+            .forward(conv2d(&self.conv, bn_relu(&self.norm, x)))
     }
 }
 
@@ -198,9 +198,7 @@ impl DenseNet {
     /// Outputs of the stem, of each dense block with its transition, and of the final norm.
     pub fn stages(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
         let f = &self.features;
-        let x = f
-            .pool0
-            .forward(relu(batch_norm(&f.norm0, conv2d(&f.conv0, x))));
+        let x = f.pool0.forward(bn_relu(&f.norm0, conv2d(&f.conv0, x)));
         let a = f.transition1.forward(f.denseblock1.forward(x.clone()));
         let b = f.transition2.forward(f.denseblock2.forward(a.clone()));
         let c = f.transition3.forward(f.denseblock3.forward(b.clone()));

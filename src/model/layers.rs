@@ -141,8 +141,14 @@ pub fn conv_bn_act(
 
 /// Runs a list of layers in order.
 pub fn sequential(layers: &[Layer], mut x: Tensor<4>) -> Tensor<4> {
-    for l in layers {
-        x = l.forward(x);
+    let mut rest = layers;
+    while let Some((l, tail)) = rest.split_first() {
+        // Batch norm and the ReLU or ReLU6 after it run as one fused kernel.
+        (x, rest) = match (l, tail.first()) {
+            (Layer::Bn(b), Some(Layer::Relu(_))) => (super::kernels::bn_relu(b, x), &tail[1..]),
+            (Layer::Bn(b), Some(Layer::Relu6(_))) => (super::kernels::bn_relu6(b, x), &tail[1..]),
+            _ => (l.forward(x), tail),
+        };
     }
     x
 }

@@ -10,7 +10,7 @@ use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2d;
 use burn::tensor::{Device, Tensor};
 
-use super::kernels::{batch_norm, conv2d, relu};
+use super::kernels::{batch_norm, bn_relu, conv2d, relu};
 use rand::rngs::StdRng;
 
 use super::head::{Classifier, Pool};
@@ -136,13 +136,13 @@ impl Block {
         match self {
             Block::Basic(b) => {
                 let s = shortcut(&b.downsample, x.clone());
-                let y = relu(batch_norm(&b.bn1, conv2d(&b.conv1, x)));
+                let y = bn_relu(&b.bn1, conv2d(&b.conv1, x));
                 relu(batch_norm(&b.bn2, conv2d(&b.conv2, y)) + s)
             }
             Block::Bottleneck(b) => {
                 let s = shortcut(&b.downsample, x.clone());
-                let y = relu(batch_norm(&b.bn1, conv2d(&b.conv1, x)));
-                let y = relu(batch_norm(&b.bn2, conv2d(&b.conv2, y)));
+                let y = bn_relu(&b.bn1, conv2d(&b.conv1, x));
+                let y = bn_relu(&b.bn2, conv2d(&b.conv2, y));
                 relu(batch_norm(&b.bn3, conv2d(&b.conv3, y)) + s)
             }
         }
@@ -202,7 +202,7 @@ impl ResNet {
 
     /// Output of the stem and of every stage, in order.
     pub fn stages(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
-        let mut x = relu(batch_norm(&self.bn1, conv2d(&self.conv1, x)));
+        let mut x = bn_relu(&self.bn1, conv2d(&self.conv1, x));
         if let Some(p) = &self.maxpool {
             x = p.forward(x);
         }
@@ -223,7 +223,7 @@ impl ResNet {
 
     /// Output of the first `k` parts (`k` ≥ 1: the stem, then whole stages).
     pub fn prefix(&self, x: Tensor<4>, k: usize) -> Tensor<4> {
-        let mut x = relu(batch_norm(&self.bn1, conv2d(&self.conv1, x)));
+        let mut x = bn_relu(&self.bn1, conv2d(&self.conv1, x));
         if let Some(p) = &self.maxpool {
             x = p.forward(x);
         }

@@ -149,6 +149,54 @@ pub trait Kernels: Backend {
         Self::batch_norm(x, gamma, beta, mean, var, epsilon)
     }
 
+    /// [`Kernels::bn_train`] with clamp(·, 0, `ceiling`) fused after it: ReLU when `ceiling` is
+    /// infinite, ReLU6 when it is 6.
+    fn bn_act_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+        ceiling: f64,
+    ) -> (
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+    ) {
+        let (out, mean, var, kept) = Self::bn_train(x, gamma, beta, epsilon);
+        (activate::<Self>(out, ceiling), mean, var, kept)
+    }
+
+    /// Gradients of [`Kernels::bn_act_train`] for x, gamma and beta, given its output `out`.
+    #[allow(clippy::too_many_arguments)]
+    fn bn_act_train_grads(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        kept: FloatTensor<Self>,
+        epsilon: f64,
+        out: FloatTensor<Self>,
+        ceiling: f64,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let grad = activation_grad::<Self>(out, grad, ceiling);
+        Self::bn_train_grads(x, gamma, mean, kept, epsilon, grad)
+    }
+
+    /// [`Kernels::bn_eval`] with clamp(·, 0, `ceiling`) fused after it.
+    fn bn_act_eval(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        var: FloatTensor<Self>,
+        epsilon: f64,
+        ceiling: f64,
+    ) -> FloatTensor<Self> {
+        let out = Self::bn_eval(x, gamma, beta, mean, var, epsilon);
+        activate::<Self>(out, ceiling)
+    }
+
     /// max(x, 0).
     fn relu_op(x: FloatTensor<Self>) -> FloatTensor<Self> {
         Self::relu(x)
@@ -157,6 +205,31 @@ pub trait Kernels: Backend {
     /// Gradient of [`Kernels::relu_op`], from its output.
     fn relu_grad(output: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
         Self::relu_backward(output, grad)
+    }
+}
+
+/// clamp(x, 0, `ceiling`) by the backend's ops: its ReLU, and a clamp for a finite ceiling.
+fn activate<B: Kernels>(x: FloatTensor<B>, ceiling: f64) -> FloatTensor<B> {
+    match ceiling.is_finite() {
+        true => B::float_clamp(x, 0f32.into(), (ceiling as f32).into()),
+        false => B::relu_op(x),
+    }
+}
+
+/// The gradient through [`activate`], from its output: zero where the output is 0 or the ceiling.
+fn activation_grad<B: Kernels>(
+    out: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    ceiling: f64,
+) -> FloatTensor<B> {
+    let grad = B::relu_grad(out.clone(), grad);
+    match ceiling.is_finite() {
+        // ceiling − out is ≤ 0 exactly where the clamp held the output at the ceiling.
+        true => {
+            let headroom = B::float_add_scalar(B::float_neg(out), (ceiling as f32).into());
+            B::relu_grad(headroom, grad)
+        }
+        false => grad,
     }
 }
 
@@ -246,6 +319,26 @@ impl<B: Backend + Kernels> Backward<B, 3> for BnBackward {
         let grad = grads.consume::<B>(&ops.node);
         let (x, gamma, mean, kept, epsilon) = ops.state;
         let (gx, ggamma, gbeta) = B::bn_train_grads(x, gamma, mean, kept, epsilon, grad);
+        for (node, g) in [(node_x, gx), (node_gamma, ggamma), (node_beta, gbeta)] {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, g);
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct BnActBackward;
+
+impl<B: Backend + Kernels> Backward<B, 3> for BnActBackward {
+    type State = ([FloatTensor<B>; 5], f64, f64);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let ([x, gamma, mean, kept, out], epsilon, ceiling) = ops.state;
+        let (gx, ggamma, gbeta) =
+            B::bn_act_train_grads(x, gamma, mean, kept, epsilon, out, ceiling, grad);
         for (node, g) in [(node_x, gx), (node_gamma, ggamma), (node_beta, gbeta)] {
             if let Some(node) = node {
                 grads.register::<B>(node.id, g);
@@ -368,6 +461,63 @@ impl<B: Backend + Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
         <Self as AutodiffBackend>::from_inner(out)
     }
 
+    fn bn_act_train(
+        x: Tracked<B, C>,
+        gamma: Tracked<B, C>,
+        beta: Tracked<B, C>,
+        epsilon: f64,
+        ceiling: f64,
+    ) -> (Tracked<B, C>, Tracked<B, C>, Tracked<B, C>, Tracked<B, C>) {
+        let prepared = BnActBackward
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .compute_bound()
+            .stateful();
+        let (x, gamma) = (x.into_primitive(), gamma.into_primitive());
+        let (out, mean, var, kept) = B::bn_act_train(
+            x.clone(),
+            gamma.clone(),
+            beta.into_primitive(),
+            epsilon,
+            ceiling,
+        );
+        let stats = |t| <Autodiff<B, C> as AutodiffBackend>::from_inner(t);
+        let out = match prepared {
+            OpsKind::Tracked(prep) => {
+                let kept_all = [x, gamma, mean.clone(), kept.clone(), out.clone()];
+                prep.finish((kept_all, epsilon, ceiling), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        };
+        (out, stats(mean), stats(var), stats(kept))
+    }
+
+    fn bn_act_eval(
+        x: Tracked<B, C>,
+        gamma: Tracked<B, C>,
+        beta: Tracked<B, C>,
+        mean: Tracked<B, C>,
+        var: Tracked<B, C>,
+        epsilon: f64,
+        ceiling: f64,
+    ) -> Tracked<B, C> {
+        // As in `bn_eval`: a tracked input takes burn's differentiable ops.
+        if x.is_tracked() || gamma.is_tracked() || beta.is_tracked() {
+            let y = <Self as ModuleOps<Self>>::batch_norm(x, gamma, beta, mean, var, epsilon);
+            return activate::<Self>(y, ceiling);
+        }
+        let inner = |t: Tracked<B, C>| t.into_primitive();
+        let out = B::bn_act_eval(
+            inner(x),
+            inner(gamma),
+            inner(beta),
+            inner(mean),
+            inner(var),
+            epsilon,
+            ceiling,
+        );
+        <Self as AutodiffBackend>::from_inner(out)
+    }
+
     fn relu_op(x: Tracked<B, C>) -> Tracked<B, C> {
         match ReluBackward
             .prepare::<C>([x.node()])
@@ -466,27 +616,52 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 /// `bn.forward(x)`, through [`Kernels`] where the backend has them: in training the batch
 /// statistics come from [`Kernels::bn_train`] and update the running ones as burn's layer does.
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    normalise(bn, x, None)
+}
+
+/// `relu(bn.forward(x))`, with the ReLU fused into the normalisation where the backend has
+/// [`Kernels`]: one pass over the output fewer forward and backward, and no tensor between.
+pub fn bn_relu(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    if !routed(x.device().as_dispatch()) {
+        return burn::tensor::activation::relu(bn.forward(x));
+    }
+    normalise(bn, x, Some(f64::INFINITY))
+}
+
+/// `relu6(bn.forward(x))`, fused like [`bn_relu`].
+pub fn bn_relu6(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    if !routed(x.device().as_dispatch()) {
+        return burn::tensor::activation::relu6(bn.forward(x));
+    }
+    normalise(bn, x, Some(6.0))
+}
+
+/// Batch norm followed by clamp(·, 0, `ceiling`) when there is one.
+fn normalise(bn: &BatchNorm, x: Tensor<4>, ceiling: Option<f64>) -> Tensor<4> {
     let device = x.device();
     if !routed(device.as_dispatch()) {
         return bn.forward(x);
     }
-    if !(device.is_autodiff() && bn.training.is_enabled()) {
-        let stat = |s: &burn::module::RunningState<Tensor<1>>| s.value().to_device(&device);
-        return Tensor::from_dispatch(<Dispatch as Kernels>::bn_eval(
-            x.into_dispatch(),
-            bn.gamma.val().into_dispatch(),
-            bn.beta.val().into_dispatch(),
-            stat(&bn.running_mean).into_dispatch(),
-            stat(&bn.running_var).into_dispatch(),
-            bn.epsilon,
-        ));
-    }
-    let (out, mean, var, _) = <Dispatch as Kernels>::bn_train(
-        x.into_dispatch(),
+    let (gamma, beta) = (
         bn.gamma.val().into_dispatch(),
         bn.beta.val().into_dispatch(),
-        bn.epsilon,
     );
+    if !(device.is_autodiff() && bn.training.is_enabled()) {
+        let stat = |s: &burn::module::RunningState<Tensor<1>>| {
+            s.value().to_device(&device).into_dispatch()
+        };
+        let (mean, var) = (stat(&bn.running_mean), stat(&bn.running_var));
+        let x = x.into_dispatch();
+        return Tensor::from_dispatch(match ceiling {
+            None => <Dispatch as Kernels>::bn_eval(x, gamma, beta, mean, var, bn.epsilon),
+            Some(c) => <Dispatch as Kernels>::bn_act_eval(x, gamma, beta, mean, var, bn.epsilon, c),
+        });
+    }
+    let x = x.into_dispatch();
+    let (out, mean, var, _) = match ceiling {
+        None => <Dispatch as Kernels>::bn_train(x, gamma, beta, bn.epsilon),
+        Some(c) => <Dispatch as Kernels>::bn_act_train(x, gamma, beta, bn.epsilon, c),
+    };
     let (mean, var) = (
         Tensor::<1>::from_dispatch(mean),
         Tensor::<1>::from_dispatch(var),

@@ -197,17 +197,26 @@ impl Kernels for Flex {
             let r = Self::batch_norm_train(x, gamma, beta, epsilon);
             return (r.output, r.mean, r.variance.clone(), r.variance);
         };
-        let shape = x.shape();
-        let (x, gamma, beta) = (contiguous(x), contiguous(gamma), contiguous(beta));
-        let (out, mean, var, inv_std) =
-            norm::train(l, values(&x), values(&gamma), values(&beta), epsilon);
-        let out = Flex::float_from_data(TensorData::new(out, shape), &Default::default());
-        (
-            out,
-            tensor(mean, [l.c]),
-            tensor(var, [l.c]),
-            tensor(inv_std, [l.c]),
-        )
+        bn_train(l, x, gamma, beta, epsilon, None)
+    }
+
+    fn bn_act_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+        ceiling: f64,
+    ) -> (
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+    ) {
+        let Some(l) = layout(&x) else {
+            let (out, mean, var, kept) = Self::bn_train(x, gamma, beta, epsilon);
+            return (super::activate::<Self>(out, ceiling), mean, var, kept);
+        };
+        bn_train(l, x, gamma, beta, epsilon, Some(ceiling as f32))
     }
 
     fn bn_train_grads(
@@ -222,18 +231,29 @@ impl Kernels for Flex {
             let r = Self::batch_norm_train_backward(x, gamma, mean, kept, epsilon, grad);
             return (r.x_grad, r.gamma_grad, r.beta_grad);
         };
-        let shape = x.shape();
-        let [x, gamma, mean, inv_std, dy] = [x, gamma, mean, kept, grad].map(contiguous);
-        let (dx, dgamma, dbeta) = norm::train_grads(
+        bn_train_grads(l, [x, gamma, mean, kept, grad], None)
+    }
+
+    fn bn_act_train_grads(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        kept: FloatTensor<Self>,
+        epsilon: f64,
+        out: FloatTensor<Self>,
+        ceiling: f64,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let Some(l) = layout(&x) else {
+            let grad = super::activation_grad::<Self>(out, grad, ceiling);
+            return Self::bn_train_grads(x, gamma, mean, kept, epsilon, grad);
+        };
+        let out = contiguous(out);
+        bn_train_grads(
             l,
-            values(&x),
-            values(&gamma),
-            values(&mean),
-            values(&inv_std),
-            values(&dy),
-        );
-        let dx = Flex::float_from_data(TensorData::new(dx, shape), &Default::default());
-        (dx, tensor(dgamma, [l.c]), tensor(dbeta, [l.c]))
+            [x, gamma, mean, kept, grad],
+            Some((values(&out), ceiling as f32)),
+        )
     }
 
     fn bn_eval(
@@ -247,10 +267,96 @@ impl Kernels for Flex {
         let Some(l) = layout(&x) else {
             return Self::batch_norm(x, gamma, beta, mean, var, epsilon);
         };
-        let shape = x.shape();
-        let [x, gamma, beta, mean, var] = [x, gamma, beta, mean, var].map(contiguous);
-        let stats = [&gamma, &beta, &mean, &var].map(values);
-        let out = norm::eval(l, values(&x), stats, epsilon);
-        Flex::float_from_data(TensorData::new(out, shape), &Default::default())
+        bn_eval(l, x, [gamma, beta, mean, var], epsilon, None)
     }
+
+    fn bn_act_eval(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        var: FloatTensor<Self>,
+        epsilon: f64,
+        ceiling: f64,
+    ) -> FloatTensor<Self> {
+        let Some(l) = layout(&x) else {
+            let out = Self::batch_norm(x, gamma, beta, mean, var, epsilon);
+            return super::activate::<Self>(out, ceiling);
+        };
+        bn_eval(
+            l,
+            x,
+            [gamma, beta, mean, var],
+            epsilon,
+            Some(ceiling as f32),
+        )
+    }
+}
+
+/// Fused training batch norm (and activation, with a ceiling) on a batch of layout `l`.
+fn bn_train(
+    l: norm::Layout,
+    x: FloatTensor<Flex>,
+    gamma: FloatTensor<Flex>,
+    beta: FloatTensor<Flex>,
+    epsilon: f64,
+    ceiling: Option<f32>,
+) -> (
+    FloatTensor<Flex>,
+    FloatTensor<Flex>,
+    FloatTensor<Flex>,
+    FloatTensor<Flex>,
+) {
+    let shape = x.shape();
+    let [x, gamma, beta] = [x, gamma, beta].map(contiguous);
+    let params = [&gamma, &beta].map(values);
+    let (out, mean, var, inv_std) = norm::train(l, values(&x), params, epsilon, ceiling);
+    let out = Flex::float_from_data(TensorData::new(out, shape), &Default::default());
+    (
+        out,
+        tensor(mean, [l.c]),
+        tensor(var, [l.c]),
+        tensor(inv_std, [l.c]),
+    )
+}
+
+/// The gradients of [`bn_train`] from `[x, gamma, mean, inv_std, dy]` and, when an activation
+/// was fused, the output and the ceiling.
+fn bn_train_grads(
+    l: norm::Layout,
+    tensors: [FloatTensor<Flex>; 5],
+    act: Option<(&[f32], f32)>,
+) -> (FloatTensor<Flex>, FloatTensor<Flex>, FloatTensor<Flex>) {
+    let shape = tensors[0].shape();
+    let [x, gamma, mean, inv_std, dy] = tensors.map(contiguous);
+    let saved = norm::Saved {
+        x: values(&x),
+        gamma: values(&gamma),
+        mean: values(&mean),
+        inv_std: values(&inv_std),
+        act,
+    };
+    let (dx, dgamma, dbeta) = norm::train_grads(l, saved, values(&dy));
+    let dx = Flex::float_from_data(TensorData::new(dx, shape), &Default::default());
+    (dx, tensor(dgamma, [l.c]), tensor(dbeta, [l.c]))
+}
+
+/// Batch norm with the statistics of `[gamma, beta, mean, var]` (and an activation).
+fn bn_eval(
+    l: norm::Layout,
+    x: FloatTensor<Flex>,
+    stats: [FloatTensor<Flex>; 4],
+    epsilon: f64,
+    ceiling: Option<f32>,
+) -> FloatTensor<Flex> {
+    let shape = x.shape();
+    let (x, stats) = (contiguous(x), stats.map(contiguous));
+    let out = norm::eval(
+        l,
+        values(&x),
+        stats.each_ref().map(values),
+        epsilon,
+        ceiling,
+    );
+    Flex::float_from_data(TensorData::new(out, shape), &Default::default())
 }

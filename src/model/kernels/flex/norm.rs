@@ -1,6 +1,7 @@
 //! Batch norm on f32 NCHW tensors, fused: training statistics in two passes over the input
 //! (mean, then the centred sum of squares), the normalisation in one, and the backward pass's
-//! two per-channel sums in one pass before the one that writes the input gradient.
+//! two per-channel sums in one pass before the one that writes the input gradient. A ReLU or
+//! ReLU6 that follows is fused into the output pass, and its gradient into the backward passes.
 //!
 //! Why not burn's ops: burn composes batch norm from about ten element-wise passes with a
 //! tensor for each. Sums here run in a fixed order (16 lanes, then the lanes in order), so a
@@ -55,6 +56,58 @@ fn grad_sums(g: &[f32], v: &[f32], m: f32) -> (f32, f32) {
     (sg.iter().sum::<f32>() + rg, sgv.iter().sum::<f32>() + rgv)
 }
 
+/// [`grad_sums`] of the gradient through the activation: `g` where 0 < `y` < `hi`, else 0.
+fn masked_grad_sums(g: &[f32], y: &[f32], v: &[f32], m: f32, hi: f32) -> (f32, f32) {
+    let (mut sg, mut sgv) = ([0f32; LANES], [0f32; LANES]);
+    let (gc, yc, vc) = (
+        g.chunks_exact(LANES),
+        y.chunks_exact(LANES),
+        v.chunks_exact(LANES),
+    );
+    let (mut rg, mut rgv) = (0f32, 0f32);
+    for ((g, y), v) in gc
+        .remainder()
+        .iter()
+        .zip(yc.remainder())
+        .zip(vc.remainder())
+    {
+        let g = passed(*g, *y, hi);
+        rg += g;
+        rgv += g * (v - m);
+    }
+    for ((g, y), v) in gc.zip(yc).zip(vc) {
+        for l in 0..LANES {
+            let g = passed(g[l], y[l], hi);
+            sg[l] += g;
+            sgv[l] += g * (v[l] - m);
+        }
+    }
+    (sg.iter().sum::<f32>() + rg, sgv.iter().sum::<f32>() + rgv)
+}
+
+/// clamp(v, 0, hi), keeping a NaN a NaN (a diverged run must still show as one).
+#[inline(always)]
+fn clamp(v: f32, hi: f32) -> f32 {
+    if v < 0.0 {
+        0.0
+    } else if v > hi {
+        hi
+    } else {
+        v
+    }
+}
+
+/// The gradient `g` through [`clamp`], from its output `y`: zero where the clamp held it.
+#[inline(always)]
+fn passed(g: f32, y: f32, hi: f32) -> f32 {
+    // An infinite ceiling is ReLU, whose gradient passes wherever the output is positive.
+    if y > 0.0 && (y < hi || hi == f32::INFINITY) {
+        g
+    } else {
+        0.0
+    }
+}
+
 /// A batch's layout: images, channels, pixels per channel.
 #[derive(Clone, Copy, Debug)]
 pub struct Layout {
@@ -73,8 +126,13 @@ impl Layout {
     }
 }
 
-/// `y = (x − mean)·scale + shift`, channel by channel.
-fn affine(l: Layout, x: &[f32], mean: &[f32], scale: &[f32], shift: &[f32]) -> Vec<f32> {
+/// `y = (x − mean)·scale + shift`, channel by channel, then clamp(y, 0, ceiling) if there is one.
+fn affine(
+    l: Layout,
+    x: &[f32],
+    [mean, scale, shift]: [&[f32]; 3],
+    ceiling: Option<f32>,
+) -> Vec<f32> {
     let mut y = vec![0f32; x.len()];
     y.par_chunks_mut(l.p)
         .zip(x.par_chunks(l.p))
@@ -82,20 +140,30 @@ fn affine(l: Layout, x: &[f32], mean: &[f32], scale: &[f32], shift: &[f32]) -> V
         .for_each(|(plane, (y, x))| {
             let ch = plane % l.c;
             let (m, a, b) = (mean[ch], scale[ch], shift[ch]);
-            for (y, x) in y.iter_mut().zip(x) {
-                *y = (x - m) * a + b;
+            match ceiling {
+                None => {
+                    for (y, x) in y.iter_mut().zip(x) {
+                        *y = (x - m) * a + b;
+                    }
+                }
+                Some(hi) => {
+                    for (y, x) in y.iter_mut().zip(x) {
+                        *y = clamp((x - m) * a + b, hi);
+                    }
+                }
             }
         });
     y
 }
 
-/// Batch norm over a training batch: (output, batch mean, biased batch variance, 1/√(var + ε)).
+/// Batch norm over a training batch, then clamp(·, 0, ceiling) if there is one: (output, batch
+/// mean, biased batch variance, 1/√(var + ε)).
 pub fn train(
     l: Layout,
     x: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
+    [gamma, beta]: [&[f32]; 2],
     epsilon: f64,
+    ceiling: Option<f32>,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
     let count = (l.n * l.p) as f32;
     let stats: Vec<(f32, f32)> = (0..l.c)
@@ -116,25 +184,41 @@ pub fn train(
         .map(|v| 1.0 / (v + epsilon as f32).sqrt())
         .collect();
     let scale: Vec<f32> = gamma.iter().zip(&inv_std).map(|(g, s)| g * s).collect();
-    (affine(l, x, &mean, &scale, beta), mean, var, inv_std)
+    let y = affine(l, x, [&mean, &scale, beta], ceiling);
+    (y, mean, var, inv_std)
+}
+
+/// What [`train_grads`] needs of the forward pass: its input, gamma, the batch mean and
+/// 1/√(var + ε), and its output with the ceiling when an activation was fused.
+pub struct Saved<'a> {
+    /// The input.
+    pub x: &'a [f32],
+    /// The scale parameter.
+    pub gamma: &'a [f32],
+    /// The batch mean.
+    pub mean: &'a [f32],
+    /// 1/√(var + ε).
+    pub inv_std: &'a [f32],
+    /// The output and the clamp's ceiling, when the activation was fused.
+    pub act: Option<(&'a [f32], f32)>,
 }
 
 /// Gradients of [`train`] for x, gamma and beta, from the output's gradient `dy`.
-pub fn train_grads(
-    l: Layout,
-    x: &[f32],
-    gamma: &[f32],
-    mean: &[f32],
-    inv_std: &[f32],
-    dy: &[f32],
-) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+pub fn train_grads(l: Layout, s: Saved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let count = (l.n * l.p) as f32;
+    let (x, mean, inv_std) = (s.x, s.mean, s.inv_std);
     let sums: Vec<(f32, f32)> = (0..l.c)
         .into_par_iter()
         .map(|ch| {
             let (mut sg, mut sgx) = (0f32, 0f32);
-            for (g, v) in l.planes(dy, ch).zip(l.planes(x, ch)) {
-                let (a, b) = grad_sums(g, v, mean[ch]);
+            for (i, (g, v)) in l.planes(dy, ch).zip(l.planes(x, ch)).enumerate() {
+                let (a, b) = match s.act {
+                    None => grad_sums(g, v, mean[ch]),
+                    Some((y, hi)) => {
+                        let y = &y[(i * l.c + ch) * l.p..][..l.p];
+                        masked_grad_sums(g, y, v, mean[ch], hi)
+                    }
+                };
                 sg += a;
                 sgx += b;
             }
@@ -146,7 +230,7 @@ pub fn train_grads(
     // dx = γ/σ · (dy − Σdy/M − x̂·Σ(dy·x̂)/M), with x̂ = (x − μ)/σ.
     let coef: Vec<(f32, f32, f32)> = (0..l.c)
         .map(|ch| {
-            let a = gamma[ch] * inv_std[ch];
+            let a = s.gamma[ch] * inv_std[ch];
             let shift = dbeta[ch] / count;
             let slope = dgamma[ch] * inv_std[ch] / count;
             (a, shift, slope)
@@ -159,19 +243,36 @@ pub fn train_grads(
         .for_each(|(plane, (dx, (dy, x)))| {
             let ch = plane % l.c;
             let ((a, shift, slope), m) = (coef[ch], mean[ch]);
-            for ((d, g), v) in dx.iter_mut().zip(dy).zip(x) {
-                *d = a * (g - shift - (v - m) * slope);
+            match s.act {
+                None => {
+                    for ((d, g), v) in dx.iter_mut().zip(dy).zip(x) {
+                        *d = a * (g - shift - (v - m) * slope);
+                    }
+                }
+                Some((y, hi)) => {
+                    let y = &y[plane * l.p..][..l.p];
+                    for (((d, g), v), y) in dx.iter_mut().zip(dy).zip(x).zip(y) {
+                        *d = a * (passed(*g, *y, hi) - shift - (v - m) * slope);
+                    }
+                }
             }
         });
     (dx, dgamma, dbeta)
 }
 
-/// Batch norm with given statistics (inference, or a layer in eval mode).
-pub fn eval(l: Layout, x: &[f32], [gamma, beta, mean, var]: [&[f32]; 4], epsilon: f64) -> Vec<f32> {
+/// Batch norm with given statistics (inference, or a layer in eval mode), then clamp(·, 0,
+/// ceiling) if there is one.
+pub fn eval(
+    l: Layout,
+    x: &[f32],
+    [gamma, beta, mean, var]: [&[f32]; 4],
+    epsilon: f64,
+    ceiling: Option<f32>,
+) -> Vec<f32> {
     let scale: Vec<f32> = gamma
         .iter()
         .zip(var)
         .map(|(g, v)| g / (v + epsilon as f32).sqrt())
         .collect();
-    affine(l, x, mean, &scale, beta)
+    affine(l, x, [mean, &scale, beta], ceiling)
 }
