@@ -5,12 +5,13 @@
 //!
 //! Prints `ceiling GFLOPS` (a 1024³ f32 GEMM on this core: what the micro-kernels reach), then
 //! one line per shape and op: `shape op flops burn_ms sweep_ms`. Ops: forward, input gradient,
-//! weight gradient, batch norm forward (training) and backward. Threads from RAYON_NUM_THREADS.
+//! weight gradient, batch norm forward (training) and backward, and both with the ReLU after
+//! batch norm (fused in sweep). Threads from RAYON_NUM_THREADS.
 
 use std::time::Instant;
 
 use burn::backend::Flex;
-use burn::backend::ops::{ConvOptions, FloatTensorOps, ModuleOps};
+use burn::backend::ops::{ActivationOps, ConvOptions, FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::tensor::TensorData;
 use sweep::model::kernels::Kernels;
@@ -179,6 +180,49 @@ fn main() {
                     mean.clone(),
                     kept.clone(),
                     1e-5,
+                    dy.clone(),
+                ))
+            },
+        );
+        // The same with the ReLU after it: burn's two ops each way, sweep's one fused kernel.
+        let relu = f64::INFINITY;
+        run(
+            "bn-relu-forward",
+            0.0,
+            &|| {
+                let y = Flex::batch_norm_train(dy.clone(), gamma.clone(), beta.clone(), 1e-5);
+                drop(Flex::relu(y.output))
+            },
+            &|| {
+                let (g, b) = (gamma.clone(), beta.clone());
+                drop(Flex::bn_act_train(dy.clone(), g, b, 1e-5, relu))
+            },
+        );
+        let out = Flex::relu(bn.output.clone());
+        run(
+            "bn-relu-backward",
+            0.0,
+            &|| {
+                let g = Flex::relu_backward(out.clone(), dy.clone());
+                drop(Flex::batch_norm_train_backward(
+                    dy.clone(),
+                    gamma.clone(),
+                    bn.mean.clone(),
+                    bn.variance.clone(),
+                    1e-5,
+                    g,
+                ))
+            },
+            &|| {
+                drop(Flex::bn_act_train_grads(
+                    dy.clone(),
+                    gamma.clone(),
+                    beta.clone(),
+                    mean.clone(),
+                    kept.clone(),
+                    1e-5,
+                    out.clone(),
+                    relu,
                     dy.clone(),
                 ))
             },

@@ -166,6 +166,7 @@ fn check_conv(name: &str, call: &ConvCall) {
         let (dx, dgamma, dbeta) = <Flex as Kernels>::bn_act_train_grads(
             y.clone(),
             gamma.clone(),
+            beta.clone(),
             mean,
             kept,
             1e-5,

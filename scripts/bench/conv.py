@@ -1,6 +1,7 @@
 """PyTorch's twin of examples/bench_conv.rs: the same convolutions, forward, input gradient and
 weight gradient timed apart, and the batch norm after each (training forward and backward,
-ATen's native_batch_norm and native_batch_norm_backward). Prints `shape op ms` lines. Used by
+ATen's native_batch_norm and native_batch_norm_backward; then with the ReLU after it, PyTorch's
+relu and threshold_backward). Prints `shape op ms` lines. Used by
 scripts/bench/conv.sh; not a test."""
 
 import time
@@ -52,3 +53,10 @@ with torch.no_grad():
         back = lambda: aten.native_batch_norm_backward(g, g, gamma, rm, rv, mean, invstd, True,
                                                        1e-5, [True, True, True])
         print(name, "bn-backward", f"{ms(back):.4f}")
+        fwd = lambda: F.relu(aten.native_batch_norm(g, gamma, beta, rm, rv, True, 0.1, 1e-5)[0])
+        print(name, "bn-relu-forward", f"{ms(fwd):.4f}")
+        y = F.relu(out)
+        back = lambda: aten.native_batch_norm_backward(aten.threshold_backward(g, y, 0), g, gamma,
+                                                       rm, rv, mean, invstd, True, 1e-5,
+                                                       [True, True, True])
+        print(name, "bn-relu-backward", f"{ms(back):.4f}")

@@ -24,9 +24,11 @@ paste -d' ' <(echo "$sw" | grep -v '^ceiling') <(echo "$pt") | awk -v peak="$cei
   f = $3; b = $4; s = $5; p = $8
   if (f > 0) printf "| %s | %s | %.3f | %.3f | %.3f | %.2f | %.1f | %.1f | %.0f%% |\n", $1, $2, b, s, p, p / s, f / s / 1e6, f / p / 1e6, 100 * f / s / 1e6 / peak
   else printf "| %s | %s | %.3f | %.3f | %.3f | %.2f | | | |\n", $1, $2, b, s, p, p / s
-  tb[$2] += b; ts[$2] += s; tp[$2] += p; TB += b; TS += s; TP += p
+  tb[$2] += b; ts[$2] += s; tp[$2] += p
+  # The bn-relu rows repeat the batch norm of the bn rows: left out of the total.
+  if ($2 !~ /^bn-relu/) { TB += b; TS += s; TP += p }
 } END {
-  n = split("forward input-grad weight-grad bn-forward bn-backward", ops, " ")
+  n = split("forward input-grad weight-grad bn-forward bn-backward bn-relu-forward bn-relu-backward", ops, " ")
   for (i = 1; i <= n; i++) { o = ops[i]; printf "| all | %s | %.3f | %.3f | %.3f | %.2f | | | |\n", o, tb[o], ts[o], tp[o], tp[o] / ts[o] }
   printf "| all | every op | %.3f | %.3f | %.3f | %.2f | | | |\n", TB, TS, TP, TP / TS
 }'

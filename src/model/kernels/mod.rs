@@ -167,11 +167,13 @@ pub trait Kernels: Backend {
         (activate::<Self>(out, ceiling), mean, var, kept)
     }
 
-    /// Gradients of [`Kernels::bn_act_train`] for x, gamma and beta, given its output `out`.
+    /// Gradients of [`Kernels::bn_act_train`] for x, gamma and beta, given its output `out`
+    /// (which a backend may instead recompute from x, gamma and beta).
     #[allow(clippy::too_many_arguments)]
     fn bn_act_train_grads(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
         mean: FloatTensor<Self>,
         kept: FloatTensor<Self>,
         epsilon: f64,
@@ -179,6 +181,7 @@ pub trait Kernels: Backend {
         ceiling: f64,
         grad: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let _ = beta;
         let grad = activation_grad::<Self>(out, grad, ceiling);
         Self::bn_train_grads(x, gamma, mean, kept, epsilon, grad)
     }
@@ -331,14 +334,14 @@ impl<B: Backend + Kernels> Backward<B, 3> for BnBackward {
 struct BnActBackward;
 
 impl<B: Backend + Kernels> Backward<B, 3> for BnActBackward {
-    type State = ([FloatTensor<B>; 5], f64, f64);
+    type State = ([FloatTensor<B>; 6], f64, f64);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
-        let ([x, gamma, mean, kept, out], epsilon, ceiling) = ops.state;
+        let ([x, gamma, beta, mean, kept, out], epsilon, ceiling) = ops.state;
         let (gx, ggamma, gbeta) =
-            B::bn_act_train_grads(x, gamma, mean, kept, epsilon, out, ceiling, grad);
+            B::bn_act_train_grads(x, gamma, beta, mean, kept, epsilon, out, ceiling, grad);
         for (node, g) in [(node_x, gx), (node_gamma, ggamma), (node_beta, gbeta)] {
             if let Some(node) = node {
                 grads.register::<B>(node.id, g);
@@ -472,18 +475,13 @@ impl<B: Backend + Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
             .prepare::<C>([x.node(), gamma.node(), beta.node()])
             .compute_bound()
             .stateful();
-        let (x, gamma) = (x.into_primitive(), gamma.into_primitive());
-        let (out, mean, var, kept) = B::bn_act_train(
-            x.clone(),
-            gamma.clone(),
-            beta.into_primitive(),
-            epsilon,
-            ceiling,
-        );
+        let [x, gamma, beta] = [x, gamma, beta].map(|t| t.into_primitive());
+        let (out, mean, var, kept) =
+            B::bn_act_train(x.clone(), gamma.clone(), beta.clone(), epsilon, ceiling);
         let stats = |t| <Autodiff<B, C> as AutodiffBackend>::from_inner(t);
         let out = match prepared {
             OpsKind::Tracked(prep) => {
-                let kept_all = [x, gamma, mean.clone(), kept.clone(), out.clone()];
+                let kept_all = [x, gamma, beta, mean.clone(), kept.clone(), out.clone()];
                 prep.finish((kept_all, epsilon, ceiling), out)
             }
             OpsKind::UnTracked(prep) => prep.finish(out),

@@ -237,6 +237,7 @@ impl Kernels for Flex {
     fn bn_act_train_grads(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
         mean: FloatTensor<Self>,
         kept: FloatTensor<Self>,
         epsilon: f64,
@@ -248,12 +249,11 @@ impl Kernels for Flex {
             let grad = super::activation_grad::<Self>(out, grad, ceiling);
             return Self::bn_train_grads(x, gamma, mean, kept, epsilon, grad);
         };
-        let out = contiguous(out);
-        bn_train_grads(
-            l,
-            [x, gamma, mean, kept, grad],
-            Some((values(&out), ceiling as f32)),
-        )
+        // The activation's mask is recomputed from x (bit for bit the forward's output), which
+        // reads one tensor fewer in each pass than reading `out`.
+        let beta = contiguous(beta);
+        let act = Some((values(&beta), ceiling as f32));
+        bn_train_grads(l, [x, gamma, mean, kept, grad], act)
     }
 
     fn bn_eval(
@@ -321,7 +321,7 @@ fn bn_train(
 }
 
 /// The gradients of [`bn_train`] from `[x, gamma, mean, inv_std, dy]` and, when an activation
-/// was fused, the output and the ceiling.
+/// was fused, beta and the ceiling.
 fn bn_train_grads(
     l: norm::Layout,
     tensors: [FloatTensor<Flex>; 5],

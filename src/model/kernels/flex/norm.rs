@@ -56,28 +56,22 @@ fn grad_sums(g: &[f32], v: &[f32], m: f32) -> (f32, f32) {
     (sg.iter().sum::<f32>() + rg, sgv.iter().sum::<f32>() + rgv)
 }
 
-/// [`grad_sums`] of the gradient through the activation: `g` where 0 < `y` < `hi`, else 0.
-fn masked_grad_sums(g: &[f32], y: &[f32], v: &[f32], m: f32, hi: f32) -> (f32, f32) {
+/// [`grad_sums`] of the gradient through the activation: `g` where 0 < (v − m)·a + b < `hi`
+/// (the forward's output, recomputed bit for bit), else 0.
+fn masked_grad_sums(g: &[f32], v: &[f32], m: f32, (a, b, hi): (f32, f32, f32)) -> (f32, f32) {
     let (mut sg, mut sgv) = ([0f32; LANES], [0f32; LANES]);
-    let (gc, yc, vc) = (
-        g.chunks_exact(LANES),
-        y.chunks_exact(LANES),
-        v.chunks_exact(LANES),
-    );
+    let (gc, vc) = (g.chunks_exact(LANES), v.chunks_exact(LANES));
     let (mut rg, mut rgv) = (0f32, 0f32);
-    for ((g, y), v) in gc
-        .remainder()
-        .iter()
-        .zip(yc.remainder())
-        .zip(vc.remainder())
-    {
-        let g = passed(*g, *y, hi);
+    for (g, v) in gc.remainder().iter().zip(vc.remainder()) {
+        let g = passed(*g, (v - m) * a + b, hi);
         rg += g;
         rgv += g * (v - m);
     }
-    for ((g, y), v) in gc.zip(yc).zip(vc) {
+    for (g, v) in gc.zip(vc) {
+        let lanes = |c: &[f32]| -> [f32; LANES] { c.try_into().expect("a chunk of LANES") };
+        let (g, v) = (lanes(g), lanes(v));
         for l in 0..LANES {
-            let g = passed(g[l], y[l], hi);
+            let g = passed(g[l], (v[l] - m) * a + b, hi);
             sg[l] += g;
             sgv[l] += g * (v[l] - m);
         }
@@ -100,12 +94,9 @@ fn clamp(v: f32, hi: f32) -> f32 {
 /// The gradient `g` through [`clamp`], from its output `y`: zero where the clamp held it.
 #[inline(always)]
 fn passed(g: f32, y: f32, hi: f32) -> f32 {
-    // An infinite ceiling is ReLU, whose gradient passes wherever the output is positive.
-    if y > 0.0 && (y < hi || hi == f32::INFINITY) {
-        g
-    } else {
-        0.0
-    }
+    // Both comparisons without a branch, so that the loops vectorise. (ReLU's infinite ceiling
+    // stops only an infinite output, whose gradient is lost to NaNs anyway.)
+    if (y > 0.0) & (y < hi) { g } else { 0.0 }
 }
 
 /// A batch's layout: images, channels, pixels per channel.
@@ -189,7 +180,7 @@ pub fn train(
 }
 
 /// What [`train_grads`] needs of the forward pass: its input, gamma, the batch mean and
-/// 1/√(var + ε), and its output with the ceiling when an activation was fused.
+/// 1/√(var + ε), and beta with the ceiling when an activation was fused.
 pub struct Saved<'a> {
     /// The input.
     pub x: &'a [f32],
@@ -199,7 +190,7 @@ pub struct Saved<'a> {
     pub mean: &'a [f32],
     /// 1/√(var + ε).
     pub inv_std: &'a [f32],
-    /// The output and the clamp's ceiling, when the activation was fused.
+    /// Beta and the clamp's ceiling, when the activation was fused.
     pub act: Option<(&'a [f32], f32)>,
 }
 
@@ -207,17 +198,19 @@ pub struct Saved<'a> {
 pub fn train_grads(l: Layout, s: Saved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let count = (l.n * l.p) as f32;
     let (x, mean, inv_std) = (s.x, s.mean, s.inv_std);
+    // The forward's (scale, shift, ceiling) per channel, to recompute its output.
+    let affine = |ch: usize| {
+        s.act
+            .map(|(beta, hi)| (s.gamma[ch] * inv_std[ch], beta[ch], hi))
+    };
     let sums: Vec<(f32, f32)> = (0..l.c)
         .into_par_iter()
         .map(|ch| {
             let (mut sg, mut sgx) = (0f32, 0f32);
-            for (i, (g, v)) in l.planes(dy, ch).zip(l.planes(x, ch)).enumerate() {
-                let (a, b) = match s.act {
+            for (g, v) in l.planes(dy, ch).zip(l.planes(x, ch)) {
+                let (a, b) = match affine(ch) {
                     None => grad_sums(g, v, mean[ch]),
-                    Some((y, hi)) => {
-                        let y = &y[(i * l.c + ch) * l.p..][..l.p];
-                        masked_grad_sums(g, y, v, mean[ch], hi)
-                    }
+                    Some(f) => masked_grad_sums(g, v, mean[ch], f),
                 };
                 sg += a;
                 sgx += b;
@@ -243,16 +236,16 @@ pub fn train_grads(l: Layout, s: Saved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<
         .for_each(|(plane, (dx, (dy, x)))| {
             let ch = plane % l.c;
             let ((a, shift, slope), m) = (coef[ch], mean[ch]);
-            match s.act {
+            match affine(ch) {
                 None => {
                     for ((d, g), v) in dx.iter_mut().zip(dy).zip(x) {
                         *d = a * (g - shift - (v - m) * slope);
                     }
                 }
-                Some((y, hi)) => {
-                    let y = &y[plane * l.p..][..l.p];
-                    for (((d, g), v), y) in dx.iter_mut().zip(dy).zip(x).zip(y) {
-                        *d = a * (passed(*g, *y, hi) - shift - (v - m) * slope);
+                Some((scale, b, hi)) => {
+                    for ((d, g), v) in dx.iter_mut().zip(dy).zip(x) {
+                        let g = passed(*g, (v - m) * scale + b, hi);
+                        *d = a * (g - shift - (v - m) * slope);
                     }
                 }
             }
