@@ -134,6 +134,31 @@ enum Command {
         #[arg(long, value_name = "DEVICE")]
         device: Option<sweep::device::Choice>,
     },
+    /// Classify images with a pretrained backbone and print the top classes with their names:
+    /// the check to run before trusting a checkpoint, e.g.
+    /// `sweep predict --backbone efficientnet_lite0 --weights imagenet cat.jpg`.
+    Predict {
+        /// Backbone (`sweep models` lists them).
+        #[arg(long)]
+        backbone: String,
+        /// Named weights (`imagenet`: `sweep models` says which backbones have them) or a
+        /// weights file with a 1000-class ImageNet head.
+        #[arg(long, default_value = "imagenet")]
+        weights: String,
+        /// Images (PNG or JPEG): the shorter side is resized to the input size, then the centre
+        /// square is taken.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// Classes printed per image.
+        #[arg(long, default_value_t = 5)]
+        top: usize,
+        /// Input size [default: the weights' own resolution].
+        #[arg(long)]
+        size: Option<usize>,
+        /// Print every raw logit (one line per image, space-separated) instead of the classes.
+        #[arg(long)]
+        logits: bool,
+    },
     /// List the datasets experiment files can name.
     Datasets,
     /// List the backbones experiment files can name.
@@ -380,11 +405,60 @@ fn command(cli: Cli) -> ExitCode {
         }
         Command::Models => {
             for b in sweep::model::BACKBONES {
-                println!("{:<16} {}", b.name, b.description);
+                println!("{:<20} {}", b.name, b.description);
+            }
+            println!("\nNamed weights (`weights = \"NAME\"` in [model]):");
+            for k in sweep::model::hub::KNOWN {
+                println!("{:<20} {}: {}", k.backbone, k.tag, k.module);
             }
             ExitCode::SUCCESS
         }
+        Command::Predict {
+            backbone,
+            weights,
+            images,
+            top,
+            size,
+            logits,
+        } => predict(&backbone, &weights, &images, top, size, logits),
     }
+}
+
+fn predict(
+    backbone: &str,
+    weights: &str,
+    images: &[PathBuf],
+    top: usize,
+    size: Option<usize>,
+    logits: bool,
+) -> ExitCode {
+    use sweep::model::predict::{Predictor, imagenet_class};
+    let predictor = match Predictor::new(backbone, weights, size) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    for image in images {
+        match predictor.predict(image, top) {
+            Ok(p) if logits => {
+                let v: Vec<String> = p.logits.iter().map(|l| format!("{l:e}")).collect();
+                println!("{}", v.join(" "));
+            }
+            Ok(p) => {
+                println!("{}", image.display());
+                for (i, prob) in p.top {
+                    println!("  {:5.1}%  {:>3}  {}", 100.0 * prob, i, imagenet_class(i));
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn spec_error(e: &sweep::spec::SpecError) -> ExitCode {

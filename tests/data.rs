@@ -255,7 +255,7 @@ fn target_limits_keep_fixed_stratified_subsets_of_real_images() {
     let t: sweep::spec::schema::Target =
         toml::from_str("dataset = \"uci-digits\"\nlimit = 300\ntest_limit = 100").unwrap();
     let full = sweep::data::prepare("uci-digits", &[], None, 8).unwrap();
-    let cut = sweep::data::target(&t, 8).unwrap();
+    let cut = sweep::data::target(&t, 8, None).unwrap();
     assert!(cut.pool.len().abs_diff(300) <= 10, "{}", cut.pool.len());
     assert!(cut.test.len().abs_diff(100) <= 10, "{}", cut.test.len());
     assert_eq!(cut.labels.len(), cut.pool.len() + cut.test.len());

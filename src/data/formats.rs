@@ -212,9 +212,22 @@ fn load_folder(name: &str, dir: &Path, size: usize) -> anyhow::Result<Dataset> {
     Dataset::new(name, channels, size, size, pixels, labels, split)
 }
 
+/// An image file as RGB pixels in [0, 1], CHW: the shorter side resized to `size`, then the
+/// centre `size` x `size` (what `sweep predict` feeds a network).
+pub fn image_rgb(path: &Path, size: usize) -> anyhow::Result<Vec<f32>> {
+    let img = image::open(path).with_context(|| format!("cannot decode {}", path.display()))?;
+    let rgb = square(&img, size).to_rgb8();
+    Ok((0..3)
+        .flat_map(|ch| rgb.pixels().map(move |p| f32::from(p[ch]) / 255.0))
+        .collect())
+}
+
 /// The shorter side resized to `size` (triangle filter), then the centre `size` x `size`.
 fn square(img: &image::DynamicImage, size: usize) -> image::DynamicImage {
     let (w, h) = (img.width() as usize, img.height() as usize);
+    if (w, h) == (size, size) {
+        return img.clone();
+    }
     let short = w.min(h);
     let (nw, nh) = (
         (w * size).div_ceil(short).max(size),

@@ -297,6 +297,35 @@ impl Prepared {
         }
     }
 
+    /// The same images normalised with the per-channel `mean` and `std` of some pretrained
+    /// weights in place of the pool's own (a grey dataset takes their first channel's).
+    pub fn renormalised(&self, mean: &[f32], std: &[f32]) -> Prepared {
+        let (c, plane) = (self.channels, self.size * self.size);
+        let pick = |v: &[f32], ch: usize| v[ch.min(v.len() - 1)];
+        let mut pixels = self.pixels.to_vec();
+        for image in pixels.chunks_exact_mut(c * plane) {
+            for ch in 0..c {
+                let (m0, s0) = (f64::from(self.mean[ch]), f64::from(self.std[ch]));
+                let (m1, s1) = (f64::from(pick(mean, ch)), f64::from(pick(std, ch)));
+                for v in &mut image[ch * plane..][..plane] {
+                    *v = ((f64::from(*v) * s0 + m0 - m1) / s1) as f32;
+                }
+            }
+        }
+        Prepared {
+            name: self.name.clone(),
+            channels: c,
+            size: self.size,
+            classes: self.classes,
+            pixels: pixels.into(),
+            labels: self.labels.clone(),
+            pool: self.pool.clone(),
+            test: self.test.clone(),
+            mean: (0..c).map(|ch| pick(mean, ch)).collect(),
+            std: (0..c).map(|ch| pick(std, ch)).collect(),
+        }
+    }
+
     /// Fixed validation split of the pool: (train candidates, validation).
     pub fn val_split(&self, fraction: f64) -> (Vec<usize>, Vec<usize>) {
         stratified_split(&self.pool, &self.labels, fraction, SPLIT_SEED ^ 1)
@@ -305,25 +334,41 @@ impl Prepared {
 
 type CacheKey = (String, Vec<u8>, Option<usize>, usize);
 
-/// The target dataset of a run, prepared for `size`-pixel inputs and cut to its `limit` and
-/// `test_limit` (loaded once per process).
-pub fn target(t: &crate::spec::schema::Target, size: usize) -> anyhow::Result<Arc<Prepared>> {
+/// A fixed per-channel (mean, std) on [0, 1] pixels: the normalisation pretrained weights expect.
+pub type Normalisation = ([f32; 3], [f32; 3]);
+
+/// The target dataset of a run, prepared for `size`-pixel inputs, cut to its `limit` and
+/// `test_limit`, and normalised with `norm` when given (else with its pool's own statistics);
+/// made once per process.
+pub fn target(
+    t: &crate::spec::schema::Target,
+    size: usize,
+    norm: Option<Normalisation>,
+) -> anyhow::Result<Arc<Prepared>> {
     let full = prepare(&t.dataset, &t.classes, t.crop, size)?;
-    if t.limit.is_none() && t.test_limit.is_none() {
+    if t.limit.is_none() && t.test_limit.is_none() && norm.is_none() {
         return Ok(full);
     }
-    type Key = (CacheKey, Option<usize>, Option<usize>);
+    type Key = (CacheKey, Option<usize>, Option<usize>, String);
     static CUT: Mutex<Option<HashMap<Key, Arc<Prepared>>>> = Mutex::new(None);
     let key = (
         (t.dataset.clone(), t.classes.clone(), t.crop, size),
         t.limit,
         t.test_limit,
+        format!("{norm:?}"),
     );
     let mut cache = CUT.lock().expect("cache lock");
-    let cut = cache
-        .get_or_insert_default()
-        .entry(key)
-        .or_insert_with(|| Arc::new(full.subset(t.limit, t.test_limit)));
+    let cut = cache.get_or_insert_default().entry(key).or_insert_with(|| {
+        let cut = match t.limit.is_none() && t.test_limit.is_none() {
+            true => None,
+            false => Some(full.subset(t.limit, t.test_limit)),
+        };
+        let cut_ref = cut.as_ref().unwrap_or(&full);
+        Arc::new(match norm {
+            Some((mean, std)) => cut_ref.renormalised(&mean, &std),
+            None => cut.unwrap_or_else(|| full.subset(None, None)),
+        })
+    });
     Ok(cut.clone())
 }
 

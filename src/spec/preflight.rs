@@ -18,7 +18,8 @@ pub fn check(plan: &Plan) -> Result<(), SpecError> {
     for (i, run) in plan.runs.iter().enumerate() {
         let c = &run.config;
         let size = c.model.input_size;
-        let target = data::target(&c.target, size)
+        let norm = crate::model::normalisation(&c.model).map(|n| (n.mean, n.std));
+        let target = data::target(&c.target, size, norm)
             .map_err(|e| plan.error_at(i, "target.dataset", format!("{e:#}"), DATASET_HELP))?;
         if seen.insert(format!("target {:?} {size}", c.target)) {
             let field = match c.target.classes.is_empty() {

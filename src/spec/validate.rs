@@ -67,7 +67,15 @@ pub fn validate(c: &RunConfig) -> Result<(), Problem> {
         return Err(unknown("model.backbone", "backbone", backbone, names));
     };
     if let Some(w) = &c.model.weights {
-        if model::download::is_url(w) {
+        if model::hub::is_tag(w) {
+            model::hub::find(backbone, w).map_err(|m| {
+                problem(
+                    "model.weights",
+                    m,
+                    "use a named weight a backbone has, a weights file, or an https:// URL",
+                )
+            })?;
+        } else if model::download::is_url(w) {
             model::download::check_url(w)
                 .map_err(|m| problem("model.weights", m, "use https://"))?;
             let sha = c.model.sha256.as_deref().unwrap_or("");

@@ -77,6 +77,10 @@ pub struct Manifest {
     /// SHA-256 of the files the run read (`target`, `source`, `weights`), as in its id.
     #[serde(default)]
     pub inputs: std::collections::BTreeMap<String, String>,
+    /// The input normalisation: named weights' own (`(x - 127) / 128`) or, when absent, each
+    /// dataset's per-channel mean and std.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalisation: Option<String>,
 }
 
 fn unix_now() -> u64 {
@@ -140,6 +144,7 @@ pub fn execute(
                 seed: run.config.experiment.seed,
                 weights_sha256: Some(weights),
                 inputs: run.inputs.clone(),
+                normalisation: model::normalisation(&run.config.model).map(|n| n.name.into()),
             }),
         },
         Err(e) => {
@@ -183,7 +188,8 @@ pub fn ready(
 ) -> anyhow::Result<Ready> {
     let c = &run.config;
     let seed = c.experiment.seed;
-    let data = data::target(&c.target, c.model.input_size)?;
+    let norm = model::normalisation(&c.model).map(|n| (n.mean, n.std));
+    let data = data::target(&c.target, c.model.input_size, norm)?;
     let (candidates, val) = data.val_split(c.target.val_fraction);
     let train = data::sample_per_class(&candidates, &data.labels, c.target.labels_per_class, seed);
 
@@ -310,14 +316,16 @@ fn train_and_test(
 pub fn data_id(run: &Run) -> String {
     let t = &run.config.target;
     format!(
-        "{}|{}|{:?}|{:?}|{}|{:?}|{:?}",
+        "{}|{}|{:?}|{:?}|{}|{:?}|{:?}{}",
         t.dataset,
         run.inputs.get("target").map_or("", String::as_str),
         t.classes,
         t.crop,
         run.config.model.input_size,
         t.limit,
-        t.test_limit
+        t.test_limit,
+        // Named weights bring their own normalisation (absent otherwise: ids stay as they were).
+        model::normalisation(&run.config.model).map_or(String::new(), |n| format!("|{}", n.name))
     )
 }
 

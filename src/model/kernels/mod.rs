@@ -593,6 +593,36 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     if !routed(x.device().as_dispatch()) {
         return conv.forward(x);
     }
+    padded(conv, x, padding)
+}
+
+/// TensorFlow's "SAME" padding of a `k`-wide convolution of stride `s` over `n` values:
+/// (before, after), with the odd one after, so that the output has ⌈n / s⌉ values.
+pub fn same_padding(n: usize, k: usize, s: usize) -> (usize, usize) {
+    let total = ((n.div_ceil(s) - 1) * s + k).saturating_sub(n);
+    (total / 2, total - total / 2)
+}
+
+/// `conv` over `x` with TensorFlow's "SAME" padding for x's size, in place of the conv's own
+/// (EfficientNet-Lite's `Conv2dDynamicSamePadding`): asymmetric for a stride of 2 at even sizes.
+pub fn conv2d_same(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let [_, _, h, w] = x.dims();
+    let [_, _, kh, kw] = conv.weight.dims();
+    let padding = [
+        same_padding(h, kh, conv.stride[0]),
+        same_padding(w, kw, conv.stride[1]),
+    ];
+    if !routed(x.device().as_dispatch()) {
+        let options =
+            ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
+        let bias = conv.bias.as_ref().map(|b| b.val());
+        return burn::tensor::module::conv2d(x, conv.weight.val(), bias, options);
+    }
+    padded(conv, x, padding)
+}
+
+/// `conv` over `x` with `padding` ([(top, bottom), (left, right)]) through [`Kernels`].
+fn padded(conv: &Conv2d, x: Tensor<4>, padding: [(usize, usize); 2]) -> Tensor<4> {
     let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
     CALLS.with(|c| {
         if let Some(calls) = c.borrow_mut().as_mut() {
