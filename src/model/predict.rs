@@ -38,9 +38,9 @@ pub struct Predictor {
 }
 
 impl Predictor {
-    /// `backbone` with `weights` (a name such as `imagenet`, or a file with a 1000-class
-    /// ImageNet head trained on torchvision's normalisation), at `size` pixels (default: the
-    /// weights' own resolution, else 224).
+    /// `backbone` with `weights` (a name such as `imagenet`, or a file: a named checkpoint's
+    /// own file keeps its normalisation; any other needs a 1000-class ImageNet head trained on
+    /// torchvision's normalisation), at `size` pixels (default: the weights' own, else 224).
     pub fn new(backbone: &str, weights: &str, size: Option<usize>) -> anyhow::Result<Predictor> {
         let Some(info) = super::find(backbone) else {
             let names: Vec<&str> = super::BACKBONES.iter().map(|b| b.name).collect();
@@ -54,7 +54,11 @@ impl Predictor {
                 let known = hub::find(backbone, weights).map_err(anyhow::Error::msg)?;
                 (hub::resolve(known)?, Some(known))
             }
-            false => (PathBuf::from(weights), None),
+            false => {
+                let path = PathBuf::from(weights);
+                let known = hub::by_file(backbone, &path);
+                (path, known)
+            }
         };
         let classes = known.map_or(1000, |k| k.classes);
         let size = size.or(known.map(|k| k.resolution)).unwrap_or(224);
