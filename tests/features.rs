@@ -242,3 +242,34 @@ fn entries_are_mapped_from_the_cache_folder_and_damaged_ones_are_refused() {
     let fewer = data.subset(Some(100), Some(20));
     assert!(features::load(&path, &fewer).is_none());
 }
+
+#[test]
+fn efficientnet_lite_frozen_prefixes_cache_bit_for_bit() {
+    // The Lite backbones split at their parts too: a linear probe and a finetune of the last
+    // stages read cached features and equal the runs that compute every layer.
+    let text = EXPERIMENT
+        .replace(
+            "backbone = \"resnet-mini\"\nwidth = 8\nstages = 2",
+            "backbone = \"efficientnet_lite0\"\ninput_size = 16",
+        )
+        .replace("freeze_depth = [1, 2]", "freeze_depth = 6")
+        .replace("seeds = [0, 1]", "seeds = [0]");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lite.toml");
+    std::fs::write(&file, &text).unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let (cached, plain) = (dir.path().join("cached"), dir.path().join("plain"));
+    sweep(&["run", &s(&file), "--out", &s(&cached), "--quiet"]);
+    sweep(&[
+        "run",
+        &s(&file),
+        "--out",
+        &s(&plain),
+        "--quiet",
+        "--no-feature-cache",
+    ]);
+    assert_eq!(results(&cached), results(&plain));
+    assert_eq!(weight_hashes(&cached), weight_hashes(&plain));
+    assert_eq!(weight_hashes(&cached).len(), 2);
+    assert_eq!(entries(&cached.join("cache")).len(), 2);
+}

