@@ -359,15 +359,15 @@ pub fn target(
     );
     let mut cache = CUT.lock().expect("cache lock");
     let cut = cache.get_or_insert_default().entry(key).or_insert_with(|| {
-        let cut = match t.limit.is_none() && t.test_limit.is_none() {
-            true => None,
-            false => Some(full.subset(t.limit, t.test_limit)),
-        };
-        let cut_ref = cut.as_ref().unwrap_or(&full);
-        Arc::new(match norm {
-            Some((mean, std)) => cut_ref.renormalised(&mean, &std),
-            None => cut.unwrap_or_else(|| full.subset(None, None)),
-        })
+        let limited = t.limit.is_some() || t.test_limit.is_some();
+        let cut = limited.then(|| full.subset(t.limit, t.test_limit));
+        match (norm, cut) {
+            (Some((mean, std)), cut) => {
+                Arc::new(cut.as_ref().unwrap_or(&full).renormalised(&mean, &std))
+            }
+            (None, Some(cut)) => Arc::new(cut),
+            (None, None) => full.clone(),
+        }
     });
     Ok(cut.clone())
 }
