@@ -1,9 +1,11 @@
 //! `sweep`: transfer-learning experiments in computer vision, declared in TOML, run on a grid.
 //!
 //! The pipeline, one module a stage: [`spec`] (parse, validate, expand) → [`data`] → [`model`]
-//! → [`train`] → [`sweep`] (source stage, runs, results) → [`report`].
+//! → [`train`] → [`sweep`] (source stage, runs, results) → [`report`]; [`detect`] is the
+//! detection task.
 
 pub mod data;
+pub mod detect;
 pub mod device;
 pub mod model;
 pub mod report;
