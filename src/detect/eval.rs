@@ -107,12 +107,7 @@ impl Stats {
 }
 
 const MAX_DETS: [usize; 3] = [1, 10, 100];
-const AREAS: [(f64, f64); 4] = [
-    (0.0, 1e10),
-    (0.0, 1024.0),
-    (1024.0, 9216.0),
-    (9216.0, 1e10),
-];
+const AREAS: [(f64, f64); 4] = [(0.0, 1e10), (0.0, 1024.0), (1024.0, 9216.0), (9216.0, 1e10)];
 
 /// numpy's `linspace(start, stop, n)`: the thresholds must be the same floats as pycocotools'.
 fn linspace(start: f64, stop: f64, n: usize) -> Vec<f64> {
@@ -161,7 +156,10 @@ fn evaluate_image(
     let outside = |a: f64| a < range.0 || a > range.1;
     // Ground truth that is ignored goes last (a stable sort, as numpy's mergesort).
     let mut order: Vec<usize> = (0..gts.len()).collect();
-    let gt_ignored: Vec<bool> = gts.iter().map(|g| g.ignore || g.crowd || outside(g.area)).collect();
+    let gt_ignored: Vec<bool> = gts
+        .iter()
+        .map(|g| g.ignore || g.crowd || outside(g.area))
+        .collect();
     order.sort_by_key(|&i| gt_ignored[i]);
     let t = thresholds.len();
     let mut gt_matched = vec![vec![false; gts.len()]; t];
@@ -223,7 +221,10 @@ pub fn evaluate(
     let mut gts: Vec<Vec<&Truth>> = vec![Vec::new(); n * classes];
     for g in truth {
         let Some(i) = slot(g.image) else {
-            bail!("ground truth for image {} that is not in the image list", g.image);
+            bail!(
+                "ground truth for image {} that is not in the image list",
+                g.image
+            );
         };
         if g.class < classes {
             gts[g.class * n + i].push(g);
@@ -232,7 +233,10 @@ pub fn evaluate(
     let mut dts: Vec<Vec<&Detection>> = vec![Vec::new(); n * classes];
     for d in detections {
         let Some(i) = slot(d.image) else {
-            bail!("a detection for image {}, which the ground truth does not have", d.image);
+            bail!(
+                "a detection for image {}, which the ground truth does not have",
+                d.image
+            );
         };
         if d.class < classes {
             dts[d.class * n + i].push(d);
@@ -388,8 +392,8 @@ pub fn read_truth(path: &Path) -> anyhow::Result<(Vec<u64>, Vec<u64>, Vec<Truth>
         #[serde(default)]
         iscrowd: u8,
     }
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let file: File = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a COCO annotation file", path.display()))?;
     let mut cats: Vec<u64> = file.categories.iter().map(|c| c.id).collect();
@@ -429,8 +433,8 @@ pub fn read_detections(path: &Path, cats: &[u64]) -> anyhow::Result<Vec<Detectio
         bbox: [f64; 4],
         score: f64,
     }
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let dets: Vec<Det> = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a COCO results file", path.display()))?;
     Ok(dets

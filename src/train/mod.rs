@@ -116,6 +116,48 @@ impl Settings {
         }
     }
 
+    /// The learning-rate plan of an epoch of `images` training images.
+    pub fn lr_plan(&self, images: usize) -> schedule::LrPlan {
+        schedule::LrPlan {
+            schedule: self.schedule,
+            base: self.lr,
+            warmup_epochs: self.warmup_epochs,
+            step_size: self.step_size,
+            gamma: self.gamma,
+            milestones: self.milestones.clone(),
+            per_step: self.per_step,
+            epochs: self.epochs,
+            steps_per_epoch: images.div_ceil(self.batch_size),
+        }
+    }
+
+    /// Learning rate of each backbone part in step `b` of `steps` of `epoch` (1-based), the
+    /// head's being `lr`: the backbone multiplier, layer decay, and the warm-up of a part
+    /// thawed in this epoch (`thawed_in`: the epoch each part last became trainable).
+    pub fn part_rates(
+        &self,
+        lr: f64,
+        thawed_in: &[usize],
+        epoch: usize,
+        (b, steps): (usize, usize),
+    ) -> Vec<f64> {
+        let parts = thawed_in.len();
+        (0..parts)
+            .map(|k| {
+                let warm = if self.unfreeze_warmup
+                    && self.unfreeze_every > 0
+                    && thawed_in[k] == epoch
+                    && epoch > 1
+                {
+                    (b + 1) as f64 / steps as f64
+                } else {
+                    1.0
+                };
+                lr * self.backbone_lr_mult * self.layer_decay.powi((parts - k) as i32) * warm
+            })
+            .collect()
+    }
+
     /// Parts frozen during `epoch` (1-based) of a backbone of `parts` parts: `freeze_depth`, or
     /// with gradual unfreezing all of them at first and one fewer every `unfreeze_every` epochs.
     pub fn frozen_parts(&self, parts: usize, epoch: usize) -> usize {
@@ -225,17 +267,7 @@ pub fn fit_resumable(
         .init(device);
     let new_optim = || optim::build(s.optimizer, s.weight_decay, s.grad_clip);
     let mut optim = new_optim();
-    let plan = schedule::LrPlan {
-        schedule: s.schedule,
-        base: s.lr,
-        warmup_epochs: s.warmup_epochs,
-        step_size: s.step_size,
-        gamma: s.gamma,
-        milestones: s.milestones.clone(),
-        per_step: s.per_step,
-        epochs: s.epochs,
-        steps_per_epoch: train.len().div_ceil(s.batch_size),
-    };
+    let plan = s.lr_plan(train.len());
     let parts = model.parts().len();
     // Epoch in which each part last became trainable (for the unfreezing warm-up).
     let mut thawed_in = vec![0usize; parts];
@@ -280,20 +312,7 @@ pub fn fit_resumable(
         let first_lr = plan.lr(epoch - 1, 0);
         for (b, batch) in order.chunks(s.batch_size).enumerate() {
             let lr = plan.lr(epoch - 1, b);
-            let rates: Vec<f64> = (0..parts)
-                .map(|k| {
-                    let warm = if s.unfreeze_warmup
-                        && s.unfreeze_every > 0
-                        && thawed_in[k] == epoch
-                        && epoch > 1
-                    {
-                        (b + 1) as f64 / steps as f64
-                    } else {
-                        1.0
-                    };
-                    lr * s.backbone_lr_mult * s.layer_decay.powi((parts - k) as i32) * warm
-                })
-                .collect();
+            let rates = s.part_rates(lr, &thawed_in, epoch, (b, steps));
             let aug = augment::batch(data, batch, &s.augment, s.seed, epoch, b);
             let (x, y) = tensors_from(aug.pixels, aug.labels, data, device);
             let logits = model.forward_from(x, s.from_part, Some(&mut dropout), s.head_dropout);
@@ -367,15 +386,16 @@ fn score(monitor: Monitor, log: &EpochLog) -> f64 {
     }
 }
 
-/// One optimizer step: the head moves at `lr`, backbone part k at `rates[k]`.
-fn step(
-    model: Network,
+/// One optimizer step: the head (every parameter not in `part_ids`) moves at `lr`, backbone
+/// part k at `rates[k]`.
+pub fn step<M: Module>(
+    model: M,
     optim: &mut burn::optim::ModuleOptimizer,
     loss: Tensor<1>,
     lr: f64,
     rates: &[f64],
     part_ids: &[Vec<burn::module::ParamId>],
-) -> Network {
+) -> M {
     let mut grads = loss.backward();
     if rates.iter().all(|&r| r == lr) {
         let all = GradientsParams::from_grads(grads, &model);

@@ -1,0 +1,253 @@
+//! The detector: CenterNet ("Objects as Points", Zhou et al. 2019) on any backbone's stages.
+//!
+//! Why CenterNet rather than FCOS: one output map, no anchors, no NMS (a 3×3 peak test decodes
+//! it), and one loss term per output, so it trains on small CPUs and small label budgets with
+//! few settings. Every backbone works because it needs only the outputs of the backbone's
+//! parts ([`Network::stages`]), which every family gives; freezing, per-part rates and BN
+//! policy apply to the backbone unchanged, the neck and head train as the classifier does.
+//!
+//! Outputs per cell of the map: one heat logit per class (an object's centre), and four box
+//! values: the centre's offset inside the cell (x, y, in cells) and ln(width / stride),
+//! ln(height / stride) — sizes in log space so that one L1 weight suits small and large boxes.
+
+use burn::module::{Module, Param};
+use burn::nn::conv::Conv2d;
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::rngs::StdRng;
+
+use super::eval::Detection;
+use crate::model::Network;
+use crate::model::init;
+use crate::model::kernels::{conv2d, relu};
+use crate::model::layers::conv;
+
+/// How the backbone's maps reach the head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Neck {
+    /// Feature pyramid (top-down): every stage from the one at the output stride to the last,
+    /// each through a 1×1 conv, upsampled and summed, then a 3×3 conv.
+    #[default]
+    Fpn,
+    /// The head on the last stage's map, at the backbone's full stride.
+    None,
+}
+
+/// The detector's shape.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DetectorConfig {
+    /// Classes.
+    pub classes: usize,
+    /// Neck.
+    pub neck: Neck,
+    /// Wanted output stride (with the FPN): the map is that of the first stage at least this
+    /// coarse.
+    pub stride: usize,
+    /// Channels of the neck and of the head's hidden layer.
+    pub width: usize,
+    /// Input size the strides are probed at.
+    pub input_size: usize,
+}
+
+/// A head branch: 3×3 conv, ReLU, 1×1 conv.
+#[derive(Module, Debug)]
+pub struct Branch {
+    hidden: Conv2d,
+    out: Conv2d,
+}
+
+impl Branch {
+    fn new(cin: usize, width: usize, cout: usize, rng: &mut StdRng, device: &Device) -> Branch {
+        let hidden = conv((cin, width), 3, 1, 1, true, rng, device);
+        let mut out = conv((width, cout), 1, 1, 0, true, rng, device);
+        // PyTorch's default for the output layer, as CenterNet leaves it: He's fan-out scale
+        // would start the heat logits far from their prior.
+        let bound = 1.0 / (width as f32).sqrt();
+        out.weight = init::uniform([cout, width, 1, 1], bound, rng, device);
+        Branch { hidden, out }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        conv2d(&self.out, relu(conv2d(&self.hidden, x)))
+    }
+}
+
+/// A backbone with a neck and CenterNet's heat and box branches.
+#[derive(Module, Debug)]
+pub struct Detector {
+    /// The backbone (its classification layer is unused).
+    pub backbone: Network,
+    lateral: Vec<Conv2d>,
+    smooth: Option<Conv2d>,
+    heat: Branch,
+    boxes: Branch,
+    /// Index of the first stage used (the FPN's finest), in [`Network::stages`]' order.
+    #[module(skip)]
+    level: usize,
+    /// Input pixels per output cell.
+    #[module(skip)]
+    pub stride: usize,
+    /// Classes.
+    #[module(skip)]
+    pub classes: usize,
+}
+
+/// CenterNet's heat bias: every cell starts at probability 0.1 of a centre, which keeps the
+/// focal loss of the many empty cells from swamping the first steps.
+const HEAT_PRIOR: f32 = -2.19;
+
+impl Detector {
+    /// A detector on `backbone`, its new layers initialised from `rng`.
+    pub fn new(
+        backbone: Network,
+        c: &DetectorConfig,
+        rng: &mut StdRng,
+        device: &Device,
+    ) -> Detector {
+        // Channels and strides, probed in inference (a training probe would move BN statistics).
+        let inner = device.clone().inner();
+        let probe = Tensor::<4>::zeros(
+            [1, backbone.in_channels(), c.input_size, c.input_size],
+            &inner,
+        );
+        let shapes: Vec<[usize; 4]> = backbone
+            .valid()
+            .stages(probe)
+            .iter()
+            .map(|s| s.dims())
+            .collect();
+        let strides: Vec<usize> = shapes
+            .iter()
+            .map(|s| c.input_size.div_ceil(s[2]).max(1))
+            .collect();
+        let last = shapes.len() - 1;
+        let level = match c.neck {
+            Neck::None => last,
+            Neck::Fpn => strides.iter().position(|&s| s >= c.stride).unwrap_or(last),
+        };
+        let (lateral, smooth, head_in) = match c.neck {
+            Neck::None => (Vec::new(), None, shapes[last][1]),
+            Neck::Fpn => (
+                shapes[level..]
+                    .iter()
+                    .map(|s| conv((s[1], c.width), 1, 1, 0, true, rng, device))
+                    .collect(),
+                Some(conv((c.width, c.width), 3, 1, 1, true, rng, device)),
+                c.width,
+            ),
+        };
+        let mut heat = Branch::new(head_in, c.width, c.classes, rng, device);
+        heat.out.bias = Some(Param::from_data(
+            TensorData::new(vec![HEAT_PRIOR; c.classes], [c.classes]),
+            device,
+        ));
+        let boxes = Branch::new(head_in, c.width, 4, rng, device);
+        Detector {
+            backbone,
+            lateral,
+            smooth,
+            heat,
+            boxes,
+            level,
+            stride: strides[level],
+            classes: c.classes,
+        }
+    }
+
+    /// Heat logits `[n, classes, h, w]` and box values `[n, 4, h, w]`.
+    pub fn forward(&self, x: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+        let mut stages = self.backbone.stages(x);
+        let features = match &self.smooth {
+            None => stages.pop().expect("a backbone has parts"),
+            Some(smooth) => {
+                let used = stages.split_off(self.level);
+                let mut top: Option<Tensor<4>> = None;
+                for (c, lateral) in used.into_iter().zip(&self.lateral).rev() {
+                    let l = conv2d(lateral, c);
+                    let [_, _, h, w] = l.dims();
+                    top = Some(match top {
+                        None => l,
+                        Some(t) => {
+                            let up = InterpolateOptions::new(InterpolateMode::Nearest)
+                                .with_output_size([h, w]);
+                            interpolate(t, up) + l
+                        }
+                    });
+                }
+                conv2d(smooth, top.expect("the FPN has a level"))
+            }
+        };
+        (
+            self.heat.forward(features.clone()),
+            self.boxes.forward(features),
+        )
+    }
+
+    /// Decodes the outputs of one batch: per image, up to `max` detections, best first, in
+    /// input pixels (cells whose heat is the largest of their 3×3 neighbourhood, as CenterNet).
+    pub fn decode(&self, heat: Tensor<4>, boxes: Tensor<4>, max: usize) -> Vec<Vec<Detection>> {
+        let [n, k, h, w] = heat.dims();
+        let heat = burn::tensor::activation::sigmoid(heat)
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("float data");
+        let boxes = boxes
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("float data");
+        let s = self.stride as f64;
+        (0..n)
+            .map(|i| {
+                let map = &heat[i * k * h * w..(i + 1) * k * h * w];
+                let b = &boxes[i * 4 * h * w..(i + 1) * 4 * h * w];
+                let mut peaks = Vec::new();
+                for c in 0..k {
+                    let m = &map[c * h * w..(c + 1) * h * w];
+                    for y in 0..h {
+                        for x in 0..w {
+                            let v = m[y * w + x];
+                            if is_peak(m, h, w, y, x, v) {
+                                peaks.push((v, c, y, x));
+                            }
+                        }
+                    }
+                }
+                // Stable: equal scores keep class-then-position order, so decoding is reproducible.
+                peaks.sort_by(|a, b| b.0.total_cmp(&a.0));
+                peaks.truncate(max);
+                peaks
+                    .into_iter()
+                    .map(|(v, c, y, x)| {
+                        let at = |ch: usize| f64::from(b[ch * h * w + y * w + x]);
+                        let cx = (x as f64 + at(0)) * s;
+                        let cy = (y as f64 + at(1)) * s;
+                        let bw = at(2).clamp(-8.0, 8.0).exp() * s;
+                        let bh = at(3).clamp(-8.0, 8.0).exp() * s;
+                        Detection {
+                            image: 0,
+                            class: c,
+                            bbox: [cx - bw / 2.0, cy - bh / 2.0, bw, bh],
+                            score: f64::from(v),
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// Whether cell (y, x) is at least as hot as its eight neighbours.
+fn is_peak(m: &[f32], h: usize, w: usize, y: usize, x: usize, v: f32) -> bool {
+    for yy in y.saturating_sub(1)..(y + 2).min(h) {
+        for xx in x.saturating_sub(1)..(x + 2).min(w) {
+            if m[yy * w + xx] > v {
+                return false;
+            }
+        }
+    }
+    true
+}

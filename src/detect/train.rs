@@ -1,0 +1,233 @@
+//! Training and evaluating a [`Detector`]: the classification loop's levers (per-part rates,
+//! layer decay, freezing and gradual unfreezing, BN policy, schedules, early stopping) with
+//! CenterNet's loss, and COCO AP50 on the validation scenes choosing the best epoch.
+
+use anyhow::bail;
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::seq::SliceRandom;
+
+use super::Scene;
+use super::centernet::Detector;
+use super::eval::{self, Detection, Stats, Truth};
+use super::loss::Targets;
+use crate::seed;
+use crate::train::{Diverged, Settings, optim, step};
+
+/// Per-channel mean and standard deviation the pixels are normalised with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Normalisation {
+    /// Mean per channel.
+    pub mean: Vec<f32>,
+    /// Standard deviation per channel.
+    pub std: Vec<f32>,
+}
+
+impl Normalisation {
+    /// The scenes' own statistics.
+    pub fn of(scenes: &[Scene], channels: usize) -> Normalisation {
+        let (mut sum, mut sq, mut n) = (vec![0f64; channels], vec![0f64; channels], 0usize);
+        for s in scenes {
+            let plane = s.width * s.height;
+            for c in 0..channels {
+                for &v in &s.pixels[c * plane..(c + 1) * plane] {
+                    sum[c] += f64::from(v);
+                    sq[c] += f64::from(v) * f64::from(v);
+                }
+            }
+            n += plane;
+        }
+        let n = n.max(1) as f64;
+        let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
+        let std = sq
+            .iter()
+            .zip(&mean)
+            .map(|(q, m)| ((q / n - m * m).max(0.0).sqrt().max(1e-6)) as f32)
+            .collect();
+        Normalisation {
+            mean: mean.into_iter().map(|m| m as f32).collect(),
+            std,
+        }
+    }
+}
+
+/// One line of a detection learning curve.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DetEpochLog {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's batches.
+    pub train_loss: f64,
+    /// Validation AP@[.5:.95].
+    pub val_ap: f64,
+    /// Validation AP at IoU 0.5.
+    pub val_ap50: f64,
+    /// Head learning rate of the epoch's first step.
+    pub lr: f64,
+    /// Backbone parts frozen during the epoch.
+    pub frozen_parts: usize,
+}
+
+/// The result of [`fit`].
+pub struct DetFitted {
+    /// The detector of the best validation epoch, in inference mode.
+    pub best: Detector,
+    /// 1-based epoch of `best`.
+    pub best_epoch: usize,
+    /// Learning curve.
+    pub epochs: Vec<DetEpochLog>,
+}
+
+/// Batch tensor of scenes, all `size`×`size` with `channels` channels, normalised.
+fn images(scenes: &[&Scene], norm: &Normalisation, device: &Device) -> Tensor<4> {
+    let s = scenes[0];
+    let (c, h, w) = (norm.mean.len(), s.height, s.width);
+    let mut x = Vec::with_capacity(scenes.len() * c * h * w);
+    for s in scenes {
+        for ch in 0..c {
+            let (m, d) = (norm.mean[ch], norm.std[ch]);
+            x.extend(
+                s.pixels[ch * h * w..(ch + 1) * h * w]
+                    .iter()
+                    .map(|&v| (v - m) / d),
+            );
+        }
+    }
+    Tensor::<4>::from_data(TensorData::new(x, [scenes.len(), c, h, w]), device)
+}
+
+/// Trains `model` (on an autodiff device) on `train` scenes, all at the detector's input size;
+/// `augment(scene, epoch, index)` gives the scene an epoch sees (box-aware augmentation).
+#[allow(clippy::too_many_arguments)]
+pub fn fit(
+    mut model: Detector,
+    train: &[Scene],
+    val: &[Scene],
+    norm: &Normalisation,
+    s: &Settings,
+    device: &Device,
+    augment: &dyn Fn(&Scene, usize, usize) -> Scene,
+    on_epoch: &mut dyn FnMut(&DetEpochLog),
+) -> anyhow::Result<DetFitted> {
+    if train.is_empty() || val.is_empty() {
+        bail!(
+            "no scenes to train on ({} train, {} validation)",
+            train.len(),
+            val.len()
+        );
+    }
+    let mut optim = optim::build(s.optimizer, s.weight_decay, s.grad_clip);
+    let plan = s.lr_plan(train.len());
+    let parts = model.backbone.parts().len();
+    let mut thawed_in = vec![0usize; parts];
+    let mut frozen_now = s.freeze_depth;
+    let mut frozen = None;
+    let part_ids = model.backbone.part_param_ids();
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut best: Option<(f64, usize, Detector)> = None;
+    let mut epochs = Vec::new();
+    for epoch in 1..=s.epochs {
+        if s.patience > 0 && best.as_ref().is_some_and(|b| epoch - 1 - b.1 >= s.patience) {
+            break;
+        }
+        let depth = s.frozen_parts(parts, epoch);
+        if epoch == 1 || depth != frozen_now {
+            model.backbone = model.backbone.set_frozen(depth, s.bn_train);
+            thawed_in[depth.min(frozen_now)..frozen_now].fill(epoch);
+            frozen_now = depth;
+            frozen = Some(crate::model::frozen::values(&model.backbone));
+        }
+        order.sort_unstable();
+        order.shuffle(&mut seed::rng(s.seed, "shuffle", epoch as u64));
+        let mut loss_sum = 0.0f64;
+        for (b, batch) in order.chunks(s.batch_size).enumerate() {
+            let lr = plan.lr(epoch - 1, b);
+            let rates = s.part_rates(lr, &thawed_in, epoch, (b, plan.steps_per_epoch));
+            let scenes: Vec<Scene> = batch
+                .iter()
+                .map(|&i| augment(&train[i], epoch, i))
+                .collect();
+            let refs: Vec<&Scene> = scenes.iter().collect();
+            let (heat, boxes) = model.forward(images(&refs, norm, device));
+            let [_, _, h, w] = heat.dims();
+            let targets = Targets::new(&refs, model.classes, h, w, model.stride);
+            let loss = targets.loss(heat, boxes, device);
+            let value = f64::from(loss.clone().into_scalar::<f32>());
+            if !value.is_finite() {
+                return Err(Diverged { epoch }.into());
+            }
+            loss_sum += value * batch.len() as f64;
+            model = step(model, &mut optim, loss, lr, &rates, &part_ids);
+            if let Some(before) = frozen.take()
+                && let Err(what) = crate::model::frozen::check(&before, &model.backbone)
+            {
+                bail!(
+                    "{what} in the first optimizer step of epoch {epoch}; freezing failed (please report this)"
+                );
+            }
+        }
+        let valid = model.valid();
+        let stats = score(&valid, val, norm, device)?;
+        let log = DetEpochLog {
+            epoch,
+            train_loss: loss_sum / train.len() as f64,
+            val_ap: stats.ap,
+            val_ap50: stats.ap50,
+            lr: plan.lr(epoch - 1, 0),
+            frozen_parts: frozen_now,
+        };
+        on_epoch(&log);
+        let key = log.val_ap50;
+        epochs.push(log);
+        if best.as_ref().is_none_or(|(b, _, _)| key > *b) {
+            best = Some((key, epoch, valid));
+        }
+    }
+    let (_, best_epoch, best) = best.expect("at least one epoch");
+    Ok(DetFitted {
+        best,
+        best_epoch,
+        epochs,
+    })
+}
+
+/// Detections of an inference-mode detector on `scenes` (up to 100 per scene, in the scenes'
+/// pixels, image ids the scenes' ids), rounded to 1/100 pixel and 1e-5 in score as they are
+/// written to detections.json, so that a file and the in-memory numbers evaluate alike.
+pub fn predict(
+    model: &Detector,
+    scenes: &[Scene],
+    norm: &Normalisation,
+    device: &Device,
+) -> Vec<Detection> {
+    let mut out = Vec::new();
+    for chunk in scenes.chunks(64) {
+        let refs: Vec<&Scene> = chunk.iter().collect();
+        let (heat, boxes) = model.forward(images(&refs, norm, device));
+        for (scene, dets) in chunk.iter().zip(model.decode(heat, boxes, 100)) {
+            out.extend(dets.into_iter().map(|mut d| {
+                d.image = scene.id;
+                d.bbox = d.bbox.map(|v| (v * 100.0).round() / 100.0);
+                d.score = (d.score * 1e5).round() / 1e5;
+                d
+            }));
+        }
+    }
+    out
+}
+
+/// COCO metrics of an inference-mode detector on `scenes`.
+pub fn score(
+    model: &Detector,
+    scenes: &[Scene],
+    norm: &Normalisation,
+    device: &Device,
+) -> anyhow::Result<Stats> {
+    let dets = predict(model, scenes, norm, device);
+    let ids: Vec<u64> = scenes.iter().map(|s| s.id).collect();
+    let truth: Vec<Truth> = scenes
+        .iter()
+        .flat_map(|s| s.objects.iter().map(|o| Truth::of(s.id, o)))
+        .collect();
+    eval::evaluate(&ids, model.classes, &truth, &dets)
+}
