@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 
 use sweep::detect::augment::{self, BoxOp};
-use sweep::detect::scenes::{self, INK, ScenesConfig};
+use sweep::detect::scenes::{self, INK, Placement, ScenesConfig};
 use sweep::detect::{BBox, DetDataset, Object, Scene, export, formats, yaml};
 
 fn small() -> ScenesConfig {
@@ -126,24 +126,58 @@ fn digit_scenes_take_train_and_test_digits_from_their_own_side() {
     let (pool, test) = mnist.split();
     let (pool, test): (HashSet<usize>, HashSet<usize>) =
         (pool.into_iter().collect(), test.into_iter().collect());
-    let check = |scenes: &[Scene], sources: &[Vec<usize>], side: &HashSet<usize>, what: &str| {
-        assert_eq!(scenes.len(), sources.len());
+    let check = |scenes: &[Scene], placed: &[Vec<Placement>], side: &HashSet<usize>, what: &str| {
+        assert_eq!(scenes.len(), placed.len());
         let mut used = 0;
-        for (s, src) in scenes.iter().zip(sources) {
-            assert_eq!(s.objects.len(), src.len());
-            for (o, &i) in s.objects.iter().zip(src) {
-                assert!(side.contains(&i), "{what} scene {} uses digit {i}", s.id);
+        for (s, placed) in scenes.iter().zip(placed) {
+            assert_eq!(s.objects.len(), placed.len());
+            // Redrawn from the reported digits, the canvas is the scene's: the placements
+            // are the digits actually pasted, not a separate record that could drift.
+            let mut canvas = vec![0.0f32; s.width * s.height];
+            for (o, p) in s.objects.iter().zip(placed) {
+                assert!(
+                    side.contains(&p.digit),
+                    "{what} scene {} uses digit {}",
+                    s.id,
+                    p.digit
+                );
                 assert_eq!(
-                    o.class, mnist.labels[i] as usize,
+                    o.class, mnist.labels[p.digit] as usize,
                     "class is the digit's label"
                 );
+                let digit = &mnist.pixels[p.digit * 784..][..784];
+                let small = scenes::resize_bilinear(digit, 28, p.size);
+                for r in 0..p.size {
+                    for c in 0..p.size {
+                        let v = &mut canvas[(p.y + r) * s.width + p.x + c];
+                        *v = v.max(small[r * p.size + c]);
+                    }
+                }
+                assert!(o.bbox.x >= p.x as f32 && o.bbox.right() <= (p.x + p.size) as f32);
                 used += 1;
             }
+            assert!(
+                canvas == s.pixels,
+                "{what} scene {} is not its placements",
+                s.id
+            );
         }
         assert!(used > 20);
     };
-    check(&g.dataset.train, &g.train_sources, &pool, "train");
-    check(&g.dataset.test, &g.test_sources, &test, "test");
+    check(&g.dataset.train, &g.train_placements, &pool, "train");
+    check(&g.dataset.test, &g.test_placements, &test, "test");
+    let train: HashSet<usize> = g
+        .train_placements
+        .iter()
+        .flatten()
+        .map(|p| p.digit)
+        .collect();
+    assert!(
+        g.test_placements
+            .iter()
+            .flatten()
+            .all(|p| !train.contains(&p.digit))
+    );
 }
 
 #[test]
