@@ -3,11 +3,16 @@
 //! Detection data differ from classification data in shape (an image has any number of
 //! objects, each a box and a class), so they live here rather than in [`crate::data`].
 
+pub mod augment;
 pub mod centernet;
 pub mod eval;
+pub mod export;
+pub mod formats;
 pub mod loss;
 pub mod scenes;
 pub mod train;
+pub mod xml;
+pub mod yaml;
 
 /// An axis-aligned box in pixels: left, top, width, height (COCO's order).
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -91,15 +91,28 @@ impl ScenesConfig {
     }
 }
 
-/// A generated dataset with the MNIST-10k index of every pasted digit.
+/// Where one digit of a scene came from and where it was pasted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Placement {
+    /// Index of the digit in the source dataset (MNIST-10k).
+    pub digit: usize,
+    /// Side of the pasted (resized) digit in pixels.
+    pub size: usize,
+    /// Column of the pasted digit's left edge.
+    pub x: usize,
+    /// Row of the pasted digit's top edge.
+    pub y: usize,
+}
+
+/// A generated dataset with the placement of every pasted digit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Generated {
     /// The scenes.
     pub dataset: DetDataset,
-    /// Per train scene, the MNIST-10k index of each object, in object order.
-    pub train_sources: Vec<Vec<usize>>,
-    /// Per test scene, the MNIST-10k index of each object, in object order.
-    pub test_sources: Vec<Vec<usize>>,
+    /// Per train scene, the placement of each object, in object order.
+    pub train_placements: Vec<Vec<Placement>>,
+    /// Per test scene, the placement of each object, in object order.
+    pub test_placements: Vec<Vec<Placement>>,
 }
 
 /// Generates `digit-scenes` from the bundled MNIST-10k.
@@ -107,7 +120,7 @@ pub fn digit_scenes(cfg: &ScenesConfig) -> anyhow::Result<DetDataset> {
     Ok(generate(cfg)?.dataset)
 }
 
-/// Generates `digit-scenes` and tells which MNIST-10k digit each object is.
+/// Generates `digit-scenes` and tells which MNIST-10k digit each object is and where it lies.
 pub fn generate(cfg: &ScenesConfig) -> anyhow::Result<Generated> {
     let info = crate::data::registry::find("mnist-10k").context("mnist-10k is not registered")?;
     let mnist = info.load()?;
@@ -141,11 +154,11 @@ pub fn generate_from(cfg: &ScenesConfig, digits: &Dataset) -> anyhow::Result<Gen
                 let id = first_id + k as u64;
                 scene(cfg, id, side, digits, &mut rng)
             })
-            .unzip::<_, _, Vec<Scene>, Vec<Vec<usize>>>()
+            .unzip::<_, _, Vec<Scene>, Vec<Vec<Placement>>>()
     };
-    let (train, train_sources) = make(&pool, "digit-scenes-train", cfg.train_scenes, 1);
+    let (train, train_placements) = make(&pool, "digit-scenes-train", cfg.train_scenes, 1);
     let first_test = cfg.train_scenes as u64 + 1;
-    let (test, test_sources) = make(&test, "digit-scenes-test", cfg.test_scenes, first_test);
+    let (test, test_placements) = make(&test, "digit-scenes-test", cfg.test_scenes, first_test);
     Ok(Generated {
         dataset: DetDataset {
             name: "digit-scenes".into(),
@@ -154,8 +167,8 @@ pub fn generate_from(cfg: &ScenesConfig, digits: &Dataset) -> anyhow::Result<Gen
             train,
             test,
         },
-        train_sources,
-        test_sources,
+        train_placements,
+        test_placements,
     })
 }
 
@@ -166,11 +179,11 @@ fn scene(
     side: &[usize],
     digits: &Dataset,
     rng: &mut impl Rng,
-) -> (Scene, Vec<usize>) {
+) -> (Scene, Vec<Placement>) {
     const PER: usize = DIGIT * DIGIT;
     let c = cfg.canvas;
     let mut pixels = vec![0.0f32; c * c];
-    let (mut objects, mut sources) = (Vec::new(), Vec::new());
+    let (mut objects, mut placements) = (Vec::new(), Vec::new());
     let n = rng.random_range(cfg.min_objects..=cfg.max_objects);
     for _ in 0..n {
         let source = side[rng.random_range(0..side.len())];
@@ -208,7 +221,12 @@ fn scene(
                 ignore: false,
                 area: bbox.area(),
             });
-            sources.push(source);
+            placements.push(Placement {
+                digit: source,
+                size: s,
+                x: px,
+                y: py,
+            });
             break;
         }
     }
@@ -220,11 +238,14 @@ fn scene(
         pixels,
         objects,
     };
-    (scene, sources)
+    (scene, placements)
 }
 
 /// Bilinear resize of a square grey image (pixel centres aligned, edges replicated).
 pub fn resize_bilinear(src: &[f32], from: usize, to: usize) -> Vec<f32> {
+    if from == 0 || src.len() < from * from {
+        return vec![0.0; to * to];
+    }
     let scale = from as f32 / to as f32;
     // Per output coordinate: the two source taps and the weight of the second.
     let taps: Vec<(usize, usize, f32)> = (0..to)
