@@ -31,3 +31,6 @@ SWEEP_PARITY_DIR="$out" cargo test --release --test parity --test lite_parity --
   "$venv/bin/pip" install --quiet --disable-pip-version-check pycocotools==2.0.11
 cargo build --release --quiet
 "$venv/bin/python" scripts/parity_coco.py target/release/sweep "$out/coco"
+# ... and on a trained detector's predictions on digit-scenes' test scenes.
+SWEEP_COCO_PARITY_DIR="$out/coco" cargo test --release --test detect -- detector_learns
+"$venv/bin/python" scripts/parity_coco.py target/release/sweep --pair "$out/coco/digit-scenes-truth.json" "$out/coco/digit-scenes-detections.json"

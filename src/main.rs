@@ -17,6 +17,38 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum DatasetsAction {
+    /// Write a detection dataset as a COCO dataset (DIR/train.json, DIR/test.json and the
+    /// images under DIR/train/ and DIR/test/), to check it in other tools, e.g.
+    /// `sweep datasets export digit-scenes --format coco scenes/`.
+    Export {
+        /// `digit-scenes`, or a detection dataset in files (`coco:`, `yolo:`, `voc:`).
+        name: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "coco")]
+        format: ExportFormat,
+        /// Output folder (must not exist or be empty).
+        dir: PathBuf,
+        /// digit-scenes: side of the canvas in pixels.
+        #[arg(long, default_value_t = 64)]
+        canvas: usize,
+        /// digit-scenes: training scenes.
+        #[arg(long, default_value_t = 2000)]
+        train_scenes: usize,
+        /// digit-scenes: test scenes.
+        #[arg(long, default_value_t = 500)]
+        test_scenes: usize,
+    },
+}
+
+/// Formats `sweep datasets export` writes.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    /// COCO JSON with PNG images.
+    Coco,
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Show the runs an experiment file expands into (one line per run); trains nothing.
     Plan {
@@ -170,8 +202,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List the datasets experiment files can name.
-    Datasets,
+    /// List the datasets experiment files can name, or export one (`sweep datasets export`).
+    Datasets {
+        #[command(subcommand)]
+        action: Option<DatasetsAction>,
+    },
     /// List the backbones experiment files can name.
     Models,
 }
@@ -413,7 +448,44 @@ fn command(cli: Cli) -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Datasets => {
+        Command::Datasets {
+            action:
+                Some(DatasetsAction::Export {
+                    name,
+                    format: ExportFormat::Coco,
+                    dir,
+                    canvas,
+                    train_scenes,
+                    test_scenes,
+                }),
+        } => {
+            let scenes = sweep::detect::scenes::ScenesConfig {
+                canvas,
+                train_scenes,
+                test_scenes,
+                ..Default::default()
+            };
+            let done = sweep::detect::load(&name, &scenes)
+                .and_then(|ds| sweep::detect::export::export_coco(&ds, &dir).map(|()| ds));
+            match done {
+                Ok(ds) => {
+                    println!(
+                        "wrote {} ({} train and {} test scenes, {} classes) as COCO into {}",
+                        ds.name,
+                        ds.train.len(),
+                        ds.test.len(),
+                        ds.classes.len(),
+                        dir.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Datasets { action: None } => {
             for d in sweep::data::registry::DATASETS {
                 println!("{:<16} {}", d.name, d.description);
             }
@@ -422,6 +494,15 @@ fn command(cli: Cli) -> ExitCode {
             );
             for f in sweep::data::formats::FORMATS {
                 println!("{:<16} {}", format!("{}:PATH", f.prefix), f.description);
+            }
+            println!("\nDetection datasets (`sweep datasets export NAME DIR` writes one as COCO):");
+            println!(
+                "{:<16} {}",
+                "digit-scenes",
+                sweep::detect::scenes::DESCRIPTION
+            );
+            for (prefix, description) in sweep::detect::formats::FORMATS {
+                println!("{:<16} {description}", format!("{prefix}:PATH"));
             }
             ExitCode::SUCCESS
         }
@@ -484,7 +565,11 @@ fn predict(
 }
 
 /// `sweep coco-eval`: the twelve COCO numbers of a results file.
-fn coco_eval(truth: &std::path::Path, detections: &std::path::Path, json: bool) -> anyhow::Result<()> {
+fn coco_eval(
+    truth: &std::path::Path,
+    detections: &std::path::Path,
+    json: bool,
+) -> anyhow::Result<()> {
     use sweep::detect::eval;
     let (images, cats, gt) = eval::read_truth(truth)?;
     let dets = eval::read_detections(detections, &cats)?;

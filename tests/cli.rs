@@ -277,7 +277,7 @@ fn plan_prints_one_line_per_run_and_the_count() {
 #[test]
 fn help_explains_every_verb_and_flag() {
     let top = String::from_utf8(sweep(&["--help"]).stdout).unwrap();
-    for verb in ["plan", "run", "datasets", "models"] {
+    for verb in ["plan", "run", "datasets", "models", "coco-eval"] {
         assert!(top.contains(verb), "{top}");
     }
     let run = String::from_utf8(sweep(&["run", "--help"]).stdout).unwrap();
@@ -645,4 +645,63 @@ fn kill_9_at_any_point_then_resume_gives_the_uninterrupted_results() {
         table.contains("4 of 6 runs reproduced: 3 bit for bit, 1 within float tolerance"),
         "{table}"
     );
+}
+
+/// `sweep datasets export` writes a COCO dataset that `sweep coco-eval` reads: the ground truth
+/// scored as its own detections has AP 1, one box moved off its object lowers it, and exporting
+/// into a folder that holds files is refused with nothing written.
+#[test]
+fn exported_scenes_score_through_coco_eval() {
+    let dir = std::env::temp_dir().join(format!("sweep-cli-export-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = sweep(&[
+        "datasets",
+        "export",
+        "digit-scenes",
+        "--train-scenes",
+        "6",
+        "--test-scenes",
+        "4",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let truth = dir.join("test.json");
+    let gt: serde_json::Value = serde_json::from_slice(&std::fs::read(&truth).unwrap()).unwrap();
+    let anns = gt["annotations"].as_array().unwrap();
+    assert!(anns.len() >= 4, "1-5 digits per scene");
+    let mut dets: Vec<serde_json::Value> = anns
+        .iter()
+        .map(|a| {
+            serde_json::json!({"image_id": a["image_id"], "category_id": a["category_id"],
+                               "bbox": a["bbox"], "score": 0.9})
+        })
+        .collect();
+    let score = |dets: &[serde_json::Value]| {
+        let path = dir.join("dets.json");
+        std::fs::write(&path, serde_json::to_vec(dets).unwrap()).unwrap();
+        let out = sweep(&[
+            "coco-eval",
+            "--json",
+            truth.to_str().unwrap(),
+            path.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        stats["ap"].as_f64().unwrap()
+    };
+    assert!((score(&dets) - 1.0).abs() < 1e-9);
+    dets[0]["bbox"][0] = serde_json::json!(dets[0]["bbox"][0].as_f64().unwrap() + 40.0);
+    assert!(score(&dets) < 0.999);
+    let again = sweep(&["datasets", "export", "digit-scenes", dir.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
+    let _ = std::fs::remove_dir_all(&dir);
 }

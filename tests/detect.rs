@@ -72,6 +72,14 @@ fn detector_learns_digit_scenes() {
     .unwrap();
     let test = det::score(&fitted.best, &ds.test, &norm, &Device::flex()).unwrap();
     eprintln!("test: {test:?}");
+    // scripts/parity.sh scores these files with pycocotools too.
+    if let Some(dir) = std::env::var_os("SWEEP_COCO_PARITY_DIR") {
+        let dir = std::path::PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let dets = det::predict(&fitted.best, &ds.test, &norm, &Device::flex());
+        eval::write_truth(&dir.join("digit-scenes-truth.json"), &ds.test, &ds.classes).unwrap();
+        eval::write_detections(&dir.join("digit-scenes-detections.json"), &dets).unwrap();
+    }
     // Measured: AP50 0.55, AP 0.25 after 15 epochs; 12 here.
     assert!(test.ap50 >= 0.4, "AP50 {} on held-out scenes", test.ap50);
     assert!(test.ap >= 0.15, "AP {} on held-out scenes", test.ap);

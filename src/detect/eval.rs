@@ -450,3 +450,58 @@ pub fn read_detections(path: &Path, cats: &[u64]) -> anyhow::Result<Vec<Detectio
         })
         .collect())
 }
+
+/// Writes detections as a COCO results file, class k as category id k + 1 (the ids
+/// [`write_truth`] and `sweep datasets export` give), atomically.
+pub fn write_detections(path: &Path, detections: &[Detection]) -> anyhow::Result<()> {
+    let rows: Vec<serde_json::Value> = detections
+        .iter()
+        .map(|d| {
+            serde_json::json!({
+                "image_id": d.image,
+                "category_id": d.class + 1,
+                "bbox": d.bbox,
+                "score": d.score,
+            })
+        })
+        .collect();
+    write_json(path, &serde_json::Value::Array(rows))
+}
+
+/// Writes the ground truth of `scenes` as a COCO annotation file (no pixels: images by id and
+/// size), class k as category id k + 1, atomically.
+pub fn write_truth(path: &Path, scenes: &[super::Scene], classes: &[String]) -> anyhow::Result<()> {
+    let mut annotations = Vec::new();
+    for s in scenes {
+        for o in &s.objects {
+            let b = o.bbox;
+            let bbox = [b.x, b.y, b.w, b.h].map(f64::from);
+            let id = annotations.len() + 1;
+            annotations.push(serde_json::json!({
+                "id": id,
+                "image_id": s.id,
+                "category_id": o.class + 1,
+                "bbox": bbox,
+                "area": f64::from(o.area),
+                "iscrowd": u8::from(o.crowd),
+            }));
+        }
+    }
+    let file = serde_json::json!({
+        "images": scenes.iter().map(|s| serde_json::json!({
+            "id": s.id, "file_name": s.file, "width": s.width, "height": s.height,
+        })).collect::<Vec<_>>(),
+        "annotations": annotations,
+        "categories": classes.iter().enumerate().map(|(k, name)| serde_json::json!({
+            "id": k + 1, "name": name,
+        })).collect::<Vec<_>>(),
+    });
+    write_json(path, &file)
+}
+
+fn write_json(path: &Path, value: &serde_json::Value) -> anyhow::Result<()> {
+    let tmp = path.with_extension("json.partial");
+    std::fs::write(&tmp, serde_json::to_vec(value)?)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}

@@ -92,3 +92,19 @@ pub struct DetDataset {
     /// Fixed test scenes.
     pub test: Vec<Scene>,
 }
+
+/// Loads a detection dataset by name: `digit-scenes` (generated as `scenes` says) or a dataset
+/// in files (`coco:`, `yolo:`, `voc:`), whose fixed test fifth is held out.
+pub fn load(name: &str, scenes: &scenes::ScenesConfig) -> anyhow::Result<DetDataset> {
+    if name == "digit-scenes" {
+        return scenes::digit_scenes(scenes);
+    }
+    let mut ds = formats::load(name)?;
+    if ds.test.is_empty() {
+        (ds.train, ds.test) = formats::split_test(std::mem::take(&mut ds.train), TEST_FRACTION);
+    }
+    Ok(ds)
+}
+
+/// Fraction of a file dataset's scenes held out for testing.
+pub const TEST_FRACTION: f64 = 0.2;
