@@ -284,7 +284,15 @@ fn command(cli: Cli) -> ExitCode {
             match engine::run(&plan, &opts) {
                 Ok(done) => {
                     let outcomes = done.outcomes;
-                    print!("{}", summary::render(&summary::cells(&plan, &outcomes)));
+                    let task = plan
+                        .runs
+                        .first()
+                        .map(|r| r.config.experiment.task)
+                        .unwrap_or_default();
+                    print!(
+                        "{}",
+                        summary::render(&summary::cells(&plan, &outcomes), task)
+                    );
                     let bad = outcomes.iter().filter(|o| o.status != Status::Ok).count();
                     println!("results: {}", out.join("runs.csv").display());
                     match sweep::report::render(&out, &Default::default()) {

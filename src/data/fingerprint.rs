@@ -86,6 +86,8 @@ fn dataset_files(name: &str) -> Vec<(String, PathBuf)> {
     };
     match name {
         "mnist-10k" | "uci-digits" => return folder(registry::data_dir().join(name)),
+        // Generated from MNIST-10k; its settings are in the run's config.
+        "digit-scenes" => return folder(registry::data_dir().join("mnist-10k")),
         "fashion-mnist" => {
             let dir = registry::fashion_dir();
             let files = ["train-images", "train-labels", "t10k-images", "t10k-labels"]
@@ -98,6 +100,24 @@ fn dataset_files(name: &str) -> Vec<(String, PathBuf)> {
             return named(files, &dir);
         }
         _ => {}
+    }
+    if let Some((_, path)) = crate::detect::formats::parse(name) {
+        // A COCO file's images sit in its folder (or the one after the second colon); YOLO and
+        // VOC datasets are folders.
+        let folder_of = match path.find(".json:") {
+            Some(k) => PathBuf::from(&path[k + 6..]),
+            None => match Path::new(path).parent().filter(|_| path.ends_with(".json")) {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                Some(_) => PathBuf::from("."),
+                None => PathBuf::from(path),
+            },
+        };
+        let mut files = folder(folder_of);
+        if let Some(k) = path.find(".json") {
+            let json = PathBuf::from(&path[..k + 5]);
+            files.push((json.to_string_lossy().into_owned(), json));
+        }
+        return files;
     }
     let Some((format, path)) = formats::parse(name) else {
         return vec![];

@@ -45,7 +45,7 @@ impl Truth {
 }
 
 /// One detection.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Detection {
     /// Image id.
     pub image: u64,
@@ -57,8 +57,20 @@ pub struct Detection {
     pub score: f64,
 }
 
+impl Detection {
+    /// The detection as a COCO results entry, class k as category id k + 1.
+    pub fn to_coco(&self) -> serde_json::Value {
+        serde_json::json!({
+            "image_id": self.image,
+            "category_id": self.class + 1,
+            "bbox": self.bbox,
+            "score": self.score,
+        })
+    }
+}
+
 /// COCO's twelve summary numbers; -1 where undefined (no ground truth of that kind).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Stats {
     /// AP averaged over IoU 0.50:0.05:0.95.
     pub ap: f64,
@@ -454,17 +466,7 @@ pub fn read_detections(path: &Path, cats: &[u64]) -> anyhow::Result<Vec<Detectio
 /// Writes detections as a COCO results file, class k as category id k + 1 (the ids
 /// [`write_truth`] and `sweep datasets export` give), atomically.
 pub fn write_detections(path: &Path, detections: &[Detection]) -> anyhow::Result<()> {
-    let rows: Vec<serde_json::Value> = detections
-        .iter()
-        .map(|d| {
-            serde_json::json!({
-                "image_id": d.image,
-                "category_id": d.class + 1,
-                "bbox": d.bbox,
-                "score": d.score,
-            })
-        })
-        .collect();
+    let rows: Vec<serde_json::Value> = detections.iter().map(Detection::to_coco).collect();
     write_json(path, &serde_json::Value::Array(rows))
 }
 

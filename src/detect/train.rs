@@ -191,9 +191,10 @@ pub fn fit(
     })
 }
 
-/// Detections of an inference-mode detector on `scenes` (up to 100 per scene, in the scenes'
-/// pixels, image ids the scenes' ids), rounded to 1/100 pixel and 1e-5 in score as they are
-/// written to detections.json, so that a file and the in-memory numbers evaluate alike.
+/// Detections of an inference-mode detector on `scenes` (up to 100 per scene with a score of
+/// at least [`MIN_SCORE`], in the scenes' pixels, image ids the scenes' ids), rounded to 1/100
+/// pixel and 1e-5 in score as they are written to detections.json, so that a file and the
+/// in-memory numbers evaluate alike.
 pub fn predict(
     model: &Detector,
     scenes: &[Scene],
@@ -205,16 +206,24 @@ pub fn predict(
         let refs: Vec<&Scene> = chunk.iter().collect();
         let (heat, boxes) = model.forward(images(&refs, norm, device));
         for (scene, dets) in chunk.iter().zip(model.decode(heat, boxes, 100)) {
-            out.extend(dets.into_iter().map(|mut d| {
-                d.image = scene.id;
-                d.bbox = d.bbox.map(|v| (v * 100.0).round() / 100.0);
-                d.score = (d.score * 1e5).round() / 1e5;
-                d
-            }));
+            out.extend(
+                dets.into_iter()
+                    .filter(|d| d.score >= MIN_SCORE)
+                    .map(|mut d| {
+                        d.image = scene.id;
+                        d.bbox = d.bbox.map(|v| (v * 100.0).round() / 100.0);
+                        d.score = (d.score * 1e5).round() / 1e5;
+                        d
+                    }),
+            );
         }
     }
     out
 }
+
+/// Detections below this score are dropped (as detectors' test settings do): they hardly move
+/// AP, and 100 per image would make detections.json megabytes per run.
+pub const MIN_SCORE: f64 = 0.01;
 
 /// COCO metrics of an inference-mode detector on `scenes`.
 pub fn score(
@@ -224,10 +233,19 @@ pub fn score(
     device: &Device,
 ) -> anyhow::Result<Stats> {
     let dets = predict(model, scenes, norm, device);
+    evaluate(scenes, model.classes, &dets)
+}
+
+/// COCO metrics of `detections` on `scenes` (ids and objects).
+pub fn evaluate(
+    scenes: &[Scene],
+    classes: usize,
+    detections: &[Detection],
+) -> anyhow::Result<Stats> {
     let ids: Vec<u64> = scenes.iter().map(|s| s.id).collect();
     let truth: Vec<Truth> = scenes
         .iter()
         .flat_map(|s| s.objects.iter().map(|o| Truth::of(s.id, o)))
         .collect();
-    eval::evaluate(&ids, model.classes, &truth, &dets)
+    eval::evaluate(&ids, classes, &truth, detections)
 }

@@ -134,7 +134,8 @@ pub fn cells(runs: &Runs, classes: usize) -> Vec<Cell> {
             let mut setting = strategy.clone();
             let mut others = Vec::new();
             for (&c, n) in runs.config.iter().zip(&names) {
-                if matches!(*n, "seed" | "strategy" | "labels_per_class") || !varies(c) {
+                if *n == "seed" || *n == "strategy" || *n == runs.metric.budget_column || !varies(c)
+                {
                     continue;
                 }
                 let v = value(n);
@@ -184,7 +185,7 @@ pub fn cells(runs: &Runs, classes: usize) -> Vec<Cell> {
                 }
             };
             Cell {
-                labels_per_class: value("labels_per_class").to_string(),
+                labels_per_class: value(runs.metric.budget_column).to_string(),
                 setting,
                 others: others.join(" "),
                 images_per_class: per_class,

@@ -18,6 +18,19 @@ pub struct Chart {
     pub caption: String,
 }
 
+/// `text` with a capital first letter.
+fn cap(text: &str) -> String {
+    let mut c = text.chars();
+    c.next()
+        .map_or(String::new(), |f| f.to_uppercase().chain(c).collect())
+}
+
+/// The validation metric in words (`accuracy (fraction correct)`).
+fn val_name(runs: &Runs) -> String {
+    let m = &runs.metric;
+    format!("{} ({})", m.name.trim_start_matches("test "), m.unit)
+}
+
 fn band(s: &Summary) -> (f64, f64) {
     s.interval()
 }
@@ -32,6 +45,7 @@ fn settings(cells: &[Cell]) -> Vec<String> {
 
 /// Chart 1: test accuracy vs labels per class, one line per setting, 95% band over runs.
 pub fn accuracy_vs_labels(dir: &Path, runs: &Runs, cells: &[Cell]) -> anyhow::Result<Chart> {
+    let m = &runs.metric;
     let mut series = Vec::new();
     for name in settings(cells) {
         let mut by_budget: BTreeMap<i64, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
@@ -77,9 +91,9 @@ pub fn accuracy_vs_labels(dir: &Path, runs: &Runs, cells: &[Cell]) -> anyhow::Re
     }
     save(
         &LineChart {
-            title: "Test accuracy vs labelled images per class".into(),
-            x_label: "labelled training images per class (log scale)".into(),
-            y_label: "test accuracy (fraction correct)".into(),
+            title: format!("{} vs {}", cap(m.name), m.budget_long),
+            x_label: format!("{} (log scale)", m.budget_long),
+            y_label: format!("{} ({})", m.name, m.unit),
             log_x: true,
             series,
             markers: vec![],
@@ -90,7 +104,8 @@ pub fn accuracy_vs_labels(dir: &Path, runs: &Runs, cells: &[Cell]) -> anyhow::Re
     Ok(Chart {
         stem: "accuracy-vs-labels".into(),
         caption: format!(
-            "Mean test accuracy with its 95% Student-t interval over runs{}; scratch dashed{}.",
+            "Mean {} with its 95% Student-t interval over runs{}; scratch dashed{}.",
+            m.name,
             if others {
                 " (other axes pooled)"
             } else {
@@ -143,7 +158,7 @@ pub fn learning_curves(
         &LineChart {
             title: "Learning curves".into(),
             x_label: "epoch".into(),
-            y_label: "validation accuracy (fraction correct)".into(),
+            y_label: format!("validation {}", val_name(runs)),
             log_x: false,
             series,
             x_ticks: vec![],
@@ -153,7 +168,10 @@ pub fn learning_curves(
     )?;
     Ok(Some(Chart {
         stem: "learning-curves".into(),
-        caption: "Validation accuracy per epoch, mean and 95% band over the runs of each setting (all budgets pooled); runs stopped early count until their last epoch.".into(),
+        caption: format!(
+            "Validation {} per epoch, mean and 95% band over the runs of each setting (all budgets pooled); runs stopped early count until their last epoch.",
+            val_name(runs)
+        ),
     }))
 }
 
@@ -212,7 +230,7 @@ pub fn gain_heatmap(
     let stem = format!("gain-{}-by-{}", short(y), short(x));
     save(
         &Heatmap {
-            title: "Test accuracy gain over scratch (points)".into(),
+            title: format!("{} gain over scratch (points)", cap(runs.metric.name)),
             x_label: x.into(),
             y_label: y.into(),
             columns,
@@ -225,7 +243,8 @@ pub fn gain_heatmap(
     Ok(Some(Chart {
         stem,
         caption: format!(
-            "Mean paired difference (transfer - scratch at the same budget, seed and other settings) in accuracy points, by `{y}` and `{x}`; blue: transfer better, orange: worse; n = paired runs."
+            "Mean paired difference (transfer - scratch at the same budget, seed and other settings) in {} points, by `{y}` and `{x}`; blue: transfer better, orange: worse; n = paired runs.",
+            runs.metric.name.trim_start_matches("test ")
         ),
     }))
 }
@@ -285,9 +304,9 @@ pub fn effects(dir: &Path, runs: &Runs) -> anyhow::Result<Vec<Chart>> {
         let stem = format!("effect-{}", name.replace('.', "-"));
         save(
             &Effects {
-                title: format!("Test accuracy by {name}"),
+                title: format!("{} by {name}", cap(runs.metric.name)),
                 x_label: name.clone(),
-                y_label: "test accuracy (fraction correct)".into(),
+                y_label: format!("{} ({})", runs.metric.name, runs.metric.unit),
                 categories: values,
                 groups,
             },
@@ -295,7 +314,10 @@ pub fn effects(dir: &Path, runs: &Runs) -> anyhow::Result<Vec<Chart>> {
         )?;
         out.push(Chart {
             stem,
-            caption: format!("Mean test accuracy and 95% interval per value of `{name}`, other axes pooled, per strategy."),
+            caption: format!(
+                "Mean {} and 95% interval per value of `{name}`, other axes pooled, per strategy.",
+                runs.metric.name
+            ),
         });
     }
     Ok(out)

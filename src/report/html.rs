@@ -106,9 +106,10 @@ figure {{ margin: 1.5em 0; }} img {{ max-width: 100%; border: 1px solid #ddd; }}
         let d = c.vs_scratch.expect("judged");
         let _ = writeln!(
             h,
-            "<p class=\"flag\"><b>{}</b> at {} labels/class: {:+.2} points against scratch (95% interval {} to {} points, {} paired seeds).</p>",
+            "<p class=\"flag\"><b>{}</b> at {} {}: {:+.2} points against scratch (95% interval {} to {} points, {} paired seeds).</p>",
             esc(&cell_name(c)),
             esc(&budget(&c.labels_per_class)),
+            runs.metric.budget,
             d.mean * 100.0,
             pct(d.interval().0),
             pct(d.interval().1),
@@ -127,7 +128,12 @@ figure {{ margin: 1.5em 0; }} img {{ max-width: 100%; border: 1px solid #ddd; }}
             cap = esc(&c.caption)
         );
     }
-    h.push_str("<h2>Every cell</h2>\n<p>Mean, sample standard deviation and 95% Student-t interval of test accuracy over seeds; the difference to scratch is paired: each run against the scratch run with the same label budget, seed and other settings.</p>\n<table>\n<tr><th class=\"l\">labels/class</th><th class=\"l\">setting</th><th class=\"l\">other settings</th><th>mean</th><th>std</th><th>95% CI</th><th>seeds</th><th>vs scratch</th><th class=\"l\">verdict</th></tr>\n");
+    let _ = write!(
+        h,
+        "<h2>Every cell</h2>\n<p>Mean, sample standard deviation and 95% Student-t interval of {metric} over seeds; the difference to scratch is paired: each run against the scratch run with the same label budget, seed and other settings.</p>\n<table>\n<tr><th class=\"l\">{budget}</th><th class=\"l\">setting</th><th class=\"l\">other settings</th><th>mean</th><th>std</th><th>95% CI</th><th>seeds</th><th>vs scratch</th><th class=\"l\">verdict</th></tr>\n",
+        metric = runs.metric.name,
+        budget = runs.metric.budget
+    );
     for c in sorted(cells) {
         let class = match c.verdict {
             Verdict::NegativeTransfer => " class=\"neg\"",
@@ -177,7 +183,7 @@ pub fn write_markdown(
     runs: &Runs,
 ) -> anyhow::Result<()> {
     let mut m = format!("# sweep report: {name}\n\n{description}\n\n```\n{summary}```\n\n");
-    m.push_str("| labels/class | setting | other settings | mean | std | 95% CI | seeds | vs scratch | verdict |\n|---|---|---|---|---|---|---|---|---|\n");
+    m.push_str(&format!("| {} | setting | other settings | mean | std | 95% CI | seeds | vs scratch | verdict |\n|---|---|---|---|---|---|---|---|---|\n", runs.metric.budget));
     for c in sorted(cells) {
         let n = numbers(c);
         let _ = writeln!(

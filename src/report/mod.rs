@@ -153,9 +153,11 @@ pub fn terminal_summary(runs: &Runs, cells: &[Cell]) -> String {
         let a = best.accuracy.expect("judged");
         let _ = writeln!(
             s,
-            "best: {} at {} labels/class: test accuracy {:.4}{} over {} seed(s)",
+            "best: {} at {} {}: {} {:.4}{} over {} seed(s)",
             cell_name(best),
             budget(&best.labels_per_class),
+            runs.metric.budget,
+            runs.metric.name,
             a.mean,
             a.ci95.map_or(String::new(), |h| format!(" ± {h:.4}")),
             a.n
@@ -181,8 +183,9 @@ pub fn terminal_summary(runs: &Runs, cells: &[Cell]) -> String {
             let d = c.vs_scratch.expect("filtered");
             let _ = writeln!(
                 s,
-                "{} labels/class: best gain over scratch {:+.2} points{} ({}; {})",
+                "{} {}: best gain over scratch {:+.2} points{} ({}; {})",
                 budget(b),
+                runs.metric.budget,
                 d.mean * 100.0,
                 d.ci95
                     .map_or(String::new(), |h| format!(" ± {:.2}", h * 100.0)),
@@ -203,9 +206,10 @@ pub fn terminal_summary(runs: &Runs, cells: &[Cell]) -> String {
         let (_, hi) = d.interval();
         let _ = writeln!(
             s,
-            "NEGATIVE TRANSFER: {} at {} labels/class: {:+.2} points vs scratch (95% CI upper end {:+.2})",
+            "NEGATIVE TRANSFER: {} at {} {}: {:+.2} points vs scratch (95% CI upper end {:+.2})",
             cell_name(c),
             budget(&c.labels_per_class),
+            runs.metric.budget,
             d.mean * 100.0,
             hi * 100.0
         );

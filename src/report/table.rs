@@ -4,16 +4,49 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-/// Columns `runs.csv` must have for a report.
-const REQUIRED: &[&str] = &[
-    "run_id",
-    "strategy",
-    "labels_per_class",
-    "seed",
-    "status",
-    "test_accuracy",
-    "train_images",
-];
+/// The test metric a report compares runs by, and its label budget: the task's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Metric {
+    /// Its column in runs.csv.
+    pub column: &'static str,
+    /// The validation metric's column in epochs.csv.
+    pub val_column: &'static str,
+    /// Its name in titles and sentences (`test accuracy`).
+    pub name: &'static str,
+    /// What its values are, for axis labels.
+    pub unit: &'static str,
+    /// The label budget's column in runs.csv.
+    pub budget_column: &'static str,
+    /// The budget's short label (`labels/class`).
+    pub budget: &'static str,
+    /// The budget in words, for axis labels.
+    pub budget_long: &'static str,
+}
+
+/// Classification's metric.
+pub const ACCURACY: Metric = Metric {
+    column: "test_accuracy",
+    val_column: "val_accuracy",
+    name: "test accuracy",
+    unit: "fraction correct",
+    budget_column: "labels_per_class",
+    budget: "labels/class",
+    budget_long: "labelled images per class",
+};
+
+/// Detection's metric: COCO AP at IoU 0.5.
+pub const AP50: Metric = Metric {
+    column: "test_ap50",
+    val_column: "val_ap50",
+    name: "test AP50",
+    unit: "COCO AP at IoU 0.5",
+    budget_column: "labelled_images",
+    budget: "labelled images",
+    budget_long: "labelled training images",
+};
+
+/// Columns `runs.csv` must have for a report, besides the metric's two.
+const REQUIRED: &[&str] = &["run_id", "strategy", "seed", "status", "train_images"];
 
 /// `runs.csv` as read: its columns and rows of text.
 #[derive(Debug, Clone)]
@@ -26,6 +59,8 @@ pub struct Runs {
     pub rows: Vec<Vec<String>>,
     /// Columns describing a run's configuration (between `run_id` and `status`).
     pub config: Vec<usize>,
+    /// The metric the runs are compared by (from the columns: accuracy or AP50).
+    pub metric: Metric,
 }
 
 impl Runs {
@@ -46,7 +81,14 @@ impl Runs {
             .iter()
             .map(String::from)
             .collect();
-        for need in REQUIRED {
+        let metric = match columns.iter().any(|c| c == AP50.column) {
+            true => AP50,
+            false => ACCURACY,
+        };
+        for need in REQUIRED
+            .iter()
+            .chain(&[metric.column, metric.budget_column])
+        {
             if !columns.iter().any(|c| c == need) {
                 bail!(
                     "{}:1: no `{need}` column; this file was not written by `sweep run` (or by an older version): run the experiment again",
@@ -72,6 +114,7 @@ impl Runs {
             columns,
             rows,
             config,
+            metric,
         })
     }
 
@@ -92,16 +135,16 @@ impl Runs {
             .collect()
     }
 
-    /// Test accuracy of row `r` if the run finished well.
+    /// The test metric (accuracy, or AP50) of row `r` if the run finished well.
     pub fn accuracy(&self, r: usize) -> Option<f64> {
         if self.get(r, "status") != "ok" {
             return None;
         }
-        self.get(r, "test_accuracy").parse().ok()
+        self.get(r, self.metric.column).parse().ok()
     }
 }
 
-/// Validation accuracy per epoch of each run: `run_id -> [(epoch, val_accuracy)]`.
+/// The validation metric per epoch of each run: `run_id -> [(epoch, val_accuracy or val_ap50)]`.
 pub fn read_epochs(
     dir: &Path,
 ) -> anyhow::Result<std::collections::HashMap<String, Vec<(usize, f64)>>> {
@@ -119,7 +162,9 @@ pub fn read_epochs(
             .position(|c| c == n)
             .with_context(|| format!("{}:1: no `{n}` column", path.display()))
     };
-    let (id, epoch, val) = (find("run_id")?, find("epoch")?, find("val_accuracy")?);
+    // Classification validates by accuracy, detection by AP50.
+    let val = find("val_accuracy").or_else(|_| find("val_ap50"))?;
+    let (id, epoch) = (find("run_id")?, find("epoch")?);
     for (i, r) in reader.records().enumerate() {
         let r = r.with_context(|| format!("{}:{}: unreadable row", path.display(), i + 2))?;
         let bad = || format!("{}:{}: not a number", path.display(), i + 2);

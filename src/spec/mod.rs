@@ -136,6 +136,14 @@ impl Plan {
 pub fn normalize(mut c: RunConfig) -> RunConfig {
     // Where a run trains is not what it is (GPU results are recorded in its manifest).
     c.experiment.device = None;
+    // Each task's own settings do not make runs of the other differ.
+    match c.experiment.task {
+        schema::Task::Classify => {
+            c.detect = schema::Detect::default();
+            c.target.labelled_images = 0;
+        }
+        schema::Task::Detect => c.target.labels_per_class = 0,
+    }
     let parts = model::parts(&c.model).len();
     if c.transfer.strategy == Strategy::Finetune && c.transfer.freeze_depth == parts {
         c.transfer.strategy = Strategy::LinearProbe;

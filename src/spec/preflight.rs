@@ -8,6 +8,7 @@ use burn::tensor::Device;
 use super::{Plan, SpecError};
 use crate::data::{self, Prepared};
 use crate::model;
+use crate::spec::schema::Task;
 
 /// Loads every dataset and weights file the plan's runs read and checks them against the runs:
 /// labels in range with no empty class, label budgets that every class can fill, validation
@@ -18,49 +19,10 @@ pub fn check(plan: &Plan) -> Result<(), SpecError> {
     for (i, run) in plan.runs.iter().enumerate() {
         let c = &run.config;
         let size = c.model.input_size;
-        let norm = crate::model::normalisation(&c.model).map(|n| (n.mean, n.std));
-        let target = data::target(&c.target, size, norm)
-            .map_err(|e| plan.error_at(i, "target.dataset", format!("{e:#}"), DATASET_HELP))?;
-        if seen.insert(format!("target {:?} {size}", c.target)) {
-            let field = match c.target.classes.is_empty() {
-                true => "target.dataset",
-                false => "target.classes",
-            };
-            no_empty_class(&target, &target.pool).map_err(|m| {
-                plan.error_at(i, field, m, "labels must be 0 to N-1 with every class present; keep the classes you have with `classes = [...]`")
-            })?;
-        }
-        let (candidates, val) = target.val_split(c.target.val_fraction);
-        if val.is_empty() || candidates.is_empty() {
-            return Err(plan.error_at(
-                i,
-                "target.val_fraction",
-                format!(
-                    "leaves {} images to train on and {} to validate on",
-                    candidates.len(),
-                    val.len()
-                ),
-                "choose a fraction that leaves images on both sides, e.g. 0.2",
-            ));
-        }
-        let budget = c.target.labels_per_class;
-        if budget > 0
-            && let Some((class, n)) = counts(&target, &candidates)
-                .into_iter()
-                .enumerate()
-                .find(|&(_, n)| n < budget)
-        {
-            return Err(plan.error_at(
-                i,
-                "target.labels_per_class",
-                format!(
-                    "{budget} labels per class asked for, but class {class} of `{}` has only {n} images to draw them from (after the test split and `val_fraction`)",
-                    c.target.dataset
-                ),
-                format!("ask for at most {n}, or write `labels_per_class = \"all\"` to use every image"),
-            ));
-        }
-        let mut fed = (target.channels, target.classes);
+        let mut fed = match c.experiment.task {
+            Task::Classify => classify_target(plan, i, &mut seen)?,
+            Task::Detect => detect_target(plan, i, &mut seen)?,
+        };
         if let Some(s) = &c.source {
             let source = data::prepare(&s.dataset, &s.classes, s.crop, size)
                 .map_err(|e| plan.error_at(i, "source.dataset", format!("{e:#}"), DATASET_HELP))?;
@@ -89,6 +51,105 @@ pub fn check(plan: &Plan) -> Result<(), SpecError> {
     }
     Ok(())
 }
+
+/// The target checks of a classification run: labels, budget, validation images; gives the
+/// (channels, classes) the network is fed.
+fn classify_target(
+    plan: &Plan,
+    i: usize,
+    seen: &mut HashSet<String>,
+) -> Result<(usize, usize), SpecError> {
+    let c = &plan.runs[i].config;
+    let size = c.model.input_size;
+    let norm = crate::model::normalisation(&c.model).map(|n| (n.mean, n.std));
+    let target = data::target(&c.target, size, norm)
+        .map_err(|e| plan.error_at(i, "target.dataset", format!("{e:#}"), DATASET_HELP))?;
+    if seen.insert(format!("target {:?} {size}", c.target)) {
+        let field = match c.target.classes.is_empty() {
+            true => "target.dataset",
+            false => "target.classes",
+        };
+        no_empty_class(&target, &target.pool).map_err(|m| {
+            plan.error_at(i, field, m, "labels must be 0 to N-1 with every class present; keep the classes you have with `classes = [...]`")
+        })?;
+    }
+    let (candidates, val) = target.val_split(c.target.val_fraction);
+    if val.is_empty() || candidates.is_empty() {
+        return Err(plan.error_at(
+            i,
+            "target.val_fraction",
+            format!(
+                "leaves {} images to train on and {} to validate on",
+                candidates.len(),
+                val.len()
+            ),
+            "choose a fraction that leaves images on both sides, e.g. 0.2",
+        ));
+    }
+    let budget = c.target.labels_per_class;
+    if budget > 0
+        && let Some((class, n)) = counts(&target, &candidates)
+            .into_iter()
+            .enumerate()
+            .find(|&(_, n)| n < budget)
+    {
+        return Err(plan.error_at(
+            i,
+            "target.labels_per_class",
+            format!(
+                "{budget} labels per class asked for, but class {class} of `{}` has only {n} images to draw them from (after the test split and `val_fraction`)",
+                c.target.dataset
+            ),
+            format!("ask for at most {n}, or write `labels_per_class = \"all\"` to use every image"),
+        ));
+    }
+    Ok((target.channels, target.classes))
+}
+
+/// The target checks of a detection run: the dataset loads, and the label budget and the
+/// validation split leave scenes on both sides.
+fn detect_target(
+    plan: &Plan,
+    i: usize,
+    seen: &mut HashSet<String>,
+) -> Result<(usize, usize), SpecError> {
+    let run = &plan.runs[i];
+    let c = &run.config;
+    let ds = crate::detect::run::dataset(run)
+        .map_err(|e| plan.error_at(i, "target.dataset", format!("{e:#}"), DETECT_HELP))?;
+    if seen.insert(format!("detect {:?} {:?}", c.target, c.detect)) {
+        let (pool, val) =
+            crate::detect::formats::split_test(ds.train.clone(), c.target.val_fraction);
+        if pool.is_empty() || val.is_empty() {
+            return Err(plan.error_at(
+                i,
+                "target.val_fraction",
+                format!(
+                    "leaves {} scenes to train on and {} to validate on",
+                    pool.len(),
+                    val.len()
+                ),
+                "choose a fraction that leaves scenes on both sides, e.g. 0.2",
+            ));
+        }
+        if c.target.labelled_images > pool.len() {
+            return Err(plan.error_at(
+                i,
+                "target.labelled_images",
+                format!(
+                    "{} labelled scenes asked for, but `{}` has {} to draw them from (after the test split and `val_fraction`)",
+                    c.target.labelled_images,
+                    c.target.dataset,
+                    pool.len()
+                ),
+                format!("ask for at most {}, or leave `labelled_images` out to use every scene", pool.len()),
+            ));
+        }
+    }
+    Ok((ds.channels, ds.classes.len()))
+}
+
+const DETECT_HELP: &str = "use `digit-scenes` or a detection dataset in files (`coco:annotations.json`, `yolo:DIR`, `voc:DIR`; `sweep datasets` lists them)";
 
 const DATASET_HELP: &str = "use a registered dataset (`sweep datasets` lists them) or `format:path` (cifar10:, folder:, idx:, csv:) pointing at readable files";
 

@@ -27,6 +27,108 @@ pub struct RunConfig {
     /// `[augment]`: named augmentation sets (a run keeps only the one it uses).
     #[serde(default, skip_serializing_if = "Augment::is_empty")]
     pub augment: Augment,
+    /// `[detect]`: the detector and its data (`task = "detect"` only).
+    #[serde(default, skip_serializing_if = "Detect::is_default")]
+    pub detect: Detect,
+}
+
+/// `[experiment] task`: what the runs learn, which picks the head, loss, metrics, data format
+/// and report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Task {
+    /// Image classification (accuracy).
+    #[default]
+    Classify,
+    /// Object detection (COCO AP): a CenterNet head on the backbone.
+    Detect,
+}
+
+impl Task {
+    /// True for the default task (not written in a run's config, so ids stay as they were).
+    pub fn is_classify(&self) -> bool {
+        *self == Task::Classify
+    }
+}
+
+/// `[detect]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Detect {
+    /// `fpn` (feature pyramid from the stage at `stride` up) or `none` (the last stage only).
+    #[serde(default)]
+    pub neck: crate::detect::centernet::Neck,
+    /// Output stride wanted from the FPN, in input pixels per cell.
+    #[serde(default = "default_det_stride")]
+    pub stride: usize,
+    /// Channels of the neck and of the head's hidden layers.
+    #[serde(default = "default_det_width")]
+    pub width: usize,
+    /// Box-aware augmentation: `none`, `flip`, `scale` (zoom 0.75-1.25 and shift) or
+    /// `flip-scale`.
+    #[serde(default)]
+    pub augment: DetAugment,
+    /// `digit-scenes`: side of the canvas.
+    #[serde(default = "default_canvas")]
+    pub canvas: usize,
+    /// `digit-scenes`: training scenes generated.
+    #[serde(default = "default_train_scenes")]
+    pub train_scenes: usize,
+    /// `digit-scenes`: test scenes generated.
+    #[serde(default = "default_test_scenes")]
+    pub test_scenes: usize,
+}
+
+/// `[detect] augment`: a named set of box-aware augmentations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DetAugment {
+    /// None.
+    #[default]
+    None,
+    /// Horizontal flip, half the time.
+    Flip,
+    /// Random zoom in 0.75-1.25 and shift.
+    Scale,
+    /// Both.
+    FlipScale,
+}
+
+impl Default for Detect {
+    fn default() -> Detect {
+        Detect {
+            neck: Default::default(),
+            stride: default_det_stride(),
+            width: default_det_width(),
+            augment: DetAugment::None,
+            canvas: default_canvas(),
+            train_scenes: default_train_scenes(),
+            test_scenes: default_test_scenes(),
+        }
+    }
+}
+
+impl Detect {
+    /// True when nothing is set (not written in a run's config).
+    pub fn is_default(&self) -> bool {
+        *self == Detect::default()
+    }
+}
+
+fn default_det_stride() -> usize {
+    4
+}
+fn default_det_width() -> usize {
+    32
+}
+fn default_canvas() -> usize {
+    64
+}
+fn default_train_scenes() -> usize {
+    2000
+}
+fn default_test_scenes() -> usize {
+    500
 }
 
 /// `[augment]` table: `[augment.sets] light = ["flip", { op = "crop", padding = 4 }]`.
@@ -64,6 +166,9 @@ pub struct Experiment {
     /// The run's seed (the file lists several: `seeds = [0, 1, 2]`).
     #[serde(rename = "seeds", default)]
     pub seed: u64,
+    /// `classify` (default) or `detect`.
+    #[serde(default, skip_serializing_if = "Task::is_classify")]
+    pub task: Task,
     /// Where the runs train (`cpu`, `cuda`, `cuda:N`, `vulkan`, `vulkan:N`); `--device` wins.
     /// Not part of a run's identity: [`normalize`](crate::spec::normalize) clears it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -121,6 +226,9 @@ pub struct Target {
     /// Keep only these classes, relabelled 0, 1, ... in this order (all when absent).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<u8>,
+    /// Detection: labelled training scenes (the label budget); 0 = all.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub labelled_images: usize,
     /// Fraction of the non-test images held out for validation (early stopping, model choice).
     #[serde(default = "default_val_fraction")]
     pub val_fraction: f64,
@@ -421,6 +529,9 @@ fn default_source_batch() -> usize {
 }
 fn default_val_fraction() -> f64 {
     0.2
+}
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 fn default_width() -> usize {
     16

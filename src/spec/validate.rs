@@ -1,7 +1,7 @@
 //! Range and name checks on a deserialized run, each naming the setting it is about.
 
 use super::error::suggest;
-use super::schema::{RunConfig, Strategy};
+use super::schema::{RunConfig, Strategy, Task};
 use crate::{data, model};
 
 /// A failed check: the dotted path of the setting, what is wrong, and what to do.
@@ -50,7 +50,23 @@ pub fn validate(c: &RunConfig) -> Result<(), Problem> {
             "e.g. `device = \"cuda\"`; or leave it out to train on the CPU",
         ));
     }
-    known_dataset("target.dataset", &c.target.dataset)?;
+    match c.experiment.task {
+        Task::Classify => {
+            known_dataset("target.dataset", &c.target.dataset)?;
+            if c.target.labelled_images > 0 || !c.detect.is_default() {
+                let field = match c.target.labelled_images > 0 {
+                    true => "target.labelled_images",
+                    false => "detect",
+                };
+                return Err(problem(
+                    field,
+                    "is a detection setting, and this experiment classifies",
+                    "set `task = \"detect\"` in [experiment], or use `labels_per_class` for a classification budget",
+                ));
+            }
+        }
+        Task::Detect => validate_detect(c)?,
+    }
     if c.target.labels_per_class > 100_000 {
         return Err(problem(
             "target.labels_per_class",
@@ -294,6 +310,45 @@ impl Problem {
         self.help = format!("{}; {more}", self.help);
         self
     }
+}
+
+/// The checks of a `task = "detect"` experiment's own settings.
+fn validate_detect(c: &RunConfig) -> Result<(), Problem> {
+    let name = &c.target.dataset;
+    if name != "digit-scenes" {
+        match crate::detect::formats::parse(name) {
+            None => {
+                return Err(problem(
+                    "target.dataset",
+                    format!("`{name}` is not a detection dataset"),
+                    "use `digit-scenes` or a dataset in files: `coco:annotations.json[:IMAGES_DIR]`, `yolo:DIR` or `voc:DIR` (`sweep datasets` lists them)",
+                ));
+            }
+            Some((_, path)) => {
+                let file = path.find(".json:").map_or(path, |k| &path[..k + 5]);
+                if !std::path::Path::new(file).exists() {
+                    return Err(problem(
+                        "target.dataset",
+                        format!("{file} does not exist"),
+                        "the path is relative to the folder `sweep` runs in",
+                    ));
+                }
+            }
+        }
+    }
+    if c.target.labels_per_class > 0 {
+        return Err(problem(
+            "target.labels_per_class",
+            "counts images per class, which a detection dataset does not have",
+            "write the budget as `labelled_images = N` (labelled training scenes)",
+        ));
+    }
+    range("detect.stride", c.detect.stride, 1, 64)?;
+    range("detect.width", c.detect.width, 1, 1024)?;
+    range("detect.canvas", c.detect.canvas, 16, 1024)?;
+    range("detect.train_scenes", c.detect.train_scenes, 2, 1_000_000)?;
+    range("detect.test_scenes", c.detect.test_scenes, 1, 1_000_000)?;
+    Ok(())
 }
 
 fn known_dataset(path: &'static str, name: &str) -> Result<(), Problem> {

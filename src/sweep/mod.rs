@@ -251,6 +251,8 @@ fn failed(message: String) -> Outcome {
         train_images: 0,
         seconds: 0.0,
         manifest: None,
+        detection: None,
+        detections: Vec::new(),
     }
 }
 
@@ -278,14 +280,21 @@ fn axis_cells(plan: &Plan, i: usize) -> String {
 
 fn finished_line(plan: &Plan, i: usize, o: &Outcome) -> String {
     let r = &plan.runs[i];
-    let result = match (&o.status, &o.test) {
-        (Status::Ok, Some(m)) => format!(
+    let result = match (&o.status, &o.test, &o.detection) {
+        (Status::Ok, Some(m), _) => format!(
             "test acc {:.4} (best epoch {}/{})",
             m.accuracy,
             o.best_epoch,
             o.epochs.len()
         ),
-        (Status::Failed(msg), _) => format!("FAILED: {msg}"),
+        (Status::Ok, _, Some(d)) => format!(
+            "test AP {:.4} AP50 {:.4} (best epoch {}/{})",
+            d.ap,
+            d.ap50,
+            o.best_epoch,
+            o.epochs.len()
+        ),
+        (Status::Failed(msg), _, _) => format!("FAILED: {msg}"),
         _ => format!("DIVERGED in epoch {}", o.epochs.len() + 1),
     };
     format!(

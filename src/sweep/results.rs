@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::run::{Outcome, Status};
+use crate::spec::schema::Task;
 use crate::spec::{Plan, Run};
 
 /// Writes a file under a temporary name and renames it, so readers never see half a file.
@@ -62,14 +63,62 @@ pub fn is_disk_full_message(message: &str) -> bool {
     .any(|m| message.contains(m))
 }
 
-/// Columns every `runs.csv` has for the transfer settings, whether or not they are axes.
-const FIXED: [(&str, &str); 5] = [
-    ("strategy", "transfer.strategy"),
-    ("freeze_depth", "transfer.freeze_depth"),
-    ("backbone_lr_mult", "transfer.backbone_lr_mult"),
-    ("labels_per_class", "target.labels_per_class"),
-    ("seed", "experiment.seeds"),
-];
+/// Columns every `runs.csv` has for the transfer settings, whether or not they are axes; the
+/// label budget's is the task's.
+fn fixed(task: Task) -> [(&'static str, &'static str); 5] {
+    let budget = match task {
+        Task::Classify => ("labels_per_class", "target.labels_per_class"),
+        Task::Detect => ("labelled_images", "target.labelled_images"),
+    };
+    [
+        ("strategy", "transfer.strategy"),
+        ("freeze_depth", "transfer.freeze_depth"),
+        ("backbone_lr_mult", "transfer.backbone_lr_mult"),
+        budget,
+        ("seed", "experiment.seeds"),
+    ]
+}
+
+/// The task of a plan's runs (one per experiment file).
+fn task(plan: &Plan) -> Task {
+    plan.runs
+        .first()
+        .map_or(Task::Classify, |r| r.config.experiment.task)
+}
+
+/// The test-metric columns of `runs.csv`, by task.
+fn metric_columns(task: Task) -> &'static [&'static str] {
+    match task {
+        Task::Classify => &["test_accuracy", "test_precision", "test_recall", "test_f1"],
+        Task::Detect => &[
+            "test_ap50",
+            "test_ap",
+            "test_ap75",
+            "test_ap_small",
+            "test_ap_medium",
+            "test_ap_large",
+            "test_ar100",
+        ],
+    }
+}
+
+/// The values of [`metric_columns`] for an outcome (blank when it did not end well).
+fn metric_values(o: &Outcome) -> Option<Vec<f64>> {
+    if let Some(m) = &o.test {
+        return Some(vec![m.accuracy, m.precision, m.recall, m.f1]);
+    }
+    o.detection.map(|d| {
+        vec![
+            d.ap50,
+            d.ap,
+            d.ap75,
+            d.ap_small,
+            d.ap_medium,
+            d.ap_large,
+            d.ar100,
+        ]
+    })
+}
 
 /// Rebuilds `runs.csv` from the runs finished so far (`None` = not finished yet, left out).
 pub fn write_runs_csv(
@@ -77,20 +126,20 @@ pub fn write_runs_csv(
     plan: &Plan,
     outcomes: &[Option<Outcome>],
 ) -> anyhow::Result<()> {
+    let task = task(plan);
+    let fixed = fixed(task);
+    let columns = metric_columns(task);
     let extra: Vec<usize> = (0..plan.axes.len())
-        .filter(|&i| FIXED.iter().all(|(_, p)| *p != plan.axes[i]))
+        .filter(|&i| fixed.iter().all(|(_, p)| *p != plan.axes[i]))
         .collect();
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header = vec!["run_id".to_string()];
-    header.extend(FIXED.iter().map(|(n, _)| n.to_string()));
+    header.extend(fixed.iter().map(|(n, _)| n.to_string()));
     header.extend(extra.iter().map(|&i| plan.axes[i].clone()));
+    header.push("status".into());
+    header.extend(columns.iter().map(|c| c.to_string()));
     header.extend(
         [
-            "status",
-            "test_accuracy",
-            "test_precision",
-            "test_recall",
-            "test_f1",
             "best_epoch",
             "epochs_run",
             "train_images",
@@ -103,18 +152,15 @@ pub fn write_runs_csv(
     for (run, outcome) in plan.runs.iter().zip(outcomes) {
         let Some(o) = outcome else { continue };
         let mut row = vec![run.id.clone()];
-        row.extend(FIXED.iter().map(|(_, p)| fixed_value(run, p)));
+        row.extend(fixed.iter().map(|(_, p)| fixed_value(run, p)));
         row.extend(extra.iter().map(|&i| blank_na(&run.axis_values[i])));
-        let m = o.test.as_ref();
-        let num = |f: &dyn Fn(&crate::train::Metrics) -> f64| {
-            m.map_or(String::new(), |m| format!("{:.6}", f(m)))
-        };
+        let values = metric_values(o);
         row.push(o.status.as_str().into());
-        row.push(num(&|m| m.accuracy));
-        row.push(num(&|m| m.precision));
-        row.push(num(&|m| m.recall));
-        row.push(num(&|m| m.f1));
-        row.push(if m.is_some() {
+        match &values {
+            Some(v) => row.extend(v.iter().map(|x| format!("{x:.6}"))),
+            None => row.extend(columns.iter().map(|_| String::new())),
+        }
+        row.push(if values.is_some() {
             o.best_epoch.to_string()
         } else {
             String::new()
@@ -139,28 +185,44 @@ pub fn write_epochs_csv(
     outcomes: &[Option<Outcome>],
 ) -> anyhow::Result<()> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record([
-        "run_id",
-        "epoch",
-        "train_loss",
-        "train_accuracy",
-        "val_loss",
-        "val_accuracy",
-        "lr",
-        "frozen_parts",
-    ])?;
+    // A detector is validated by AP50 alone (no accuracy, no validation loss).
+    let detect = task(plan) == Task::Detect;
+    let header: &[&str] = match detect {
+        false => &[
+            "run_id",
+            "epoch",
+            "train_loss",
+            "train_accuracy",
+            "val_loss",
+            "val_accuracy",
+            "lr",
+            "frozen_parts",
+        ],
+        true => &[
+            "run_id",
+            "epoch",
+            "train_loss",
+            "val_ap50",
+            "lr",
+            "frozen_parts",
+        ],
+    };
+    w.write_record(header)?;
     for (run, outcome) in plan.runs.iter().zip(outcomes) {
         for e in outcome.iter().flat_map(|o| &o.epochs) {
-            w.write_record([
+            let mut row = vec![
                 run.id.clone(),
                 e.epoch.to_string(),
                 format!("{:.6}", e.train_loss),
-                format!("{:.6}", e.train_accuracy),
-                format!("{:.6}", e.val_loss),
-                format!("{:.6}", e.val_accuracy),
-                format!("{}", e.lr),
-                e.frozen_parts.to_string(),
-            ])?;
+            ];
+            if !detect {
+                row.push(format!("{:.6}", e.train_accuracy));
+                row.push(format!("{:.6}", e.val_loss));
+            }
+            row.push(format!("{:.6}", e.val_accuracy));
+            row.push(format!("{}", e.lr));
+            row.push(e.frozen_parts.to_string());
+            w.write_record(&row)?;
         }
     }
     write_atomic(path, &w.into_inner()?)
@@ -193,6 +255,14 @@ pub fn write_run_dir(out: &Path, run: &Run, outcome: &Outcome) -> anyhow::Result
         }
         files.push(("confusion.csv", w.into_inner()?));
     }
+    if outcome.detection.is_some() {
+        let rows: Vec<serde_json::Value> = outcome
+            .detections
+            .iter()
+            .map(crate::detect::eval::Detection::to_coco)
+            .collect();
+        files.push(("detections.json", serde_json::to_vec(&rows)?));
+    }
     super::ledger::commit(out, &run.id, &files)
 }
 
@@ -207,6 +277,7 @@ fn fixed_value(run: &Run, path: &str) -> String {
         "transfer.freeze_depth" => c.transfer.freeze_depth.to_string(),
         "transfer.backbone_lr_mult" => c.transfer.backbone_lr_mult.to_string(),
         "target.labels_per_class" => c.target.labels_per_class.to_string(),
+        "target.labelled_images" => c.target.labelled_images.to_string(),
         "experiment.seeds" => c.experiment.seed.to_string(),
         _ => String::new(),
     }

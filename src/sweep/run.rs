@@ -10,6 +10,7 @@ use super::source::{self, SourceInfo};
 use crate::data;
 use crate::model;
 use crate::spec::schema::BnPolicy;
+use crate::spec::schema::Task;
 use crate::spec::{Run, Strategy};
 use crate::train::{self, EpochLog, Metrics, Settings};
 
@@ -54,6 +55,59 @@ pub struct Outcome {
     /// What it ran on and what it produced, for `sweep verify`.
     #[serde(default)]
     pub manifest: Option<Manifest>,
+    /// Detection runs: COCO metrics on the test scenes (`test` is then absent, and in `epochs`
+    /// `val_accuracy` holds the validation AP50).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection: Option<crate::detect::eval::Stats>,
+    /// Detection runs: the test detections, written to `runs/<id>/detections.json` rather than
+    /// kept in outcome.json.
+    #[serde(skip)]
+    pub detections: Vec<crate::detect::eval::Detection>,
+}
+
+/// What a run that ended well produced, whatever its task.
+struct Tested {
+    test: Option<Metrics>,
+    detection: Option<crate::detect::eval::Stats>,
+    detections: Vec<crate::detect::eval::Detection>,
+    best_epoch: usize,
+    train_images: usize,
+    weights: String,
+}
+
+/// The task's run: classification here, detection in [`crate::detect::run`].
+fn train_and_test_task(
+    run: &Run,
+    source: Option<&SourceInfo>,
+    cache: &Path,
+    device: &Device,
+    on_epoch: &mut dyn FnMut(&EpochLog),
+) -> anyhow::Result<Tested> {
+    match run.config.experiment.task {
+        Task::Classify => {
+            let (test, best_epoch, train_images, weights) =
+                train_and_test(run, source, cache, device, on_epoch)?;
+            Ok(Tested {
+                test: Some(test),
+                detection: None,
+                detections: Vec::new(),
+                best_epoch,
+                train_images,
+                weights,
+            })
+        }
+        Task::Detect => {
+            let t = crate::detect::run::train_and_test(run, source, cache, device, on_epoch)?;
+            Ok(Tested {
+                test: None,
+                detection: Some(t.stats),
+                detections: t.detections,
+                best_epoch: t.best_epoch,
+                train_images: t.train_images,
+                weights: t.weights,
+            })
+        }
+    }
 }
 
 /// How a run was made: enough to repeat it and to check the repetition.
@@ -116,7 +170,7 @@ pub fn execute(
     };
     // A panic inside burn (a shape it cannot handle, say) fails this run, not the whole sweep.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        train_and_test(run, source, cache, device, &mut record)
+        train_and_test_task(run, source, cache, device, &mut record)
     }))
     .unwrap_or_else(|panic| {
         let msg = panic
@@ -128,13 +182,15 @@ pub fn execute(
     });
     let seconds = start.elapsed().as_secs_f64();
     match result {
-        Ok((test, best_epoch, train_images, weights)) => Outcome {
+        Ok(t) => Outcome {
             status: Status::Ok,
-            test: Some(test),
-            best_epoch,
+            test: t.test,
+            best_epoch: t.best_epoch,
             epochs,
-            train_images,
+            train_images: t.train_images,
             seconds,
+            detection: t.detection,
+            detections: t.detections,
             manifest: Some(Manifest {
                 version: env!("CARGO_PKG_VERSION").into(),
                 git_commit: git_commit(),
@@ -142,7 +198,7 @@ pub fn execute(
                 started,
                 finished: unix_now(),
                 seed: run.config.experiment.seed,
-                weights_sha256: Some(weights),
+                weights_sha256: Some(t.weights),
                 inputs: run.inputs.clone(),
                 normalisation: model::normalisation(&run.config.model).map(|n| n.name.into()),
             }),
@@ -160,6 +216,8 @@ pub fn execute(
                 train_images: 0,
                 seconds,
                 manifest: None,
+                detection: None,
+                detections: Vec::new(),
             }
         }
     }
@@ -336,6 +394,10 @@ pub fn data_id(run: &Run) -> String {
 pub fn feature_group(run: &Run) -> Option<String> {
     let c = &run.config;
     let t = &c.transfer;
+    // The cache holds a classifier's frozen features of the target's images.
+    if c.experiment.task == Task::Detect {
+        return None;
+    }
     let augmented = c
         .augment
         .sets

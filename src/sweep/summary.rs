@@ -4,16 +4,17 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::run::Outcome;
+use crate::spec::schema::Task;
 use crate::spec::{Plan, Strategy};
 
 /// One cell of the summary: a transfer setting at one label budget, averaged over seeds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cell {
-    /// Label budget.
+    /// Label budget (images per class, or a detector's labelled images).
     pub labels_per_class: usize,
     /// `scratch`, `linear-probe` or `finetune (freeze k)`.
     pub setting: String,
-    /// Mean test accuracy over the finished seeds.
+    /// Mean test accuracy (a detector's AP50) over the finished seeds.
     pub mean_accuracy: f64,
     /// Finished seeds.
     pub n: usize,
@@ -23,16 +24,30 @@ pub struct Cell {
 pub fn cells(plan: &Plan, outcomes: &[Outcome]) -> Vec<Cell> {
     let mut groups: BTreeMap<(usize, String), Vec<f64>> = BTreeMap::new();
     for (run, o) in plan.runs.iter().zip(outcomes) {
-        let Some(m) = &o.test else { continue };
+        // The task's headline metric: accuracy, or a detector's AP50.
+        let Some(score) = o
+            .test
+            .as_ref()
+            .map(|m| m.accuracy)
+            .or(o.detection.map(|d| d.ap50))
+        else {
+            continue;
+        };
         let t = &run.config.transfer;
         let setting = match t.strategy {
             Strategy::Finetune => format!("finetune (freeze {})", t.freeze_depth),
             s => s.as_str().to_string(),
         };
         groups
-            .entry((run.config.target.labels_per_class, setting))
+            .entry((
+                run.config
+                    .target
+                    .labels_per_class
+                    .max(run.config.target.labelled_images),
+                setting,
+            ))
             .or_default()
-            .push(m.accuracy);
+            .push(score);
     }
     groups
         .into_iter()
@@ -46,12 +61,16 @@ pub fn cells(plan: &Plan, outcomes: &[Outcome]) -> Vec<Cell> {
 }
 
 /// A plain-text table of the cells, with the difference to scratch at the same budget.
-pub fn render(cells: &[Cell]) -> String {
+pub fn render(cells: &[Cell], task: Task) -> String {
     let mut s = String::new();
+    let (budget, metric) = match task {
+        Task::Classify => ("labels/class", "test acc"),
+        Task::Detect => ("labelled images", "test AP50"),
+    };
     let _ = writeln!(
         s,
         "{:>16}  {:<22} {:>9} {:>10} {:>6}",
-        "labels/class", "setting", "test acc", "vs scratch", "runs"
+        budget, "setting", metric, "vs scratch", "runs"
     );
     for c in cells {
         let scratch = cells

@@ -83,7 +83,7 @@ fn tolerance(plan: &Plan, dir: &Path, i: usize) -> Option<f64> {
         .enumerate()
         .filter(|&(k, r)| k != i && cell(&r.config) == me)
         .map(|(_, r)| r)
-        .filter_map(|r| ledger::load(dir, &r.id)?.test.map(|m| m.accuracy))
+        .filter_map(|r| ledger::load(dir, &r.id).and_then(|o| headline(&o)))
         .collect();
     (accs.len() >= 2).then(|| {
         let n = accs.len() as f64;
@@ -164,13 +164,14 @@ pub fn verify(
             };
             Ok(run::execute(r, info.as_ref(), &cache, &device, &mut |_| {}))
         })?;
-        let acc = |o: &run::Outcome| o.test.as_ref().map_or(f64::NAN, |m| m.accuracy);
+        let acc = |o: &run::Outcome| headline(o).unwrap_or(f64::NAN);
         let hash = |o: &run::Outcome| o.manifest.as_ref().and_then(|m| m.weights_sha256.clone());
         checks.push(Check {
             id: r.id.clone(),
             accuracy: (acc(&recorded), acc(&again)),
             metrics_match: recorded.status == again.status
                 && recorded.test == again.test
+                && recorded.detection == again.detection
                 && recorded.epochs == again.epochs
                 && recorded.best_epoch == again.best_epoch,
             weights_match: hash(&recorded).is_some() && hash(&recorded) == hash(&again),
@@ -182,4 +183,12 @@ pub fn verify(
         });
     }
     Ok(checks)
+}
+
+/// A run's headline test metric: accuracy, or a detector's AP50.
+fn headline(o: &run::Outcome) -> Option<f64> {
+    o.test
+        .as_ref()
+        .map(|m| m.accuracy)
+        .or(o.detection.map(|d| d.ap50))
 }

@@ -1,0 +1,203 @@
+//! One detection run of a sweep: load the scenes, draw the label budget, build or transfer the
+//! backbone under a CenterNet head, train, test, and write the test detections.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use burn::tensor::Device;
+use rand::seq::SliceRandom;
+
+use super::augment::{self, BoxOp};
+use super::centernet::{Detector, DetectorConfig};
+use super::eval::{self, Stats};
+use super::scenes::ScenesConfig;
+use super::train::{self as det, Normalisation};
+use super::{DetDataset, Scene};
+use crate::model;
+use crate::seed;
+use crate::spec::Run;
+use crate::spec::schema::{BnPolicy, DetAugment, Strategy};
+use crate::sweep::source::{self, SourceInfo};
+use crate::train::{EpochLog, Settings};
+
+/// What a finished detection run reports.
+pub struct Tested {
+    /// COCO metrics on the test scenes.
+    pub stats: Stats,
+    /// Epoch whose weights were tested.
+    pub best_epoch: usize,
+    /// Labelled training scenes used.
+    pub train_images: usize,
+    /// SHA-256 of the tested weights.
+    pub weights: String,
+    /// The test detections (COCO results, for `runs/<id>/detections.json`).
+    pub detections: Vec<eval::Detection>,
+}
+
+/// The dataset a run names, its scenes at the model's input size.
+pub fn dataset(run: &Run) -> anyhow::Result<DetDataset> {
+    let c = &run.config;
+    let d = &c.detect;
+    let cfg = ScenesConfig {
+        canvas: d.canvas,
+        train_scenes: d.train_scenes,
+        test_scenes: d.test_scenes,
+        ..ScenesConfig::default()
+    };
+    let mut ds = super::load(&c.target.dataset, &cfg)?;
+    let size = c.model.input_size;
+    let at_size = |s: &Scene| match (s.width, s.height) == (size, size) {
+        true => s.clone(),
+        false => augment::resize(s, size),
+    };
+    ds.train = ds.train.iter().map(at_size).collect();
+    ds.test = ds.test.iter().map(at_size).collect();
+    Ok(ds)
+}
+
+/// The fixed (train pool, validation) split of the non-test scenes, and the run's budget of
+/// labelled scenes drawn from the pool with its seed.
+pub fn split(
+    ds: &DetDataset,
+    val_fraction: f64,
+    budget: usize,
+    seed: u64,
+) -> (Vec<Scene>, Vec<Scene>) {
+    let (pool, val) = super::formats::split_test(ds.train.clone(), val_fraction);
+    let mut order: Vec<usize> = (0..pool.len()).collect();
+    order.shuffle(&mut seed::rng(seed, "budget", 0));
+    if budget > 0 {
+        order.truncate(budget);
+    }
+    order.sort_unstable();
+    (order.into_iter().map(|i| pool[i].clone()).collect(), val)
+}
+
+fn ops(a: DetAugment) -> Vec<BoxOp> {
+    let scale = BoxOp::ScaleTranslate {
+        min: 0.75,
+        max: 1.25,
+    };
+    match a {
+        DetAugment::None => vec![],
+        DetAugment::Flip => vec![BoxOp::Flip],
+        DetAugment::Scale => vec![scale],
+        DetAugment::FlipScale => vec![BoxOp::Flip, scale],
+    }
+}
+
+/// Trains and tests one detection run (its source stage must be done).
+pub fn train_and_test(
+    run: &Run,
+    source: Option<&SourceInfo>,
+    cache: &Path,
+    device: &Device,
+    on_epoch: &mut dyn FnMut(&EpochLog),
+) -> anyhow::Result<Tested> {
+    let c = &run.config;
+    let seed = c.experiment.seed;
+    let ds = dataset(run)?;
+    let (train, val) = split(&ds, c.target.val_fraction, c.target.labelled_images, seed);
+    if train.is_empty() || val.is_empty() {
+        bail!(
+            "{} training and {} validation scenes; lower val_fraction or add scenes",
+            train.len(),
+            val.len()
+        );
+    }
+    let channels = ds.channels;
+    let classes = ds.classes.len();
+    let bn_train = c.transfer.bn == BnPolicy::Train;
+    let backbone = match (c.transfer.strategy, source, &c.model.weights) {
+        (Strategy::Scratch, _, _) => model::build(&c.model, channels, classes, seed, device),
+        (_, Some(info), _) => {
+            let (path, _) = source::paths(cache, &info.key);
+            model::pretrained(&c.model, &path, channels, classes, seed, false, device)?
+        }
+        (_, None, Some(_)) => model::pretrained(
+            &c.model,
+            &model::weights_file(&c.model)?.context("weights are set")?,
+            channels,
+            classes,
+            seed,
+            c.model.allow_partial,
+            device,
+        )?,
+        (_, None, None) => bail!(
+            "a {} run needs its source stage",
+            c.transfer.strategy.as_str()
+        ),
+    };
+    let config = DetectorConfig {
+        classes,
+        neck: c.detect.neck,
+        stride: c.detect.stride,
+        width: c.detect.width,
+        input_size: c.model.input_size,
+    };
+    let detector = Detector::new(
+        backbone,
+        &config,
+        &mut seed::rng(seed, "detect-head", 0),
+        device,
+    );
+    let settings = Settings {
+        backbone_lr_mult: c.transfer.backbone_lr_mult,
+        weight_decay: c.train.weight_decay,
+        patience: c.train.patience,
+        schedule: c.train.schedule,
+        warmup_epochs: c.train.warmup_epochs,
+        step_size: c.train.step_size,
+        gamma: c.train.gamma,
+        milestones: c.train.milestones.clone(),
+        per_step: c.train.schedule_per == crate::spec::schema::SchedulePer::Step,
+        grad_clip: c.train.grad_clip,
+        layer_decay: c.transfer.layer_decay,
+        freeze_depth: c.transfer.freeze_depth,
+        bn_train,
+        unfreeze_every: c.transfer.unfreeze_every,
+        unfreeze_warmup: c.transfer.unfreeze_warmup,
+        ..Settings::new(
+            c.train.epochs,
+            c.train.batch_size,
+            c.train.optimizer,
+            c.train.lr,
+            seed,
+        )
+    };
+    let norm = Normalisation::of(&train, channels);
+    let box_ops = ops(c.detect.augment);
+    let augment = |s: &Scene, epoch: usize, i: usize| match box_ops.is_empty() {
+        true => s.clone(),
+        false => augment::apply(s, &box_ops, seed, epoch, i),
+    };
+    let fitted = det::fit(
+        detector,
+        &train,
+        &val,
+        &norm,
+        &settings,
+        device,
+        &augment,
+        &mut |e| {
+            on_epoch(&EpochLog {
+                epoch: e.epoch,
+                train_loss: e.train_loss,
+                train_accuracy: 0.0,
+                val_loss: 0.0,
+                val_accuracy: e.val_ap50,
+                lr: e.lr,
+                frozen_parts: e.frozen_parts,
+            })
+        },
+    )?;
+    let detections = det::predict(&fitted.best, &ds.test, &norm, device);
+    let stats = det::evaluate(&ds.test, classes, &detections)?;
+    Ok(Tested {
+        stats,
+        best_epoch: fitted.best_epoch,
+        train_images: train.len(),
+        weights: model::frozen::weights_hash(&fitted.best),
+        detections,
+    })
+}
