@@ -705,3 +705,139 @@ fn exported_scenes_score_through_coco_eval() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+const TINY_DETECT: &str = r#"
+[experiment]
+name = "tiny-detect"
+task = "detect"
+seeds = [0]
+
+[source]
+dataset = "mnist-10k"
+limit = 300
+epochs = 1
+batch_size = 64
+
+[target]
+dataset = "digit-scenes"
+labelled_images = 24
+val_fraction = 0.2
+
+[detect]
+train_scenes = 40
+test_scenes = 8
+canvas = 32
+
+[model]
+backbone = "resnet-mini"
+width = 8
+stages = 2
+input_size = 32
+
+[train]
+epochs = 2
+batch_size = 8
+
+[transfer]
+strategy = ["scratch", "finetune"]
+"#;
+
+/// A detection sweep end to end: runs.csv with COCO metrics and the scene budget, epochs.csv
+/// with validation AP50, each run's detections.json in COCO results form that `sweep
+/// coco-eval` scores to the AP50 in runs.csv, and a report; a classification budget in a
+/// detection experiment is refused before anything is written.
+#[test]
+fn detection_sweep_writes_metrics_detections_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("detect.toml");
+    std::fs::write(&file, TINY_DETECT).unwrap();
+    let out_dir = dir.path().join("out");
+    let out = sweep(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (h, rows) = read_csv(&out_dir.join("runs.csv"));
+    assert_eq!(rows.len(), 2);
+    let truth = dir.path().join("truth.json");
+    let export = sweep(&[
+        "datasets",
+        "export",
+        "digit-scenes",
+        "--canvas",
+        "32",
+        "--train-scenes",
+        "40",
+        "--test-scenes",
+        "8",
+        dir.path().join("scenes").to_str().unwrap(),
+    ]);
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    std::fs::copy(dir.path().join("scenes/test.json"), &truth).unwrap();
+    for row in &rows {
+        assert_eq!(row[col(&h, "status")], "ok", "{row:?}");
+        assert_eq!(row[col(&h, "labelled_images")], "24");
+        assert_eq!(row[col(&h, "train_images")], "24");
+        let ap50: f64 = row[col(&h, "test_ap50")].parse().unwrap();
+        assert!((0.0..=1.0).contains(&ap50));
+        let dets = out_dir
+            .join("runs")
+            .join(&row[col(&h, "run_id")])
+            .join("detections.json");
+        let scored = sweep(&[
+            "coco-eval",
+            "--json",
+            truth.to_str().unwrap(),
+            dets.to_str().unwrap(),
+        ]);
+        assert!(
+            scored.status.success(),
+            "{}",
+            String::from_utf8_lossy(&scored.stderr)
+        );
+        let stats: serde_json::Value = serde_json::from_slice(&scored.stdout).unwrap();
+        assert!(
+            (stats["ap50"].as_f64().unwrap() - ap50).abs() < 1e-6,
+            "{stats} vs {ap50}"
+        );
+    }
+    let (eh, erows) = read_csv(&out_dir.join("epochs.csv"));
+    assert!(eh.contains(&"val_ap50".to_string()), "{eh:?}");
+    assert_eq!(erows.len(), 4, "2 runs x 2 epochs");
+    let summary = std::fs::read_to_string(out_dir.join("report/summary.md")).unwrap();
+    assert!(summary.contains("labelled images"), "{summary}");
+    assert!(out_dir.join("report/accuracy-vs-labels.png").exists());
+    let grid = image::open(out_dir.join("report/detections.png")).unwrap();
+    assert_eq!(grid.width(), 4 * (32 * 8 + 8), "4 scenes a row at 8x");
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        TINY_DETECT.replace("labelled_images = 24", "labels_per_class = 5"),
+    )
+    .unwrap();
+    let refused = sweep(&[
+        "run",
+        bad.to_str().unwrap(),
+        "--out",
+        dir.path().join("bad").to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("labels_per_class") && err.contains("labelled_images"),
+        "{err}"
+    );
+    assert!(!dir.path().join("bad").exists(), "nothing written");
+}

@@ -194,3 +194,51 @@ fn crowds_are_not_taught_and_not_missed() {
     let stats = eval::evaluate(&[1], 2, &truth, &dets).unwrap();
     assert!(stats.ap > 0.9999, "{stats:?}");
 }
+
+/// Every backbone family carries the detector: with the FPN and without, the outputs are one
+/// map per class and four box values, at the stride the stages give.
+#[test]
+fn every_backbone_family_detects() {
+    let device = Device::flex();
+    for backbone in [
+        "resnet-mini",
+        "resnet18",
+        "vgg11_bn",
+        "alexnet",
+        "densenet121",
+        "mobilenet_v2",
+        "efficientnet_b0",
+        "efficientnet_lite0",
+    ] {
+        for neck in [Neck::Fpn, Neck::None] {
+            let spec = ModelSpec {
+                backbone: backbone.into(),
+                input_size: 64,
+                ..ModelSpec::default()
+            };
+            let net = model::build(&spec, 3, 5, 0, &device);
+            let c = DetectorConfig {
+                classes: 5,
+                neck,
+                stride: 4,
+                width: 8,
+                input_size: 64,
+            };
+            let det = Detector::new(net, &c, &mut sweep::seed::rng(0, "neck", 0), &device);
+            let (heat, boxes) = det.forward(Tensor::<4>::zeros([1, 3, 64, 64], &device));
+            let [n, k, h, w] = heat.dims();
+            assert_eq!((n, k), (1, 5), "{backbone} {neck:?}");
+            assert_eq!(boxes.dims(), [1, 4, h, w], "{backbone} {neck:?}");
+            assert_eq!(64usize.div_ceil(h), det.stride, "{backbone} {neck:?}");
+            // The FPN's map is the first stage at least 4 pixels a cell (AlexNet's 11x11 stride-4
+            // stem and its pool make that 10 at 64x64).
+            if neck == Neck::Fpn {
+                assert!(
+                    (4..=10).contains(&det.stride),
+                    "{backbone}: stride {}",
+                    det.stride
+                );
+            }
+        }
+    }
+}

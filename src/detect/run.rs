@@ -145,6 +145,7 @@ pub fn train_and_test(
         backbone_lr_mult: c.transfer.backbone_lr_mult,
         weight_decay: c.train.weight_decay,
         patience: c.train.patience,
+        monitor: c.train.monitor,
         schedule: c.train.schedule,
         warmup_epochs: c.train.warmup_epochs,
         step_size: c.train.step_size,

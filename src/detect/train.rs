@@ -1,6 +1,6 @@
 //! Training and evaluating a [`Detector`]: the classification loop's levers (per-part rates,
 //! layer decay, freezing and gradual unfreezing, BN policy, schedules, early stopping) with
-//! CenterNet's loss, and COCO AP50 on the validation scenes choosing the best epoch.
+//! CenterNet's loss, and COCO AP50 (or AP, `monitor = "val_ap"`) on the validation scenes choosing the best epoch.
 
 use anyhow::bail;
 use burn::module::Module;
@@ -12,6 +12,7 @@ use super::centernet::Detector;
 use super::eval::{self, Detection, Stats, Truth};
 use super::loss::Targets;
 use crate::seed;
+use crate::spec::Monitor;
 use crate::train::{Diverged, Settings, optim, step};
 
 /// Per-channel mean and standard deviation the pixels are normalised with.
@@ -177,7 +178,10 @@ pub fn fit(
             frozen_parts: frozen_now,
         };
         on_epoch(&log);
-        let key = log.val_ap50;
+        let key = match s.monitor {
+            Monitor::ValAp => log.val_ap,
+            _ => log.val_ap50,
+        };
         epochs.push(log);
         if best.as_ref().is_none_or(|(b, _, _)| key > *b) {
             best = Some((key, epoch, valid));

@@ -5,6 +5,7 @@ pub mod cells;
 pub mod charts;
 pub mod html;
 pub mod plot;
+pub mod scenes;
 pub mod stats;
 pub mod table;
 
@@ -86,6 +87,12 @@ pub fn render(results: &Path, opts: &Options) -> anyhow::Result<Report> {
         charts.extend(charts::effects(&dir, &runs)?);
         if let (Some((r, acc)), Some(m)) = (best, &confusion) {
             charts.push(charts::confusion(&dir, runs.get(r, "run_id"), m, acc)?);
+        }
+        // A detection report shows the best run's boxes on test scenes.
+        if let Some((r, _)) = best
+            && runs.metric == table::AP50
+        {
+            charts.extend(scenes::grid(results, &dir, runs.get(r, "run_id"))?);
         }
     }
     let summary = terminal_summary(&runs, &cells);

@@ -22,7 +22,8 @@ pub const PALETTE: [RGBColor; 7] = [
     RGBColor(0, 0, 0),
 ];
 
-fn register_font() {
+/// Makes the bundled font the `sans-serif` of every chart (once).
+pub fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)

@@ -45,9 +45,6 @@ pub const AP50: Metric = Metric {
     budget_long: "labelled training images",
 };
 
-/// Columns `runs.csv` must have for a report, besides the metric's two.
-const REQUIRED: &[&str] = &["run_id", "strategy", "seed", "status", "train_images"];
-
 /// `runs.csv` as read: its columns and rows of text.
 #[derive(Debug, Clone)]
 pub struct Runs {
@@ -85,10 +82,17 @@ impl Runs {
             true => AP50,
             false => ACCURACY,
         };
-        for need in REQUIRED
-            .iter()
-            .chain(&[metric.column, metric.budget_column])
-        {
+        // In the order of the columns `sweep run` writes.
+        let required = [
+            "run_id",
+            "strategy",
+            metric.budget_column,
+            "seed",
+            "status",
+            metric.column,
+            "train_images",
+        ];
+        for need in required {
             if !columns.iter().any(|c| c == need) {
                 bail!(
                     "{}:1: no `{need}` column; this file was not written by `sweep run` (or by an older version): run the experiment again",

@@ -463,11 +463,15 @@ pub enum Optimizer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Monitor {
-    /// Higher is better.
+    /// Higher is better; a detector's default, where it means validation AP50.
     #[default]
     ValAccuracy,
-    /// Lower is better.
+    /// Lower is better (classification).
     ValLoss,
+    /// A detector's validation AP at IoU 0.5.
+    ValAp50,
+    /// A detector's validation AP@[.5:.95].
+    ValAp,
 }
 
 impl Strategy {

@@ -1,7 +1,7 @@
 //! Range and name checks on a deserialized run, each naming the setting it is about.
 
 use super::error::suggest;
-use super::schema::{RunConfig, Strategy, Task};
+use super::schema::{Monitor, RunConfig, Strategy, Task};
 use crate::{data, model};
 
 /// A failed check: the dotted path of the setting, what is wrong, and what to do.
@@ -53,6 +53,13 @@ pub fn validate(c: &RunConfig) -> Result<(), Problem> {
     match c.experiment.task {
         Task::Classify => {
             known_dataset("target.dataset", &c.target.dataset)?;
+            if matches!(c.train.monitor, Monitor::ValAp50 | Monitor::ValAp) {
+                return Err(problem(
+                    "train.monitor",
+                    "is a detector's metric, and this experiment classifies",
+                    "use `val_accuracy` or `val_loss`, or set `task = \"detect\"` in [experiment]",
+                ));
+            }
             if c.target.labelled_images > 0 || !c.detect.is_default() {
                 let field = match c.target.labelled_images > 0 {
                     true => "target.labelled_images",
@@ -341,6 +348,13 @@ fn validate_detect(c: &RunConfig) -> Result<(), Problem> {
             "target.labels_per_class",
             "counts images per class, which a detection dataset does not have",
             "write the budget as `labelled_images = N` (labelled training scenes)",
+        ));
+    }
+    if c.train.monitor == Monitor::ValLoss {
+        return Err(problem(
+            "train.monitor",
+            "a detector is validated by COCO AP, not a loss",
+            "use `val_ap50` (the default) or `val_ap`",
         ));
     }
     range("detect.stride", c.detect.stride, 1, 64)?;

@@ -381,7 +381,8 @@ pub fn fit_resumable(
 /// The number [`fit`] keeps the epoch that maximises.
 fn score(monitor: Monitor, log: &EpochLog) -> f64 {
     match monitor {
-        Monitor::ValAccuracy => log.val_accuracy,
+        // Validation refuses a detector's metrics for a classifier.
+        Monitor::ValAccuracy | Monitor::ValAp50 | Monitor::ValAp => log.val_accuracy,
         Monitor::ValLoss => -log.val_loss,
     }
 }
