@@ -77,8 +77,13 @@ fn detector_learns_digit_scenes() {
         let dir = std::path::PathBuf::from(dir);
         std::fs::create_dir_all(&dir).unwrap();
         let dets = det::predict(&fitted.best, &ds.test, &norm, &Device::flex());
-        eval::write_truth(&dir.join("digit-scenes-truth.json"), &ds.test, &ds.classes).unwrap();
-        eval::write_detections(&dir.join("digit-scenes-detections.json"), &dets).unwrap();
+        eval::write_truth(&dir.join("digit-scenes-truth.json"), &ds.test, &ds).unwrap();
+        eval::write_detections(
+            &dir.join("digit-scenes-detections.json"),
+            &dets,
+            &ds.category_ids,
+        )
+        .unwrap();
     }
     // Measured: AP50 0.55, AP 0.25 after 15 epochs; 12 here.
     assert!(test.ap50 >= 0.4, "AP50 {} on held-out scenes", test.ap50);

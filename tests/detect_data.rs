@@ -479,6 +479,30 @@ fn coco_loads_boxes_classes_crowds_and_areas() {
         ["cat", "dog"],
         "category ids 3, 7 become classes 0, 1"
     );
+    assert_eq!(
+        ds.category_ids,
+        [3, 7],
+        "and are kept for the files sweep writes"
+    );
+    // An export names the file's own ids, and detections would be written with them too.
+    let out = d.join("exported");
+    export::export_coco(&ds, &out).unwrap();
+    let exported: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("train.json")).unwrap()).unwrap();
+    let cats: Vec<u64> = exported["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(cats, [3, 7]);
+    let det = sweep::detect::eval::Detection {
+        image: 1,
+        class: 1,
+        bbox: [0.0; 4],
+        score: 0.5,
+    };
+    assert_eq!(det.to_coco(&ds.category_ids)["category_id"], 7);
     assert_eq!(ds.channels, 3);
     assert!(ds.test.is_empty());
     let ids: Vec<u64> = ds.train.iter().map(|s| s.id).collect();
@@ -803,6 +827,7 @@ fn export_keeps_crowd_ignore_and_fractional_boxes() {
         name: "t".into(),
         channels: 1,
         classes: vec!["a".into(), "b".into(), "c".into()],
+        category_ids: vec![1, 2, 3],
         train: vec![s.clone()],
         test: vec![],
     };

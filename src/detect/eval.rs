@@ -58,11 +58,12 @@ pub struct Detection {
 }
 
 impl Detection {
-    /// The detection as a COCO results entry, class k as category id k + 1.
-    pub fn to_coco(&self) -> serde_json::Value {
+    /// The detection as a COCO results entry, class k as category id `category_ids[k]` (the
+    /// dataset's; [`super::DetDataset::category_ids`]).
+    pub fn to_coco(&self, category_ids: &[u64]) -> serde_json::Value {
         serde_json::json!({
             "image_id": self.image,
-            "category_id": self.class + 1,
+            "category_id": category_ids.get(self.class).copied().unwrap_or(self.class as u64 + 1),
             "bbox": self.bbox,
             "score": self.score,
         })
@@ -463,16 +464,30 @@ pub fn read_detections(path: &Path, cats: &[u64]) -> anyhow::Result<Vec<Detectio
         .collect())
 }
 
-/// Writes detections as a COCO results file, class k as category id k + 1 (the ids
-/// [`write_truth`] and `sweep datasets export` give), atomically.
-pub fn write_detections(path: &Path, detections: &[Detection]) -> anyhow::Result<()> {
-    let rows: Vec<serde_json::Value> = detections.iter().map(Detection::to_coco).collect();
+/// Writes detections as a COCO results file, class k as category id `category_ids[k]`,
+/// atomically.
+pub fn write_detections(
+    path: &Path,
+    detections: &[Detection],
+    category_ids: &[u64],
+) -> anyhow::Result<()> {
+    let rows: Vec<serde_json::Value> = detections.iter().map(|d| d.to_coco(category_ids)).collect();
     write_json(path, &serde_json::Value::Array(rows))
 }
 
 /// Writes the ground truth of `scenes` as a COCO annotation file (no pixels: images by id and
-/// size), class k as category id k + 1, atomically.
-pub fn write_truth(path: &Path, scenes: &[super::Scene], classes: &[String]) -> anyhow::Result<()> {
+/// size) of a dataset's categories, atomically.
+pub fn write_truth(
+    path: &Path,
+    scenes: &[super::Scene],
+    ds: &super::DetDataset,
+) -> anyhow::Result<()> {
+    let id_of = |class: usize| {
+        ds.category_ids
+            .get(class)
+            .copied()
+            .unwrap_or(class as u64 + 1)
+    };
     let mut annotations = Vec::new();
     for s in scenes {
         for o in &s.objects {
@@ -482,7 +497,7 @@ pub fn write_truth(path: &Path, scenes: &[super::Scene], classes: &[String]) -> 
             annotations.push(serde_json::json!({
                 "id": id,
                 "image_id": s.id,
-                "category_id": o.class + 1,
+                "category_id": id_of(o.class),
                 "bbox": bbox,
                 "area": f64::from(o.area),
                 "iscrowd": u8::from(o.crowd),
@@ -494,8 +509,8 @@ pub fn write_truth(path: &Path, scenes: &[super::Scene], classes: &[String]) -> 
             "id": s.id, "file_name": s.file, "width": s.width, "height": s.height,
         })).collect::<Vec<_>>(),
         "annotations": annotations,
-        "categories": classes.iter().enumerate().map(|(k, name)| serde_json::json!({
-            "id": k + 1, "name": name,
+        "categories": ds.classes.iter().enumerate().map(|(k, name)| serde_json::json!({
+            "id": id_of(k), "name": name,
         })).collect::<Vec<_>>(),
     });
     write_json(path, &file)

@@ -80,7 +80,7 @@ fn coco_json(ds: &DetDataset, split: &str, scenes: &[Scene]) -> anyhow::Result<V
             let mut a = json!({
                 "id": annotations.len() + 1,
                 "image_id": s.id,
-                "category_id": o.class + 1,
+                "category_id": category_id(ds, o.class),
                 "bbox": [b.x, b.y, b.w, b.h],
                 "area": o.area,
                 "iscrowd": u8::from(o.crowd),
@@ -96,13 +96,18 @@ fn coco_json(ds: &DetDataset, split: &str, scenes: &[Scene]) -> anyhow::Result<V
         .classes
         .iter()
         .enumerate()
-        .map(|(k, name)| json!({ "id": k + 1, "name": name }))
+        .map(|(k, name)| json!({ "id": category_id(ds, k), "name": name }))
         .collect();
     Ok(json!({
         "images": images,
         "annotations": annotations,
         "categories": categories,
     }))
+}
+
+/// The COCO category id of class `k`: the dataset's own (a COCO file's), else k + 1.
+fn category_id(ds: &DetDataset, k: usize) -> u64 {
+    ds.category_ids.get(k).copied().unwrap_or(k as u64 + 1)
 }
 
 /// A scene's pixels as an 8-bit PNG.

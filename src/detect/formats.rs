@@ -210,6 +210,7 @@ pub fn load_coco(json: &Path, images: &Path) -> anyhow::Result<DetDataset> {
     }
     let class_of: HashMap<u64, usize> = by_id.keys().enumerate().map(|(k, &id)| (id, k)).collect();
     let classes = by_id.values().map(|n| n.to_string()).collect();
+    let category_ids = by_id.keys().copied().collect();
     let mut slot: HashMap<u64, usize> = HashMap::new();
     for (k, img) in coco.images.iter().enumerate() {
         if slot.insert(img.id, k).is_some() {
@@ -285,6 +286,7 @@ pub fn load_coco(json: &Path, images: &Path) -> anyhow::Result<DetDataset> {
         name: format!("coco:{}", json.display()),
         channels: 3,
         classes,
+        category_ids,
         train: scenes,
         test: Vec::new(),
     })
@@ -345,6 +347,7 @@ pub fn load_yolo(dir: &Path) -> anyhow::Result<DetDataset> {
     Ok(DetDataset {
         name: format!("yolo:{}", dir.display()),
         channels: 3,
+        category_ids: super::default_category_ids(classes.len()),
         classes,
         train: scenes,
         test: Vec::new(),
@@ -503,6 +506,7 @@ pub fn load_voc(dir: &Path) -> anyhow::Result<DetDataset> {
     Ok(DetDataset {
         name: format!("voc:{}", dir.display()),
         channels: 3,
+        category_ids: super::default_category_ids(classes.len()),
         classes,
         train: scenes,
         test: Vec::new(),

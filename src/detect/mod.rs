@@ -88,6 +88,8 @@ pub struct DetDataset {
     pub channels: usize,
     /// Class names; an object's `class` indexes this.
     pub classes: Vec<String>,
+    /// The COCO category id of each class: a COCO file's own, else 1..K.
+    pub category_ids: Vec<u64>,
     /// Scenes to train and validate on.
     pub train: Vec<Scene>,
     /// Fixed test scenes.
@@ -105,6 +107,11 @@ pub fn load(name: &str, scenes: &scenes::ScenesConfig) -> anyhow::Result<DetData
         (ds.train, ds.test) = formats::split_test(std::mem::take(&mut ds.train), TEST_FRACTION);
     }
     Ok(ds)
+}
+
+/// Category ids 1..K, for datasets whose files name none (COCO's own convention).
+pub fn default_category_ids(classes: usize) -> Vec<u64> {
+    (1..=classes as u64).collect()
 }
 
 /// Fraction of a file dataset's scenes held out for testing.

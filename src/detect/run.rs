@@ -30,8 +30,9 @@ pub struct Tested {
     pub train_images: usize,
     /// SHA-256 of the tested weights.
     pub weights: String,
-    /// The test detections (COCO results, for `runs/<id>/detections.json`).
-    pub detections: Vec<eval::Detection>,
+    /// The test detections as COCO results entries with the dataset's category ids (for
+    /// `runs/<id>/detections.json`).
+    pub detections: Vec<serde_json::Value>,
 }
 
 /// The dataset a run names, its scenes at the model's input size.
@@ -199,6 +200,9 @@ pub fn train_and_test(
         best_epoch: fitted.best_epoch,
         train_images: train.len(),
         weights: model::frozen::weights_hash(&fitted.best),
-        detections,
+        detections: detections
+            .iter()
+            .map(|d| d.to_coco(&ds.category_ids))
+            .collect(),
     })
 }

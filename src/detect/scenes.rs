@@ -167,6 +167,7 @@ pub fn generate_from(cfg: &ScenesConfig, digits: &Dataset) -> anyhow::Result<Gen
             name: "digit-scenes".into(),
             channels: 1,
             classes: (0..digits.classes).map(|c| c.to_string()).collect(),
+            category_ids: super::default_category_ids(digits.classes),
             train,
             test,
         },

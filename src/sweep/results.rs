@@ -256,12 +256,7 @@ pub fn write_run_dir(out: &Path, run: &Run, outcome: &Outcome) -> anyhow::Result
         files.push(("confusion.csv", w.into_inner()?));
     }
     if outcome.detection.is_some() {
-        let rows: Vec<serde_json::Value> = outcome
-            .detections
-            .iter()
-            .map(crate::detect::eval::Detection::to_coco)
-            .collect();
-        files.push(("detections.json", serde_json::to_vec(&rows)?));
+        files.push(("detections.json", serde_json::to_vec(&outcome.detections)?));
     }
     super::ledger::commit(out, &run.id, &files)
 }

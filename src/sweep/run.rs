@@ -59,17 +59,17 @@ pub struct Outcome {
     /// `val_accuracy` holds the validation AP50).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detection: Option<crate::detect::eval::Stats>,
-    /// Detection runs: the test detections, written to `runs/<id>/detections.json` rather than
-    /// kept in outcome.json.
+    /// Detection runs: the test detections as COCO results entries (the dataset's category
+    /// ids), written to `runs/<id>/detections.json` rather than kept in outcome.json.
     #[serde(skip)]
-    pub detections: Vec<crate::detect::eval::Detection>,
+    pub detections: Vec<serde_json::Value>,
 }
 
 /// What a run that ended well produced, whatever its task.
 struct Tested {
     test: Option<Metrics>,
     detection: Option<crate::detect::eval::Stats>,
-    detections: Vec<crate::detect::eval::Detection>,
+    detections: Vec<serde_json::Value>,
     best_epoch: usize,
     train_images: usize,
     weights: String,
