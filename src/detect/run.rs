@@ -9,7 +9,7 @@ use rand::seq::SliceRandom;
 
 use super::augment::{self, BoxOp};
 use super::centernet::{Detector, DetectorConfig};
-use super::eval::{self, Stats};
+use super::eval::Stats;
 use super::scenes::ScenesConfig;
 use super::train::{self as det, Normalisation};
 use super::{DetDataset, Scene};
