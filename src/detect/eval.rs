@@ -517,8 +517,5 @@ pub fn write_truth(
 }
 
 fn write_json(path: &Path, value: &serde_json::Value) -> anyhow::Result<()> {
-    let tmp = path.with_extension("json.partial");
-    std::fs::write(&tmp, serde_json::to_vec(value)?)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+    crate::sweep::results::write_atomic(path, &serde_json::to_vec(value)?)
 }

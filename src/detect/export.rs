@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use serde_json::{Value, json};
 
 use super::{DetDataset, Scene};
+use crate::sweep::results::write_atomic;
 
 /// Writes `dir/train/NNNNNN.png`, `dir/test/NNNNNN.png` (NNNNNN the scene id) and
 /// `dir/train.json`, `dir/test.json`, whose `file_name`s are relative to `dir` (so
@@ -142,12 +143,4 @@ fn write_png(s: &Scene, channels: usize, path: &Path) -> anyhow::Result<()> {
     )
     .with_context(|| format!("cannot encode scene {} as PNG", s.id))?;
     write_atomic(path, &png)
-}
-
-/// Writes `bytes` to a temporary file beside `path`, then renames it into place.
-fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", path.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }

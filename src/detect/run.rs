@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use burn::tensor::Device;
 use rand::seq::SliceRandom;
 
@@ -16,9 +16,10 @@ use super::{DetDataset, Scene};
 use crate::model;
 use crate::seed;
 use crate::spec::Run;
-use crate::spec::schema::{BnPolicy, DetAugment, Strategy};
-use crate::sweep::source::{self, SourceInfo};
-use crate::train::{EpochLog, Settings};
+use crate::spec::schema::DetAugment;
+use crate::sweep::run as sweep_run;
+use crate::sweep::source::SourceInfo;
+use crate::train::EpochLog;
 
 /// What a finished detection run reports.
 pub struct Tested {
@@ -108,27 +109,7 @@ pub fn train_and_test(
     }
     let channels = ds.channels;
     let classes = ds.classes.len();
-    let bn_train = c.transfer.bn == BnPolicy::Train;
-    let backbone = match (c.transfer.strategy, source, &c.model.weights) {
-        (Strategy::Scratch, _, _) => model::build(&c.model, channels, classes, seed, device),
-        (_, Some(info), _) => {
-            let (path, _) = source::paths(cache, &info.key);
-            model::pretrained(&c.model, &path, channels, classes, seed, false, device)?
-        }
-        (_, None, Some(_)) => model::pretrained(
-            &c.model,
-            &model::weights_file(&c.model)?.context("weights are set")?,
-            channels,
-            classes,
-            seed,
-            c.model.allow_partial,
-            device,
-        )?,
-        (_, None, None) => bail!(
-            "a {} run needs its source stage",
-            c.transfer.strategy.as_str()
-        ),
-    };
+    let backbone = sweep_run::backbone(run, source, cache, (channels, classes), device)?;
     let config = DetectorConfig {
         classes,
         neck: c.detect.neck,
@@ -142,31 +123,7 @@ pub fn train_and_test(
         &mut seed::rng(seed, "detect-head", 0),
         device,
     );
-    let settings = Settings {
-        backbone_lr_mult: c.transfer.backbone_lr_mult,
-        weight_decay: c.train.weight_decay,
-        patience: c.train.patience,
-        monitor: c.train.monitor,
-        schedule: c.train.schedule,
-        warmup_epochs: c.train.warmup_epochs,
-        step_size: c.train.step_size,
-        gamma: c.train.gamma,
-        milestones: c.train.milestones.clone(),
-        per_step: c.train.schedule_per == crate::spec::schema::SchedulePer::Step,
-        grad_clip: c.train.grad_clip,
-        layer_decay: c.transfer.layer_decay,
-        freeze_depth: c.transfer.freeze_depth,
-        bn_train,
-        unfreeze_every: c.transfer.unfreeze_every,
-        unfreeze_warmup: c.transfer.unfreeze_warmup,
-        ..Settings::new(
-            c.train.epochs,
-            c.train.batch_size,
-            c.train.optimizer,
-            c.train.lr,
-            seed,
-        )
-    };
+    let settings = sweep_run::settings(c);
     let norm = Normalisation::of(&train, channels);
     let box_ops = ops(c.detect.augment);
     let augment = |s: &Scene, epoch: usize, i: usize| match box_ops.is_empty() {

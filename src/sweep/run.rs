@@ -251,39 +251,58 @@ pub fn ready(
     let (candidates, val) = data.val_split(c.target.val_fraction);
     let train = data::sample_per_class(&candidates, &data.labels, c.target.labels_per_class, seed);
 
-    let net = match (c.transfer.strategy, source, &c.model.weights) {
-        (Strategy::Scratch, _, _) => {
-            model::build(&c.model, data.channels, data.classes, seed, device)
-        }
+    let net = backbone(run, source, cache, (data.channels, data.classes), device)?;
+    let net = match c.transfer.strategy {
+        Strategy::Scratch => net,
+        _ => net.freeze_leading(c.transfer.freeze_depth, c.transfer.bn == BnPolicy::Train),
+    };
+    let settings = settings(c);
+    Ok(Ready {
+        data,
+        train,
+        val,
+        net,
+        settings,
+    })
+}
+
+/// A run's backbone before freezing, for `channels`-channel images and `classes` classes:
+/// initialised from the run's seed (scratch), or pretrained by its source stage or weights file.
+pub fn backbone(
+    run: &Run,
+    source: Option<&SourceInfo>,
+    cache: &Path,
+    (channels, classes): (usize, usize),
+    device: &Device,
+) -> anyhow::Result<model::Network> {
+    let c = &run.config;
+    let seed = c.experiment.seed;
+    Ok(match (c.transfer.strategy, source, &c.model.weights) {
+        (Strategy::Scratch, _, _) => model::build(&c.model, channels, classes, seed, device),
         (_, Some(info), _) => {
             let (path, _) = source::paths(cache, &info.key);
-            model::pretrained(
-                &c.model,
-                &path,
-                data.channels,
-                data.classes,
-                seed,
-                false,
-                device,
-            )?
-            .freeze_leading(c.transfer.freeze_depth, c.transfer.bn == BnPolicy::Train)
+            model::pretrained(&c.model, &path, channels, classes, seed, false, device)?
         }
         (_, None, Some(_)) => model::pretrained(
             &c.model,
             &model::weights_file(&c.model)?.expect("weights are set"),
-            data.channels,
-            data.classes,
+            channels,
+            classes,
             seed,
             c.model.allow_partial,
             device,
-        )?
-        .freeze_leading(c.transfer.freeze_depth, c.transfer.bn == BnPolicy::Train),
+        )?,
         (_, None, None) => bail!(
             "a {} run needs its source stage",
             c.transfer.strategy.as_str()
         ),
-    };
-    let settings = Settings {
+    })
+}
+
+/// A run's training settings (those of the classifier's augmentation, smoothing and dropout go
+/// unused by a detector).
+pub fn settings(c: &crate::spec::RunConfig) -> Settings {
+    Settings {
         epochs: c.train.epochs,
         batch_size: c.train.batch_size,
         optimizer: c.train.optimizer,
@@ -292,7 +311,7 @@ pub fn ready(
         weight_decay: c.train.weight_decay,
         patience: c.train.patience,
         monitor: c.train.monitor,
-        seed,
+        seed: c.experiment.seed,
         schedule: c.train.schedule,
         warmup_epochs: c.train.warmup_epochs,
         step_size: c.train.step_size,
@@ -314,14 +333,7 @@ pub fn ready(
         unfreeze_every: c.transfer.unfreeze_every,
         unfreeze_warmup: c.transfer.unfreeze_warmup,
         from_part: 0,
-    };
-    Ok(Ready {
-        data,
-        train,
-        val,
-        net,
-        settings,
-    })
+    }
 }
 
 fn train_and_test(
