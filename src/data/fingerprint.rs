@@ -101,21 +101,12 @@ fn dataset_files(name: &str) -> Vec<(String, PathBuf)> {
         }
         _ => {}
     }
-    if let Some((_, path)) = crate::detect::formats::parse(name) {
-        // A COCO file's images sit in its folder (or the one after the second colon); YOLO and
-        // VOC datasets are folders.
-        let folder_of = match path.find(".json:") {
-            Some(k) => PathBuf::from(&path[k + 6..]),
-            None => match Path::new(path).parent().filter(|_| path.ends_with(".json")) {
-                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-                Some(_) => PathBuf::from("."),
-                None => PathBuf::from(path),
-            },
-        };
-        let mut files = folder(folder_of);
-        if let Some(k) = path.find(".json") {
-            let json = PathBuf::from(&path[..k + 5]);
-            files.push((json.to_string_lossy().into_owned(), json));
+    if let Some((prefix, path)) = crate::detect::formats::parse(name) {
+        // The images' folder, and a COCO dataset's annotation file.
+        let (file, images) = crate::detect::formats::paths(prefix, path);
+        let mut files = folder(images);
+        if prefix == "coco" {
+            files.push((file.to_string_lossy().into_owned(), file));
         }
         return files;
     }

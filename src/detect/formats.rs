@@ -56,22 +56,29 @@ pub fn load(name: &str) -> anyhow::Result<DetDataset> {
             known.join(", ")
         );
     };
+    let (file, images) = paths(prefix, path);
     let mut ds = match prefix {
-        "coco" => {
-            // The images folder follows the JSON file's name, so a path may hold colons.
-            let (json, images) = match path.find(".json:") {
-                Some(k) => (Path::new(&path[..k + 5]), Some(Path::new(&path[k + 6..]))),
-                None => (Path::new(path), None),
-            };
-            let images = images.map_or_else(|| parent(json), Path::to_path_buf);
-            load_coco(json, &images)
-        }
-        "yolo" => load_yolo(Path::new(path)),
-        _ => load_voc(Path::new(path)),
+        "coco" => load_coco(&file, &images),
+        "yolo" => load_yolo(&file),
+        _ => load_voc(&file),
     }
     .with_context(|| format!("cannot load detection dataset `{name}`"))?;
     ds.name = name.to_string();
     Ok(ds)
+}
+
+/// What the path of a detection dataset (`format:path`, format one of [`FORMATS`]) names: the
+/// annotation file or folder, and the images' folder. `coco:FILE.json[:IMAGES]` has its images
+/// beside the file unless a folder follows it; YOLO and VOC datasets are one folder.
+pub fn paths(prefix: &str, path: &str) -> (PathBuf, PathBuf) {
+    if prefix != "coco" {
+        return (PathBuf::from(path), PathBuf::from(path));
+    }
+    // The images folder follows the JSON file's name, so a path may hold colons.
+    match path.find(".json:") {
+        Some(k) => (PathBuf::from(&path[..k + 5]), PathBuf::from(&path[k + 6..])),
+        None => (PathBuf::from(path), parent(Path::new(path))),
+    }
 }
 
 /// A file's folder (`.` for a bare file name).

@@ -331,12 +331,12 @@ fn validate_detect(c: &RunConfig) -> Result<(), Problem> {
                     "use `digit-scenes` or a dataset in files: `coco:annotations.json[:IMAGES_DIR]`, `yolo:DIR` or `voc:DIR` (`sweep datasets` lists them)",
                 ));
             }
-            Some((_, path)) => {
-                let file = path.find(".json:").map_or(path, |k| &path[..k + 5]);
-                if !std::path::Path::new(file).exists() {
+            Some((prefix, path)) => {
+                let (file, _) = crate::detect::formats::paths(prefix, path);
+                if !file.exists() {
                     return Err(problem(
                         "target.dataset",
-                        format!("{file} does not exist"),
+                        format!("{} does not exist", file.display()),
                         "the path is relative to the folder `sweep` runs in",
                     ));
                 }
