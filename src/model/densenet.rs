@@ -281,9 +281,9 @@ impl DenseNet {
         self
     }
 
-    /// Sums the first conv's kernel over its input channels.
-    pub fn sum_input_channels(mut self) -> DenseNet {
-        super::layers::sum_input_channels(&mut self.features.conv0);
+    /// The first conv refitted to `to` input channels (see `layers::adapt_input_channels`).
+    pub fn adapt_input_channels(mut self, to: usize) -> DenseNet {
+        super::layers::adapt_input_channels(&mut self.features.conv0, to);
         self
     }
 

@@ -216,11 +216,20 @@ pub fn dense(layers: &[Dense], mut x: Tensor<2>, mut rng: Option<&mut StdRng>) -
     x
 }
 
-/// A first conv for 1-channel images from 3-channel weights: the kernel summed over its inputs.
+/// A first conv refitted to `to` input channels: the kernel summed over its inputs, then spread
+/// evenly over `to` channels (3 → 1 sums; 1 → 3 repeats a third of it).
 ///
-/// A grey image fed as three equal channels gives the same output, so pretrained RGB weights
-/// keep their meaning.
-pub fn sum_input_channels(c: &mut Conv2d) {
-    let summed = c.weight.val().sum_dim(1).detach();
-    c.weight = burn::module::Param::from_tensor(summed);
+/// A grey image gives the same output before and after, whatever its channel count, so weights
+/// learnt on RGB keep their meaning on grey images and weights learnt on grey ones on RGB.
+pub fn adapt_input_channels(c: &mut Conv2d, to: usize) {
+    if c.weight.dims()[1] == to {
+        return;
+    }
+    let summed = c.weight.val().sum_dim(1);
+    let spread = if to == 1 {
+        summed
+    } else {
+        summed.repeat_dim(1, to).div_scalar(to as f32)
+    };
+    c.weight = burn::module::Param::from_tensor(spread.detach());
 }

@@ -367,9 +367,9 @@ impl Lite {
         self
     }
 
-    /// Sums the stem's kernel over its input channels (3-channel weights, 1-channel images).
-    pub fn sum_input_channels(mut self) -> Lite {
-        super::layers::sum_input_channels(&mut self._conv_stem);
+    /// The first conv refitted to `to` input channels (see `layers::adapt_input_channels`).
+    pub fn adapt_input_channels(mut self, to: usize) -> Lite {
+        super::layers::adapt_input_channels(&mut self._conv_stem, to);
         self
     }
 

@@ -392,12 +392,12 @@ impl MobileNet {
         }
     }
 
-    /// Sums the first conv's kernel over its input channels.
-    pub fn sum_input_channels(mut self) -> MobileNet {
+    /// The first conv refitted to `to` input channels (see `layers::adapt_input_channels`).
+    pub fn adapt_input_channels(mut self, to: usize) -> MobileNet {
         if let Some(Feature::Cna(l)) = self.features.first_mut()
             && let Some(Layer::Conv(c)) = l.first_mut()
         {
-            super::layers::sum_input_channels(c);
+            super::layers::adapt_input_channels(c, to);
         }
         self
     }

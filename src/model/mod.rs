@@ -274,8 +274,9 @@ pub fn normalisation(spec: &ModelSpec) -> Option<hub::Normalisation> {
 
 /// Builds the network and loads PyTorch-named weights into it.
 ///
-/// The head is replaced (initialised from `seed`) since its class count is the target's; a
-/// 1-channel target with 3-channel weights gets the first kernel summed over its inputs. Any
+/// The head is replaced (initialised from `seed`) since its class count is the target's; weights
+/// for 3-channel images fed 1-channel ones, or the reverse, get their first kernel refitted
+/// (`layers::adapt_input_channels`). Any
 /// other missing or wrongly shaped key is an error unless `allow_partial`.
 pub fn pretrained(
     spec: &ModelSpec,
@@ -289,14 +290,14 @@ pub fn pretrained(
     let (mut net, mut report) =
         weights::load(build(spec, in_channels, classes, seed, device), path)?;
     let first = net.first_conv_key();
-    if in_channels == 1
-        && report
-            .wrong_shape
-            .iter()
-            .any(|(k, _, got)| *k == first && got.get(1) == Some(&3))
-    {
-        let (three, r) = weights::load(build(spec, 3, classes, seed, device), path)?;
-        (net, report) = (three.sum_input_channels(), r);
+    let theirs = report
+        .wrong_shape
+        .iter()
+        .find(|(k, _, _)| *k == first)
+        .and_then(|(_, _, got)| got.get(1).copied());
+    if let Some(theirs) = theirs.filter(|&t| t != in_channels && (t == 1 || in_channels == 1)) {
+        let (other, r) = weights::load(build(spec, theirs, classes, seed, device), path)?;
+        (net, report) = (other.adapt_input_channels(in_channels), r);
     }
     let head = net.head_prefix();
     report.missing.retain(|k| !k.starts_with(&head));
@@ -609,13 +610,13 @@ impl Network {
         }
     }
 
-    fn sum_input_channels(self) -> Network {
+    fn adapt_input_channels(self, to: usize) -> Network {
         match self {
-            Network::ResNet(r) => Network::ResNet(r.sum_input_channels()),
-            Network::Seq(s) => Network::Seq(s.sum_input_channels()),
-            Network::Mobile(m) => Network::Mobile(m.sum_input_channels()),
-            Network::Dense(d) => Network::Dense(d.sum_input_channels()),
-            Network::Lite(l) => Network::Lite(l.sum_input_channels()),
+            Network::ResNet(r) => Network::ResNet(r.adapt_input_channels(to)),
+            Network::Seq(s) => Network::Seq(s.adapt_input_channels(to)),
+            Network::Mobile(m) => Network::Mobile(m.adapt_input_channels(to)),
+            Network::Dense(d) => Network::Dense(d.adapt_input_channels(to)),
+            Network::Lite(l) => Network::Lite(l.adapt_input_channels(to)),
         }
     }
 

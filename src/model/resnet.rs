@@ -302,9 +302,9 @@ impl ResNet {
         self
     }
 
-    /// Replaces the first conv's kernel by its sum over input channels (3-channel weights, 1-channel images).
-    pub fn sum_input_channels(mut self) -> ResNet {
-        super::layers::sum_input_channels(&mut self.conv1);
+    /// The first conv refitted to `to` input channels (see `layers::adapt_input_channels`).
+    pub fn adapt_input_channels(mut self, to: usize) -> ResNet {
+        super::layers::adapt_input_channels(&mut self.conv1, to);
         self
     }
 

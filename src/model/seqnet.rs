@@ -220,10 +220,10 @@ impl SeqNet {
         self.custom = Some(pool);
     }
 
-    /// Sums the first conv's kernel over its input channels.
-    pub fn sum_input_channels(mut self) -> SeqNet {
+    /// The first conv refitted to `to` input channels (see `layers::adapt_input_channels`).
+    pub fn adapt_input_channels(mut self, to: usize) -> SeqNet {
         if let Some(Layer::Conv(c)) = self.features.first_mut() {
-            super::layers::sum_input_channels(c);
+            super::layers::adapt_input_channels(c, to);
         }
         self
     }
