@@ -272,28 +272,45 @@ fn command(cli: Cli) -> ExitCode {
             };
             sweep::train::features::set_enabled(!no_feature_cache);
             if !quiet {
+                let runs = match &plan.search {
+                    Some(s) if s.samples() => {
+                        let n = s.spec.trials * s.cells.iter().map(Vec::len).sum::<usize>();
+                        format!("up to {n} runs ({} trials per cell)", s.spec.trials)
+                    }
+                    _ => format!(
+                        "{} run{}",
+                        plan.runs.len(),
+                        if plan.runs.len() == 1 { "" } else { "s" }
+                    ),
+                };
                 eprintln!(
-                    "sweep: {} run{} of `{}` into {} ({jobs} at a time, {threads} thread{} each)",
-                    plan.runs.len(),
-                    if plan.runs.len() == 1 { "" } else { "s" },
+                    "sweep: {runs} of `{}` into {} ({jobs} at a time, {threads} thread{} each)",
                     plan.name,
                     out.display(),
                     if threads == 1 { "" } else { "s" }
                 );
             }
-            match engine::run(&plan, &opts) {
-                Ok(done) => {
+            match engine::search::run(&plan, &opts) {
+                Ok((plan, done)) => {
                     let outcomes = done.outcomes;
                     let task = plan
                         .runs
                         .first()
                         .map(|r| r.config.experiment.task)
                         .unwrap_or_default();
-                    print!(
-                        "{}",
-                        summary::render(&summary::cells(&plan, &outcomes), task)
-                    );
-                    let bad = outcomes.iter().filter(|o| o.status != Status::Ok).count();
+                    // A search's cells pool every trial: its report says what each cell's
+                    // best trial got instead.
+                    if !plan.search.as_ref().is_some_and(|s| s.samples()) {
+                        print!(
+                            "{}",
+                            summary::render(&summary::cells(&plan, &outcomes), task)
+                        );
+                    }
+                    // A pruned run ended as its search decided: not a failure.
+                    let bad = outcomes
+                        .iter()
+                        .filter(|o| !matches!(o.status, Status::Ok | Status::Pruned))
+                        .count();
                     println!("results: {}", out.join("runs.csv").display());
                     match sweep::report::render(&out, &Default::default()) {
                         Ok(r) => {
@@ -607,6 +624,50 @@ fn coco_eval(
     Ok(())
 }
 
+/// A search's space, size and budget, and its stopping rule, under the plan's table.
+fn render_search(plan: &Plan, search: &sweep::spec::SearchPlan) -> String {
+    use sweep::spec::search::StopMethod;
+    let spec = &search.spec;
+    let mut s = String::new();
+    let metric = engine::search::metric_name(search.metric);
+    if search.samples() {
+        let seeds = search.cells.first().map_or(1, Vec::len);
+        let runs = spec.trials * search.cells.len() * seeds;
+        let per_run = plan.runs.first().map_or(0, |r| r.config.train.epochs);
+        s.push_str(&format!(
+            "search: {} over {} setting{}, {} trials in each of {} cell{} (the rows above) x {seeds} seed{} = up to {runs} runs, {} epochs at most; optimises {metric} (mean over seeds), proposals seeded by {} in batches of {}\n",
+            spec.method.as_str(),
+            search.names.len(),
+            if search.names.len() == 1 { "" } else { "s" },
+            spec.trials,
+            search.cells.len(),
+            if search.cells.len() == 1 { "" } else { "s" },
+            if seeds == 1 { "" } else { "s" },
+            runs * per_run,
+            spec.seed,
+            spec.effective_batch(),
+        ));
+        for (name, d) in search.names.iter().zip(&search.described) {
+            s.push_str(&format!("  {name} ~ {d}\n"));
+        }
+    }
+    if let Some(stop) = &spec.stop {
+        s.push_str(&match stop.method {
+            StopMethod::Asha => format!(
+                "stop: asha, rungs at epochs {} x {}^k, the top 1/{} of a rung go on\n",
+                stop.grace, stop.reduction, stop.reduction
+            ),
+            StopMethod::Median => format!(
+                "stop: median, after {} warm-up epoch{} and {} finished runs, a run whose best {metric} is below the median of the finished runs at that epoch stops\n",
+                stop.warmup,
+                if stop.warmup == 1 { "" } else { "s" },
+                stop.min_trials
+            ),
+        });
+    }
+    s
+}
+
 fn spec_error(e: &sweep::spec::SpecError) -> ExitCode {
     eprintln!("error: {e}");
     ExitCode::from(2)
@@ -620,9 +681,22 @@ fn render_plan(plan: &Plan) -> String {
     let mut rows = vec![header];
     // Runs sharing a frozen-feature cache entry get the same letter.
     let mut groups: Vec<String> = Vec::new();
+    // A search's rows are its grid points: the searched columns are drawn per trial.
+    let searched: Vec<bool> = plan
+        .axes
+        .iter()
+        .map(|a| {
+            plan.search
+                .as_ref()
+                .is_some_and(|s| s.samples() && s.names.contains(a))
+        })
+        .collect();
     for r in &plan.runs {
         let mut row = vec![r.id.clone()];
-        row.extend(r.axis_values.iter().cloned());
+        row.extend(r.axis_values.iter().zip(&searched).map(|(v, s)| match s {
+            true if v != "-" => "(searched)".to_string(),
+            _ => v.clone(),
+        }));
         row.push(match engine::run::feature_group(r) {
             Some(g) => {
                 let k = groups.iter().position(|x| *x == g).unwrap_or_else(|| {
@@ -648,12 +722,17 @@ fn render_plan(plan: &Plan) -> String {
         s.push_str(cells.join("  ").trim_end());
         s.push('\n');
     }
+    let sampled = plan.search.as_ref().is_some_and(|s| s.samples());
     s.push_str(&format!(
-        "{} runs ({} axes: {})\n",
+        "{} {} ({} axes: {})\n",
         plan.runs.len(),
+        if sampled { "grid points" } else { "runs" },
         plan.axes.len(),
         plan.axes.join(", ")
     ));
+    if let Some(search) = &plan.search {
+        s.push_str(&render_search(plan, search));
+    }
     if !groups.is_empty() {
         s.push_str(&format!(
             "features: runs marked `cache X` compute their frozen layers once per image, shared by \

@@ -67,7 +67,10 @@ fn detector_learns_digit_scenes() {
         &s,
         &device,
         &|scene, _, _| scene.clone(),
-        &mut |log| eprintln!("{log:?}"),
+        &mut |log| {
+            eprintln!("{log:?}");
+            sweep::train::Control::Continue(())
+        },
     )
     .unwrap();
     let test = det::score(&fitted.best, &ds.test, &norm, &Device::flex()).unwrap();

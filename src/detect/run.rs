@@ -94,7 +94,7 @@ pub fn train_and_test(
     source: Option<&SourceInfo>,
     cache: &Path,
     device: &Device,
-    on_epoch: &mut dyn FnMut(&EpochLog),
+    on_epoch: &mut dyn FnMut(&EpochLog) -> crate::train::Control,
 ) -> anyhow::Result<Tested> {
     let c = &run.config;
     let seed = c.experiment.seed;

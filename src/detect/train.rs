@@ -108,7 +108,7 @@ pub fn fit(
     s: &Settings,
     device: &Device,
     augment: &dyn Fn(&Scene, usize, usize) -> Scene,
-    on_epoch: &mut dyn FnMut(&DetEpochLog),
+    on_epoch: &mut dyn FnMut(&DetEpochLog) -> crate::train::Control,
 ) -> anyhow::Result<DetFitted> {
     if train.is_empty() || val.is_empty() {
         bail!(
@@ -177,7 +177,7 @@ pub fn fit(
             lr: plan.lr(epoch - 1, 0),
             frozen_parts: frozen_now,
         };
-        on_epoch(&log);
+        let control = on_epoch(&log);
         let key = match s.monitor {
             Monitor::ValAp => log.val_ap,
             _ => log.val_ap50,
@@ -185,6 +185,9 @@ pub fn fit(
         epochs.push(log);
         if best.as_ref().is_none_or(|(b, _, _)| key > *b) {
             best = Some((key, epoch, valid));
+        }
+        if control.is_break() {
+            return Err(crate::train::Pruned { epoch }.into());
         }
     }
     let (_, best_epoch, best) = best.expect("at least one epoch");

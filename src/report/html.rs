@@ -72,6 +72,7 @@ pub fn write_index(
     charts: &[Chart],
     cells: &[Cell],
     runs: &Runs,
+    extra: &str,
 ) -> anyhow::Result<()> {
     let mut h = String::new();
     let _ = write!(
@@ -117,6 +118,8 @@ figure {{ margin: 1.5em 0; }} img {{ max-width: 100%; border: 1px solid #ddd; }}
         );
     }
     let _ = write!(h, "<h2>Summary</h2>\n<pre>{}</pre>\n", esc(summary));
+    // A search's section (its own charts are among the charts below).
+    h.push_str(extra);
     if !charts.is_empty() {
         h.push_str("<h2>Charts</h2>\n");
     }
@@ -181,6 +184,7 @@ pub fn write_markdown(
     summary: &str,
     cells: &[Cell],
     runs: &Runs,
+    extra: &str,
 ) -> anyhow::Result<()> {
     let mut m = format!("# sweep report: {name}\n\n{description}\n\n```\n{summary}```\n\n");
     m.push_str(&format!("| {} | setting | other settings | mean | std | 95% CI | seeds | vs scratch | verdict |\n|---|---|---|---|---|---|---|---|---|\n", runs.metric.budget));
@@ -200,6 +204,7 @@ pub fn write_markdown(
             n[5]
         );
     }
+    m.push_str(extra);
     let failed = runs.failed();
     if !failed.is_empty() {
         m.push_str("\n## Failed runs\n\n");

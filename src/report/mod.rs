@@ -6,6 +6,7 @@ pub mod charts;
 pub mod html;
 pub mod plot;
 pub mod scenes;
+pub mod search;
 pub mod stats;
 pub mod table;
 
@@ -80,11 +81,15 @@ pub fn render(results: &Path, opts: &Options) -> anyhow::Result<Report> {
     let dir = results.join("report");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut charts = Vec::new();
-    if best.is_some() {
+    // A search's trials are each a cell of their own: its charts are the search's (below).
+    let is_search = runs.col("trial").is_some();
+    if best.is_some() && !is_search {
         charts.push(charts::accuracy_vs_labels(&dir, &runs, &cells)?);
         charts.extend(charts::learning_curves(&dir, &runs, &cells, &epochs)?);
         charts.extend(charts::gain_heatmap(&dir, &runs, &cells, &opts.x, &opts.y)?);
         charts.extend(charts::effects(&dir, &runs)?);
+    }
+    if best.is_some() {
         if let (Some((r, acc)), Some(m)) = (best, &confusion) {
             charts.push(charts::confusion(&dir, runs.get(r, "run_id"), m, acc)?);
         }
@@ -95,10 +100,33 @@ pub fn render(results: &Path, opts: &Options) -> anyhow::Result<Report> {
             charts.extend(scenes::grid(results, &dir, runs.get(r, "run_id"))?);
         }
     }
-    let summary = terminal_summary(&runs, &cells);
+    let mut summary = terminal_summary(&runs, &cells);
+    let searched = search::section(results, &dir, &runs)?;
+    let (mut extra_html, mut extra_md) = (String::new(), String::new());
+    if let Some(sec) = searched {
+        // A search's summary is per cell its best trial by validation: the grid's lines would
+        // pick among trials by their test metric.
+        summary = sec.summary;
+        let failed = runs.failed().len();
+        if failed > 0 {
+            summary.push_str(&format!(
+                "{failed} run(s) failed or diverged; see the report's table of failures\n"
+            ));
+        }
+        charts.splice(0..0, sec.charts);
+        (extra_html, extra_md) = (sec.html, sec.markdown);
+    }
     let description = experiment_description(results);
-    html::write_index(&dir, &description, &summary, &charts, &cells, &runs)?;
-    html::write_markdown(&dir, &description, &summary, &cells, &runs)?;
+    html::write_index(
+        &dir,
+        &description,
+        &summary,
+        &charts,
+        &cells,
+        &runs,
+        &extra_html,
+    )?;
+    html::write_markdown(&dir, &description, &summary, &cells, &runs, &extra_md)?;
     Ok(Report {
         dir,
         charts,

@@ -132,10 +132,10 @@ impl Runs {
         self.col(name).map_or("", |c| self.rows[r][c].as_str())
     }
 
-    /// Rows of the runs that failed or diverged.
+    /// Rows of the runs that failed or diverged (a run a search stopped early did neither).
     pub fn failed(&self) -> Vec<usize> {
         (0..self.rows.len())
-            .filter(|&r| self.get(r, "status") != "ok")
+            .filter(|&r| !matches!(self.get(r, "status"), "ok" | "pruned"))
             .collect()
     }
 

@@ -1,4 +1,5 @@
 //! Grid expansion: every list-valued setting is an axis; the plan is their Cartesian product.
+//! A setting written as a distribution is searched instead (see [`super::search`]).
 //!
 //! Expansion works on toml's spanned document, so each grid point keeps the byte positions of
 //! the values it was built from and a bad value is reported at its own line and column.
@@ -12,6 +13,8 @@ use toml::de::{DeTable, DeValue};
 
 use super::error::{SpecError, backticked, suggest};
 use super::schema::RunConfig;
+use super::search::{self, Dim, Method, Search};
+use crate::search::Value;
 
 /// Settings that label the experiment and so cannot vary across its runs.
 const NOT_AXES: &[&str] = &[
@@ -59,17 +62,49 @@ pub struct Point<'i> {
     pub table: DeTable<'i>,
 }
 
-/// Parses the file's text, finds the axes and deserializes every grid point.
+/// A parsed experiment file: its grid axes, its searched settings and `[search]`.
+pub struct Expansion<'i> {
+    /// The grid axes, seeds last.
+    pub axes: Vec<Axis<'i>>,
+    /// The settings written as distributions, in file order.
+    pub dims: Vec<Dim<'i>>,
+    /// `[search]`, when present.
+    pub search: Option<Search>,
+    /// `[search]` as written, for the spans of errors about it.
+    pub search_table: Option<DeTable<'i>>,
+    /// Grid points (the product of the axes' lengths).
+    pub total: usize,
+    root: DeTable<'i>,
+    root_span: Range<usize>,
+}
+
+/// Parses the file's text, finds the axes and deserializes every grid point (searched
+/// settings take their low bound or first choice).
 pub fn expand<'i>(
     file: &Path,
     text: &'i str,
 ) -> Result<(Vec<Axis<'i>>, Vec<Point<'i>>), SpecError> {
+    let e = parse(file, text)?;
+    let mut points = Vec::with_capacity(e.total);
+    for index in 0..e.total {
+        points.push(e.point(file, text, index, None)?);
+    }
+    Ok((e.axes, points))
+}
+
+/// Parses the file's text into its axes, searched settings and `[search]`.
+pub fn parse<'i>(file: &Path, text: &'i str) -> Result<Expansion<'i>, SpecError> {
     let root = DeTable::parse(text).map_err(|e| toml_error(file, text, None, &e))?;
     let root_span = root.span();
-    let root = root.into_inner();
+    let mut root = root.into_inner();
+    let (search, search_table) = match take_search(file, text, &mut root)? {
+        Some((s, t)) => (Some(s), Some(t)),
+        None => (None, None),
+    };
 
     let mut axes = Vec::new();
-    find_axes(&root, &mut Vec::new(), &mut axes);
+    let mut dims = Vec::new();
+    find_axes(file, text, &root, &mut Vec::new(), &mut axes, &mut dims)?;
     for axis in &axes {
         if NOT_AXES.contains(&axis.name().as_str()) {
             let span = value_span(&root, &axis.path);
@@ -85,6 +120,23 @@ pub fn expand<'i>(
                     "give at least one value, e.g. `[1]`, or write a single value without brackets",
                 ));
         }
+    }
+    for dim in &dims {
+        if NOT_AXES.contains(&dim.name().as_str()) || dim.path == ["experiment", "seeds"] {
+            return Err(
+                SpecError::at(file, text, Some(dim.span.clone()), "cannot be searched")
+                    .field(dim.name())
+                    .help("write a single value (seeds: a list, each trial trains once per seed)"),
+            );
+        }
+    }
+    let method = search.as_ref().map_or(Method::Grid, |s| s.method);
+    if let (Some(dim), Method::Grid) = (dims.first(), method) {
+        return Err(
+            SpecError::at(file, text, Some(dim.span.clone()), "is a distribution, and the experiment is a grid")
+                .field(dim.name())
+                .help("add `[search]` with `method = \"tpe\"` (or \"random\") and `trials = N`, or write a list of values"),
+        );
     }
     // Seeds vary fastest so that the replicates of one cell sit next to each other.
     axes.sort_by_key(|a| a.path == ["experiment", "seeds"]);
@@ -109,21 +161,107 @@ pub fn expand<'i>(
         )
         .help("list fewer values, or split the experiment into several files"));
     };
-    let mut points = Vec::with_capacity(total);
-    for index in 0..total {
-        let mut table = root.clone();
+    Ok(Expansion {
+        axes,
+        dims,
+        search,
+        search_table,
+        total,
+        root,
+        root_span,
+    })
+}
+
+impl<'i> Expansion<'i> {
+    /// Grid point `index`, its searched settings set to `values` (in `dims` order, made by
+    /// [`Expansion::values`]) or, without them, to each distribution's low bound or first choice.
+    pub fn point<'a>(
+        &self,
+        file: &Path,
+        text: &str,
+        index: usize,
+        values: Option<&[Spanned<DeValue<'a>>]>,
+    ) -> Result<Point<'a>, SpecError>
+    where
+        'i: 'a,
+    {
+        let mut table: DeTable<'a> = self.root.clone();
         let mut rest = index;
-        for axis in axes.iter().rev() {
+        for axis in self.axes.iter().rev() {
             let value = axis.values[rest % axis.values.len()].clone();
             rest /= axis.values.len();
             set(&mut table, &axis.path, value);
         }
-        let de = toml::Deserializer::from(Spanned::new(root_span.clone(), table.clone()));
+        for (k, dim) in self.dims.iter().enumerate() {
+            let value = match values {
+                Some(v) => v[k].clone(),
+                None => dim.first.clone(),
+            };
+            set(&mut table, &dim.path, value);
+        }
+        let de = toml::Deserializer::from(Spanned::new(self.root_span.clone(), table.clone()));
         let config =
             RunConfig::deserialize(de).map_err(|e| toml_error(file, text, Some(&table), &e))?;
-        points.push(Point { config, table });
+        Ok(Point { config, table })
     }
-    Ok((axes, points))
+
+    /// The document values of sampled `values`, `texts` being [`Expansion::texts`]' for them.
+    pub fn values<'a>(
+        &self,
+        values: &[Value],
+        texts: &'a [Option<String>],
+    ) -> Vec<Spanned<DeValue<'a>>>
+    where
+        'i: 'a,
+    {
+        self.dims
+            .iter()
+            .zip(values)
+            .zip(texts)
+            .map(|((d, v), t)| d.value(*v, t.as_deref()))
+            .collect()
+    }
+
+    /// The TOML text of each sampled number of `values` (a choice has none).
+    pub fn texts(&self, values: &[Value]) -> Vec<Option<String>> {
+        self.dims
+            .iter()
+            .zip(values)
+            .map(|(d, v)| d.text(*v))
+            .collect()
+    }
+}
+
+/// Removes `[search]` from the document (it is not a run's setting) and reads it.
+fn take_search<'i>(
+    file: &Path,
+    text: &str,
+    root: &mut DeTable<'i>,
+) -> Result<Option<(Search, DeTable<'i>)>, SpecError> {
+    let Some(key) = root
+        .iter()
+        .map(|(k, _)| k.clone())
+        .find(|k| k.get_ref() == "search")
+    else {
+        return Ok(None);
+    };
+    let value = root.remove(&key).expect("just found");
+    let span = value.span();
+    let DeValue::Table(table) = value.into_inner() else {
+        return Err(SpecError::at(file, text, Some(span), "is a table")
+            .field("search")
+            .help("write `[search]` with `method = \"tpe\"` and `trials = 40` under it"));
+    };
+    let de = toml::Deserializer::from(Spanned::new(span, table.clone()));
+    let search = Search::deserialize(de).map_err(|e| {
+        let err = toml_error(file, text, Some(&table), &e);
+        let field = err
+            .field
+            .as_deref()
+            .map_or("search".to_string(), |f| format!("search.{f}"));
+        err.field(field)
+    })?;
+    Ok(Some((search, table)))
 }
 
 /// Byte span of the value at `path` in a document, if present.
@@ -139,12 +277,27 @@ pub fn value_span(table: &DeTable<'_>, path: &[String]) -> Option<Range<usize>> 
     }
 }
 
-fn find_axes<'i>(table: &DeTable<'i>, prefix: &mut Vec<String>, axes: &mut Vec<Axis<'i>>) {
+fn find_axes<'i>(
+    file: &Path,
+    text: &str,
+    table: &DeTable<'i>,
+    prefix: &mut Vec<String>,
+    axes: &mut Vec<Axis<'i>>,
+    dims: &mut Vec<Dim<'i>>,
+) -> Result<(), SpecError> {
     for (key, value) in table.iter() {
         prefix.push(key.get_ref().to_string());
         match value.get_ref() {
             DeValue::Table(_) if VALUE_TABLES.contains(&prefix.join(".").as_str()) => {}
-            DeValue::Table(inner) => find_axes(inner, prefix, axes),
+            DeValue::Table(inner) if search::is_distribution(inner) => {
+                let d = search::dim(prefix.clone(), inner, value.span()).map_err(|b| {
+                    SpecError::at(file, text, Some(b.span), b.message)
+                        .field(prefix.join("."))
+                        .help(b.help)
+                })?;
+                dims.push(d);
+            }
+            DeValue::Table(inner) => find_axes(file, text, inner, prefix, axes, dims)?,
             // A list-typed setting is an axis only when written as a list of lists.
             DeValue::Array(items)
                 if !LIST_SETTINGS.contains(&prefix.join(".").as_str())
@@ -162,6 +315,7 @@ fn find_axes<'i>(table: &DeTable<'i>, prefix: &mut Vec<String>, axes: &mut Vec<A
         }
         prefix.pop();
     }
+    Ok(())
 }
 
 fn set<'i>(table: &mut DeTable<'i>, path: &[String], new: Spanned<DeValue<'i>>) {

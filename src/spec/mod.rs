@@ -4,6 +4,7 @@ pub mod error;
 pub mod expand;
 pub mod preflight;
 pub mod schema;
+pub mod search;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -31,8 +32,36 @@ pub struct Plan {
     pub runs: Vec<Run>,
     /// `[experiment] device`, when set.
     pub device: Option<crate::device::Choice>,
+    /// `[search]` and the searched settings; for a search, `runs` holds each grid point with
+    /// its searched settings at their low bound or first choice (what preflight checks).
+    pub search: Option<SearchPlan>,
     /// Index of each run's first grid point, to point errors found later into the file.
     points: Vec<usize>,
+}
+
+/// A search's part of a plan.
+#[derive(Debug, Clone)]
+pub struct SearchPlan {
+    /// `[search]` as written (defaults filled in).
+    pub spec: search::Search,
+    /// Dotted paths of the searched settings, in file order.
+    pub names: Vec<String>,
+    /// Their distributions.
+    pub dists: Vec<crate::search::Distribution>,
+    /// Their distributions as written (`log_uniform [1e-05, 0.1]`).
+    pub described: Vec<String>,
+    /// The grid points of each cell (a grid point without its seed), in plan order; each cell
+    /// is searched on its own.
+    pub cells: Vec<Vec<usize>>,
+    /// The validation metric searched for.
+    pub metric: Monitor,
+}
+
+impl SearchPlan {
+    /// Whether trials are proposed by a sampler (random, tpe) rather than read off the grid.
+    pub fn samples(&self) -> bool {
+        self.spec.method != search::Method::Grid
+    }
 }
 
 /// One run of the plan.
@@ -46,6 +75,10 @@ pub struct Run {
     pub axis_values: Vec<String>,
     /// Content fingerprint of each file set the run reads: `target`, `source`, `weights`.
     pub inputs: BTreeMap<String, String>,
+    /// Its early-stopping rule, set by a search with `[search.stop]`.
+    pub stop: Option<crate::search::prune::Pruner>,
+    /// A search's trial this run belongs to: its index in its grid cell.
+    pub trial: Option<usize>,
 }
 
 impl Plan {
@@ -65,48 +98,90 @@ impl Plan {
 
     /// Expands and validates the text of an experiment file (`file` is used in messages).
     pub fn parse(file: &Path, text: &str) -> Result<Plan, SpecError> {
-        let (axes, points) = expand::expand(file, text)?;
+        let e = expand::parse(file, text)?;
+        let mut points = Vec::with_capacity(e.total);
+        for index in 0..e.total {
+            points.push(e.point(file, text, index, None)?);
+        }
         let mut runs: Vec<Run> = Vec::new();
         let mut first_points = Vec::new();
         let mut seen = std::collections::HashSet::new();
         let mut device = None;
-        for (index, point) in points.into_iter().enumerate() {
-            if let Err(p) = validate::validate(&point.config) {
-                let path: Vec<String> = p.path.split('.').map(String::from).collect();
-                let span = expand::value_span(&point.table, &path);
-                return Err(SpecError::at(file, text, span, p.message)
-                    .field(p.path)
-                    .help(p.help));
-            }
+        let names = plan_axes(&e);
+        for (index, point) in points.iter().enumerate() {
+            let run = checked_run(file, text, point, &names)?;
             if let Some(d) = &point.config.experiment.device {
                 device = d.parse().ok();
             }
-            let config = normalize(point.config);
-            let inputs = inputs(&config);
-            let id = run_id(&config, &inputs);
             // A set, not a scan of `runs`: a large grid would take quadratic time.
-            if !seen.insert(id.clone()) {
-                continue;
+            if seen.insert(run.id.clone()) {
+                first_points.push(index);
+                runs.push(run);
             }
-            let axis_values = axes.iter().map(|a| axis_value(&config, &a.path)).collect();
-            first_points.push(index);
-            runs.push(Run {
-                id,
-                config,
-                axis_values,
-                inputs,
-            });
         }
+        let search = search_plan(file, text, &e, &points)?;
         let name = runs[0].config.experiment.name.clone();
         Ok(Plan {
             file: file.to_path_buf(),
             text: text.to_string(),
             name,
             device,
-            axes: axes.iter().map(|a| a.name()).collect(),
+            axes: names.iter().map(|a| a.join(".")).collect(),
             runs,
+            search,
             points: first_points,
         })
+    }
+
+    /// The plan of a search's trials so far: each `(cell, values)` gives the runs of that cell's
+    /// grid points (one per seed) with the searched settings at `values`; also the indices in
+    /// the returned plan of each assignment's runs (trials that normalise to one run share it).
+    pub fn with_trials(
+        &self,
+        trials: &[(usize, Vec<crate::search::Value>)],
+    ) -> Result<(Plan, Vec<Vec<usize>>), SpecError> {
+        let s = self.search.as_ref().expect("a search plan");
+        let e = expand::parse(&self.file, &self.text)?;
+        let names = plan_axes(&e);
+        let mut plan = Plan {
+            runs: Vec::new(),
+            points: Vec::new(),
+            ..self.clone()
+        };
+        let mut index = std::collections::HashMap::new();
+        let mut of_trial = Vec::with_capacity(trials.len());
+        let mut per_cell = vec![0usize; s.cells.len()];
+        for (cell, values) in trials {
+            let trial = per_cell[*cell];
+            per_cell[*cell] += 1;
+            let mut ids = Vec::new();
+            let texts = e.texts(values);
+            let values = e.values(values, &texts);
+            for &p in &s.cells[*cell] {
+                let point = e.point(&self.file, &self.text, p, Some(&values))?;
+                let run = Run {
+                    trial: Some(trial),
+                    ..checked_run(&self.file, &self.text, &point, &names)?
+                };
+                let i = *index.entry(run.id.clone()).or_insert_with(|| {
+                    plan.runs.push(run);
+                    plan.points.push(p);
+                    plan.runs.len() - 1
+                });
+                ids.push(i);
+            }
+            of_trial.push(ids);
+        }
+        Ok((plan, of_trial))
+    }
+
+    /// The plan of its first `n` runs.
+    pub fn truncated(&self, n: usize) -> Plan {
+        Plan {
+            runs: self.runs[..n].to_vec(),
+            points: self.points[..n].to_vec(),
+            ..self.clone()
+        }
     }
 
     /// An error about the setting at dotted `path` of run `run`, pointing at the value that run
@@ -129,6 +204,149 @@ impl Plan {
             .field(path)
             .help(help)
     }
+}
+
+/// The plan's columns: the grid axes but the seeds, the searched settings, then the seeds.
+fn plan_axes(e: &expand::Expansion<'_>) -> Vec<Vec<String>> {
+    let seeds = |a: &&expand::Axis<'_>| a.path == ["experiment", "seeds"];
+    let mut names: Vec<Vec<String>> = e
+        .axes
+        .iter()
+        .filter(|a| !seeds(a))
+        .map(|a| a.path.clone())
+        .collect();
+    names.extend(e.dims.iter().map(|d| d.path.clone()));
+    names.extend(e.axes.iter().filter(seeds).map(|a| a.path.clone()));
+    names
+}
+
+/// Validates, normalises and identifies one grid point.
+fn checked_run(
+    file: &Path,
+    text: &str,
+    point: &expand::Point<'_>,
+    axes: &[Vec<String>],
+) -> Result<Run, SpecError> {
+    if let Err(p) = validate::validate(&point.config) {
+        let path: Vec<String> = p.path.split('.').map(String::from).collect();
+        let span = expand::value_span(&point.table, &path);
+        return Err(SpecError::at(file, text, span, p.message)
+            .field(p.path)
+            .help(p.help));
+    }
+    let config = normalize(point.config.clone());
+    let inputs = inputs(&config);
+    let id = run_id(&config, &inputs);
+    let axis_values = axes.iter().map(|a| axis_value(&config, a)).collect();
+    Ok(Run {
+        id,
+        config,
+        axis_values,
+        inputs,
+        stop: None,
+        trial: None,
+    })
+}
+
+/// Checks `[search]` and groups the grid points into the cells a search covers.
+fn search_plan(
+    file: &Path,
+    text: &str,
+    e: &expand::Expansion<'_>,
+    points: &[expand::Point<'_>],
+) -> Result<Option<SearchPlan>, SpecError> {
+    let Some(spec) = e.search.clone() else {
+        return Ok(None);
+    };
+    let table = e.search_table.as_ref().expect("read with [search]");
+    let at = |key: &str, message: String, help: &str| {
+        let span = expand::value_span(table, &[key.to_string()]);
+        SpecError::at(file, text, span, message)
+            .field(format!("search.{key}"))
+            .help(help)
+    };
+    let sampled = spec.method != search::Method::Grid;
+    if sampled && e.dims.is_empty() {
+        return Err(at(
+            "method",
+            format!(
+                "a {} search needs a setting written as a distribution",
+                spec.method.as_str()
+            ),
+            "e.g. `lr = { log_uniform = [1e-5, 1e-1] }` in [train]",
+        ));
+    }
+    if sampled && !(1..=10_000).contains(&spec.trials) {
+        return Err(at(
+            "trials",
+            format!("{} trials", spec.trials),
+            "give `trials` from 1 to 10000 (trials per grid cell)",
+        ));
+    }
+    if spec.batch == 0 {
+        return Err(at(
+            "batch",
+            "0 trials per batch".into(),
+            "give 1 or more (1 = fully sequential)",
+        ));
+    }
+    let monitor = points[0].config.train.monitor;
+    let metric = spec.metric_or(monitor);
+    let task = points[0].config.experiment.task;
+    if task == schema::Task::Classify && matches!(metric, Monitor::ValAp50 | Monitor::ValAp) {
+        return Err(at(
+            "metric",
+            "is a detector's metric, and this experiment classifies".into(),
+            "use `val_accuracy` or `val_loss`",
+        ));
+    }
+    if let Some(d) = spec.direction
+        && d != search::direction_of(metric)
+    {
+        return Err(at(
+            "direction",
+            format!("disagrees with the metric {metric:?}"),
+            "leave `direction` out: val_loss is minimised, accuracy and AP maximised",
+        ));
+    }
+    if let Some(stop) = &spec.stop {
+        let stop_at = |key: &str, message: String, help: &str| {
+            let span = expand::value_span(table, &["stop".to_string(), key.to_string()]);
+            SpecError::at(file, text, span, message)
+                .field(format!("search.stop.{key}"))
+                .help(help)
+        };
+        if stop.reduction < 2 {
+            return Err(stop_at(
+                "reduction",
+                format!("reduction factor {}", stop.reduction),
+                "give 2 or more (3 keeps the top third at each rung)",
+            ));
+        }
+        if stop.grace == 0 {
+            return Err(stop_at(
+                "grace",
+                "0 epochs".into(),
+                "give 1 or more epochs before the first rung",
+            ));
+        }
+    }
+    let seeds = e
+        .axes
+        .iter()
+        .find(|a| a.path == ["experiment", "seeds"])
+        .map_or(1, |a| a.values.len());
+    let cells = (0..e.total / seeds)
+        .map(|c| (c * seeds..(c + 1) * seeds).collect())
+        .collect();
+    Ok(Some(SearchPlan {
+        names: e.dims.iter().map(|d| d.name()).collect(),
+        dists: e.dims.iter().map(|d| d.dist.clone()).collect(),
+        described: e.dims.iter().map(|d| d.describe()).collect(),
+        spec,
+        cells,
+        metric,
+    }))
 }
 
 /// Canonical form of a run: settings that cannot affect it are set to fixed values, so that

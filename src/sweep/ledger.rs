@@ -101,7 +101,8 @@ pub fn finished(dir: &Path, plan: &Plan, rerun: Rerun) -> Vec<Option<Outcome>> {
         .iter()
         .map(|r| match (load(dir, &r.id), rerun) {
             (_, Rerun::All) => None,
-            (Some(o), Rerun::Failed) if o.status != Status::Ok => None,
+            // A pruned run ended as its search decided; it did not fail.
+            (Some(o), Rerun::Failed) if !matches!(o.status, Status::Ok | Status::Pruned) => None,
             (o, _) => o,
         })
         .collect()

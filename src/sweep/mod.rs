@@ -5,6 +5,7 @@ pub mod platform;
 pub mod progress;
 pub mod results;
 pub mod run;
+pub mod search;
 pub mod source;
 pub mod summary;
 pub mod tools;
@@ -156,11 +157,21 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
                 src => {
                     let info = src.and_then(Result::ok);
                     let epochs = r.config.train.epochs;
+                    let metric = plan
+                        .search
+                        .as_ref()
+                        .map_or(r.config.train.monitor, |s| s.metric);
+                    let mut curve = Vec::new();
                     let mut on_epoch = |e: &crate::train::EpochLog| {
                         line.set(format!(
                             "{label} epoch {}/{epochs} train loss {:.4} val acc {:.4}",
                             e.epoch, e.train_loss, e.val_accuracy
                         ));
+                        curve.push(crate::train::score(metric, e));
+                        match &r.stop {
+                            Some(p) if p.should_stop(&curve) => crate::train::Control::Break(()),
+                            _ => crate::train::Control::Continue(()),
+                        }
                     };
                     run::execute(r, info.as_ref(), &cache, &device, &mut on_epoch)
                 }
@@ -295,6 +306,7 @@ fn finished_line(plan: &Plan, i: usize, o: &Outcome) -> String {
             o.epochs.len()
         ),
         (Status::Failed(msg), _, _) => format!("FAILED: {msg}"),
+        (Status::Pruned, _, _) => format!("stopped early after epoch {}", o.epochs.len()),
         _ => format!("DIVERGED in epoch {}", o.epochs.len() + 1),
     };
     format!(

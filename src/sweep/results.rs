@@ -136,7 +136,15 @@ pub fn write_runs_csv(
     let mut header = vec!["run_id".to_string()];
     header.extend(fixed.iter().map(|(n, _)| n.to_string()));
     header.extend(extra.iter().map(|&i| plan.axes[i].clone()));
+    // A search's runs: their trial (index in the grid cell) and the searched metric's best.
+    let search = plan.search.as_ref().filter(|s| s.samples());
+    if search.is_some() {
+        header.push("trial".into());
+    }
     header.push("status".into());
+    if let Some(s) = search {
+        header.push(format!("search_{}", super::search::metric_name(s.metric)));
+    }
     header.extend(columns.iter().map(|c| c.to_string()));
     header.extend(
         [
@@ -154,8 +162,16 @@ pub fn write_runs_csv(
         let mut row = vec![run.id.clone()];
         row.extend(fixed.iter().map(|(_, p)| fixed_value(run, p)));
         row.extend(extra.iter().map(|&i| blank_na(&run.axis_values[i])));
+        if search.is_some() {
+            row.push(run.trial.map_or(String::new(), |t| t.to_string()));
+        }
         let values = metric_values(o);
         row.push(o.status.as_str().into());
+        if let Some(s) = search {
+            row.push(
+                super::search::best_value(o, s.metric).map_or(String::new(), |v| format!("{v:.6}")),
+            );
+        }
         match &values {
             Some(v) => row.extend(v.iter().map(|x| format!("{x:.6}"))),
             None => row.extend(columns.iter().map(|_| String::new())),
@@ -171,6 +187,7 @@ pub fn write_runs_csv(
         row.push(match &o.status {
             Status::Failed(msg) => msg.clone(),
             Status::Diverged => format!("loss not finite in epoch {}", o.epochs.len() + 1),
+            Status::Pruned => format!("stopped early after epoch {}", o.epochs.len()),
             Status::Ok => String::new(),
         });
         w.write_record(&row)?;

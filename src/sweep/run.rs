@@ -22,6 +22,8 @@ pub enum Status {
     Ok,
     /// The loss became NaN or infinite.
     Diverged,
+    /// Stopped early by the search's stopping rule (`[search.stop]`): not a failure.
+    Pruned,
     /// Any other error, with its message.
     Failed(String),
 }
@@ -32,6 +34,7 @@ impl Status {
         match self {
             Status::Ok => "ok",
             Status::Diverged => "diverged",
+            Status::Pruned => "pruned",
             Status::Failed(_) => "failed",
         }
     }
@@ -81,7 +84,7 @@ fn train_and_test_task(
     source: Option<&SourceInfo>,
     cache: &Path,
     device: &Device,
-    on_epoch: &mut dyn FnMut(&EpochLog),
+    on_epoch: &mut dyn FnMut(&EpochLog) -> train::Control,
 ) -> anyhow::Result<Tested> {
     match run.config.experiment.task {
         Task::Classify => {
@@ -153,20 +156,21 @@ fn git_commit() -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// Trains and tests one run; errors become a `failed` or `diverged` outcome, not a panic.
+/// Trains and tests one run; errors become a `failed` or `diverged` outcome, not a panic, and
+/// `on_epoch` giving `Break` a `pruned` one.
 pub fn execute(
     run: &Run,
     source: Option<&SourceInfo>,
     cache: &Path,
     device: &Device,
-    on_epoch: &mut dyn FnMut(&EpochLog),
+    on_epoch: &mut dyn FnMut(&EpochLog) -> train::Control,
 ) -> Outcome {
     let start = Instant::now();
     let started = unix_now();
     let mut epochs = Vec::new();
     let mut record = |e: &EpochLog| {
         epochs.push(e.clone());
-        on_epoch(e);
+        on_epoch(e)
     };
     // A panic inside burn (a shape it cannot handle, say) fails this run, not the whole sweep.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -204,9 +208,12 @@ pub fn execute(
             }),
         },
         Err(e) => {
-            let status = match e.downcast_ref::<train::Diverged>() {
-                Some(_) => Status::Diverged,
-                None => Status::Failed(format!("{e:#}")),
+            let status = if e.downcast_ref::<train::Diverged>().is_some() {
+                Status::Diverged
+            } else if e.downcast_ref::<train::Pruned>().is_some() {
+                Status::Pruned
+            } else {
+                Status::Failed(format!("{e:#}"))
             };
             Outcome {
                 status,
@@ -341,7 +348,7 @@ fn train_and_test(
     source: Option<&SourceInfo>,
     cache: &Path,
     device: &Device,
-    on_epoch: &mut dyn FnMut(&EpochLog),
+    on_epoch: &mut dyn FnMut(&EpochLog) -> train::Control,
 ) -> anyhow::Result<(Metrics, usize, usize, String)> {
     let mut r = ready(run, source, cache, device)?;
     // A frozen, deterministic prefix runs once per image (shared with other runs), not per epoch.
@@ -358,7 +365,7 @@ fn train_and_test(
         }
         None => r.data.clone(),
     };
-    let fitted = train::fit(
+    let fitted = train::fit_controlled(
         r.net,
         &data,
         &r.train,
@@ -366,6 +373,7 @@ fn train_and_test(
         &r.settings,
         device,
         on_epoch,
+        None,
     )?;
     let test = train::evaluate_from(
         &fitted.best,

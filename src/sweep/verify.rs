@@ -110,6 +110,7 @@ pub fn verify(
         )
     })?;
     let plan = Plan::parse(&file, &text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let plan = super::search::results_plan(dir, &plan)?;
     let mut finished: Vec<(usize, run::Outcome)> = plan
         .runs
         .iter()
@@ -162,7 +163,9 @@ pub fn verify(
                 Some(s) => Some(source::obtain(s, &r.config.model, &cache, &device, log)?),
                 None => None,
             };
-            Ok(run::execute(r, info.as_ref(), &cache, &device, &mut |_| {}))
+            Ok(run::execute(r, info.as_ref(), &cache, &device, &mut |_| {
+                crate::train::Control::Continue(())
+            }))
         })?;
         let acc = |o: &run::Outcome| headline(o).unwrap_or(f64::NAN);
         let hash = |o: &run::Outcome| o.manifest.as_ref().and_then(|m| m.weights_sha256.clone());

@@ -219,6 +219,24 @@ impl std::fmt::Display for Diverged {
 
 impl std::error::Error for Diverged {}
 
+/// Training stopped early by its caller (a search's early-stopping rule) after an epoch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pruned {
+    /// The last epoch trained.
+    pub epoch: usize,
+}
+
+impl std::fmt::Display for Pruned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "stopped early after epoch {}", self.epoch)
+    }
+}
+
+impl std::error::Error for Pruned {}
+
+/// Whether training goes on after an epoch: `Break` stops it with a [`Pruned`] error.
+pub type Control = std::ops::ControlFlow<()>;
+
 /// Predictions of a model on some images, with the mean loss.
 pub struct Evaluation {
     /// Mean cross-entropy.
@@ -245,13 +263,33 @@ pub fn fit(
 /// [`fit`] that, given a checkpoint, resumes after its last epoch and saves one after each epoch.
 #[allow(clippy::too_many_arguments)]
 pub fn fit_resumable(
-    mut model: Network,
+    model: Network,
     data: &Prepared,
     train: &[usize],
     val: &[usize],
     s: &Settings,
     device: &Device,
     on_epoch: &mut dyn FnMut(&EpochLog),
+    checkpoint: Option<&checkpoint::Checkpoint>,
+) -> anyhow::Result<Fitted> {
+    let mut go_on = |e: &EpochLog| {
+        on_epoch(e);
+        Control::Continue(())
+    };
+    fit_controlled(model, data, train, val, s, device, &mut go_on, checkpoint)
+}
+
+/// [`fit_resumable`] whose caller may stop training after any epoch (`on_epoch` gives
+/// `Control::Break`): it then ends with a [`Pruned`] error.
+#[allow(clippy::too_many_arguments)]
+pub fn fit_controlled(
+    mut model: Network,
+    data: &Prepared,
+    train: &[usize],
+    val: &[usize],
+    s: &Settings,
+    device: &Device,
+    on_epoch: &mut dyn FnMut(&EpochLog) -> Control,
     checkpoint: Option<&checkpoint::Checkpoint>,
 ) -> anyhow::Result<Fitted> {
     if train.is_empty() || val.is_empty() {
@@ -353,7 +391,7 @@ pub fn fit_resumable(
             lr: first_lr,
             frozen_parts: frozen_now,
         };
-        on_epoch(&log);
+        let control = on_epoch(&log);
         let score = score(s.monitor, &log);
         epochs.push(log);
         if best.as_ref().is_none_or(|(b, _, _)| score > *b) {
@@ -368,6 +406,9 @@ pub fn fit_resumable(
             };
             job.save(&model, &optim, best, &state);
         }
+        if control.is_break() {
+            return Err(Pruned { epoch }.into());
+        }
     }
     let (_, best_epoch, best) = best.expect("at least one epoch");
     Ok(Fitted {
@@ -379,7 +420,8 @@ pub fn fit_resumable(
 }
 
 /// The number [`fit`] keeps the epoch that maximises.
-fn score(monitor: Monitor, log: &EpochLog) -> f64 {
+/// An epoch's value of `monitor`, higher better (the loss negated).
+pub fn score(monitor: Monitor, log: &EpochLog) -> f64 {
     match monitor {
         // Validation refuses a detector's metrics for a classifier.
         Monitor::ValAccuracy | Monitor::ValAp50 | Monitor::ValAp => log.val_accuracy,
