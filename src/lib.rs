@@ -9,6 +9,7 @@ pub mod detect;
 pub mod device;
 pub mod model;
 pub mod report;
+pub mod search;
 pub mod seed;
 pub mod spec;
 pub mod sweep;
