@@ -14,9 +14,7 @@ use std::time::Instant;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution as _, Normal};
-use sweep::search::{
-    Direction, Distribution, Observation, State, TpeConfig, Value, random, tpe,
-};
+use sweep::search::{Direction, Distribution, Observation, State, TpeConfig, Value, random, tpe};
 
 /// The trial counts at which the best value so far is reported.
 const CHECKPOINTS: [usize; 3] = [25, 50, 100];
@@ -171,7 +169,10 @@ fn main() {
         start.elapsed().as_secs_f64()
     );
     println!("# best value (minimising), mean ± std over {seeds} seeds");
-    println!("# {:<13} {:>6}  {:>20} {:>20} {:>20}", "function", "trials", METHODS[0], METHODS[1], METHODS[2]);
+    println!(
+        "# {:<13} {:>6}  {:>20} {:>20} {:>20}",
+        "function", "trials", METHODS[0], METHODS[1], METHODS[2]
+    );
     for (pi, p) in problems.iter().enumerate() {
         for t in CHECKPOINTS.into_iter().filter(|&t| t <= trials) {
             let cells: Vec<String> = (0..METHODS.len())
@@ -179,11 +180,15 @@ fn main() {
                     let v = &summary[&(pi, t, mi)];
                     let n = v.len() as f64;
                     let mean = v.iter().sum::<f64>() / n;
-                    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+                    let var =
+                        v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
                     format!("{mean:.4} ± {:.4}", var.sqrt())
                 })
                 .collect();
-            println!("# {:<13} {t:>6}  {:>20} {:>20} {:>20}", p.name, cells[0], cells[1], cells[2]);
+            println!(
+                "# {:<13} {t:>6}  {:>20} {:>20} {:>20}",
+                p.name, cells[0], cells[1], cells[2]
+            );
         }
     }
 }

@@ -53,7 +53,9 @@ impl Distribution {
         match *self {
             Distribution::Uniform { low, high } => {
                 if !(low.is_finite() && high.is_finite() && low <= high) {
-                    return Err(format!("uniform needs finite low <= high, got [{low}, {high}]"));
+                    return Err(format!(
+                        "uniform needs finite low <= high, got [{low}, {high}]"
+                    ));
                 }
             }
             Distribution::LogUniform { low, high } => {
