@@ -301,6 +301,7 @@ method = "tpe"
 trials = 6
 batch = 2
 seed = 3
+startup_trials = 2
 {stop}
 "#
     )

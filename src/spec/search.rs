@@ -71,6 +71,9 @@ pub struct Search {
     /// own, so the trials do not depend on `--jobs` or on timing.
     #[serde(default = "default_batch")]
     pub batch: usize,
+    /// TPE: trials drawn at random before the model is used (Optuna's `n_startup_trials`).
+    #[serde(default = "default_startup")]
+    pub startup_trials: usize,
     /// `[search.stop]`: early stopping of hopeless runs.
     #[serde(default)]
     pub stop: Option<Stop>,
@@ -85,6 +88,7 @@ impl Default for Search {
             metric: None,
             direction: None,
             batch: default_batch(),
+            startup_trials: default_startup(),
             stop: None,
         }
     }
@@ -92,6 +96,10 @@ impl Default for Search {
 
 fn default_batch() -> usize {
     4
+}
+
+fn default_startup() -> usize {
+    10
 }
 
 /// `[search.stop] method`.

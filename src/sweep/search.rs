@@ -60,7 +60,10 @@ struct Trial {
 
 fn sampled(plan: &Plan, s: &SearchPlan, opts: &Options) -> anyhow::Result<(Plan, Sweep)> {
     let batch = s.spec.effective_batch();
-    let tpe = search::TpeConfig::default();
+    let tpe = search::TpeConfig {
+        startup_trials: s.spec.startup_trials,
+        ..Default::default()
+    };
     let mut trials: Vec<Trial> = Vec::new();
     // Per cell, the observations the sampler sees and the curves the stopping rule sees.
     let mut seen: Vec<Vec<Observation>> = vec![Vec::new(); s.cells.len()];
@@ -202,21 +205,30 @@ pub fn best_value(o: &Outcome, metric: Monitor) -> Option<f64> {
     best(o, metric).map(|v| if metric == Monitor::ValLoss { -v } else { v })
 }
 
-/// What the sampler sees of a trial: the mean over its seeds' runs of their best value
-/// (higher better); pruned if any run was stopped; failed if any failed or diverged.
+/// What the sampler sees of a trial (higher better): the mean over its seeds' runs of their
+/// best value; stopped early if any run was, with the mean of their last values (what Optuna
+/// ranks a pruned trial by); failed if any run failed or diverged.
 fn state(outcomes: &[&Outcome], metric: Monitor) -> State {
-    let bests: Option<Vec<f64>> = outcomes.iter().map(|o| best(o, metric)).collect();
-    let mean = bests.map(|b| b.iter().sum::<f64>() / b.len() as f64);
+    let mean = |f: &dyn Fn(&Outcome) -> Option<f64>| {
+        let v: Option<Vec<f64>> = outcomes.iter().map(|o| f(o)).collect();
+        v.map(|v| v.iter().sum::<f64>() / v.len() as f64)
+    };
     let failed = outcomes
         .iter()
         .any(|o| matches!(o.status, Status::Failed(_) | Status::Diverged));
-    match (mean, failed) {
-        (Some(v), false) if outcomes.iter().any(|o| o.status == Status::Pruned) => State::Pruned {
-            step: outcomes.iter().map(|o| o.epochs.len()).min().unwrap_or(0),
-            value: v,
-        },
-        (Some(v), false) => State::Complete(v),
-        _ => State::Failed,
+    let last = |o: &Outcome| o.epochs.last().map(|e| score(metric, e));
+    if failed {
+        State::Failed
+    } else if outcomes.iter().any(|o| o.status == Status::Pruned) {
+        match mean(&last) {
+            Some(value) => State::Pruned {
+                step: outcomes.iter().map(|o| o.epochs.len()).min().unwrap_or(0),
+                value,
+            },
+            None => State::Failed,
+        }
+    } else {
+        mean(&|o| best(o, metric)).map_or(State::Failed, State::Complete)
     }
 }
 
