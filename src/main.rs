@@ -135,6 +135,15 @@ enum Command {
         #[arg(long, default_value_t = 6)]
         columns: usize,
     },
+    /// Print a search's best trial as a runnable experiment file (`sweep best DIR > best.toml`):
+    /// the experiment with the trial's values and grid cell written in and `[search]` removed.
+    Best {
+        /// Results folder of a search.
+        dir: PathBuf,
+        /// Only this grid cell's trials (numbered from 0, in `sweep plan`'s order).
+        #[arg(long, value_name = "N")]
+        cell: Option<usize>,
+    },
     /// Render the report of a results folder from its CSVs (nothing is retrained): charts as
     /// PNG and SVG, index.html and summary.md in DIR/report/, and a summary here.
     Report {
@@ -395,6 +404,20 @@ fn command(cli: Cli) -> ExitCode {
             match tools::augment_preview(&plan, &set, &out, images.max(1), columns.max(1)) {
                 Ok(()) => {
                     println!("{}", out.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("sweep: error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Best { dir, cell } => {
+            match engine::best::best(&dir, cell)
+                .and_then(|(plan, b)| engine::best::experiment_file(&plan, &b))
+            {
+                Ok(text) => {
+                    print!("{text}");
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

@@ -360,6 +360,79 @@ fn a_search_is_the_same_with_one_or_two_jobs_and_after_a_kill() {
     assert_eq!(again, one);
     let csv = std::fs::read_to_string(b.path().join("runs.csv")).unwrap();
     assert_eq!(csv.lines().count(), 7, "a header and six runs");
+
+    // `sweep best`: the best trial as a plain experiment whose run is that trial's run.
+    let (plan, best) = sweep::sweep::best::best(b.path(), None).unwrap();
+    let text = sweep::sweep::best::experiment_file(&plan, &best).unwrap();
+    let exported = Plan::parse(Path::new("best.toml"), &text).unwrap();
+    assert!(exported.search.is_none(), "{text}");
+    assert_eq!(exported.name, "tpe-best");
+    assert_eq!(exported.runs.len(), 1);
+    let id = &exported.runs[0].id;
+    let winner = one
+        .iter()
+        .position(|t| &t.0 == id)
+        .expect("the best file is one of the trials");
+    assert_eq!(winner, best.trial);
+    // It won on validation accuracy among the six.
+    let (_, sweep) = search::run(&plan, &options(b.path(), 1)).unwrap();
+    let val = |i: usize| {
+        sweep.outcomes[i]
+            .epochs
+            .iter()
+            .map(|e| e.val_accuracy)
+            .fold(f64::MIN, f64::max)
+    };
+    assert!((0..6).all(|i| val(i) <= val(winner)), "{text}");
+    assert_eq!(best.value, val(winner));
+}
+
+#[test]
+fn a_grid_with_a_stopping_rule_stops_runs_against_earlier_batches() {
+    let text = r#"
+[experiment]
+name = "grid-median"
+seeds = [0]
+
+[target]
+dataset = "uci-digits"
+labels_per_class = 3
+
+[model]
+backbone = "resnet-mini"
+width = 8
+stages = 2
+
+[train]
+epochs = 4
+patience = 0
+lr = [0.01, 0.003, 0.03, 0.0001, 0.00003, 0.00001]
+
+[transfer]
+strategy = "scratch"
+
+[search]
+batch = 3
+
+[search.stop]
+method = "median"
+warmup = 1
+min_trials = 3
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let plan = Plan::parse(&dir.path().join("x.toml"), text).unwrap();
+    assert_eq!(plan.runs.len(), 6);
+    let (plan, sweep) = search::run(&plan, &options(dir.path(), 2)).unwrap();
+    let epochs: Vec<usize> = sweep.outcomes.iter().map(|o| o.epochs.len()).collect();
+    // The first batch trains whole; of the second, the tiny rates fall below the median.
+    assert_eq!(epochs[..3], [4, 4, 4], "{epochs:?}");
+    let pruned = sweep
+        .outcomes
+        .iter()
+        .filter(|o| o.status == sweep::sweep::Status::Pruned)
+        .count();
+    assert!(pruned >= 2, "{epochs:?}");
+    assert_eq!(plan.runs.len(), 6);
 }
 
 #[test]

@@ -186,11 +186,8 @@ impl<'i> Expansion<'i> {
         'i: 'a,
     {
         let mut table: DeTable<'a> = self.root.clone();
-        let mut rest = index;
-        for axis in self.axes.iter().rev() {
-            let value = axis.values[rest % axis.values.len()].clone();
-            rest /= axis.values.len();
-            set(&mut table, &axis.path, value);
+        for (axis, value) in self.point_values(index) {
+            set(&mut table, &axis.path, value.clone());
         }
         for (k, dim) in self.dims.iter().enumerate() {
             let value = match values {
@@ -203,6 +200,18 @@ impl<'i> Expansion<'i> {
         let config =
             RunConfig::deserialize(de).map_err(|e| toml_error(file, text, Some(&table), &e))?;
         Ok(Point { config, table })
+    }
+
+    /// Each axis with its value at grid point `index` (the last axis varies fastest).
+    pub fn point_values(&self, index: usize) -> Vec<(&Axis<'i>, &Spanned<DeValue<'i>>)> {
+        let mut rest = index;
+        let mut out = Vec::with_capacity(self.axes.len());
+        for axis in self.axes.iter().rev() {
+            out.push((axis, &axis.values[rest % axis.values.len()]));
+            rest /= axis.values.len();
+        }
+        out.reverse();
+        out
     }
 
     /// The document values of sampled `values`, `texts` being [`Expansion::texts`]' for them.

@@ -1,5 +1,6 @@
 //! Running a plan: source stages once, then every run, in parallel workers, with progress.
 
+pub mod best;
 pub mod ledger;
 pub mod platform;
 pub mod progress;

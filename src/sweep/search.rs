@@ -208,7 +208,7 @@ pub fn best_value(o: &Outcome, metric: Monitor) -> Option<f64> {
 /// What the sampler sees of a trial (higher better): the mean over its seeds' runs of their
 /// best value; stopped early if any run was, with the mean of their last values (what Optuna
 /// ranks a pruned trial by); failed if any run failed or diverged.
-fn state(outcomes: &[&Outcome], metric: Monitor) -> State {
+pub(crate) fn state(outcomes: &[&Outcome], metric: Monitor) -> State {
     let mean = |f: &dyn Fn(&Outcome) -> Option<f64>| {
         let v: Option<Vec<f64>> = outcomes.iter().map(|o| f(o)).collect();
         v.map(|v| v.iter().sum::<f64>() / v.len() as f64)
