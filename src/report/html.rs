@@ -9,7 +9,8 @@ use super::table::Runs;
 use super::{budget, cell_name};
 use crate::sweep::results::write_atomic;
 
-fn esc(s: &str) -> String {
+/// `s` escaped for HTML text and attribute values.
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -67,6 +67,19 @@ pub fn save(fig: &impl Figure, stem: &Path) -> anyhow::Result<()> {
     std::fs::rename(&tmp_svg, &svg).with_context(|| format!("cannot write {}", svg.display()))
 }
 
+/// The legend every chart draws: lower right, on a translucent white box.
+pub fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 15))
+        .draw()
+}
+
 fn err<E: std::error::Error + Send + Sync + 'static>(e: DrawingAreaErrorKind<E>) -> anyhow::Error {
     anyhow!("{e}")
 }
@@ -187,13 +200,7 @@ impl LineChart {
                     PathElement::new(vec![(x, y), (x + 24, y)], colour.stroke_width(1))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 15))
-            .draw()
+        legend(chart)
     }
 }
 
@@ -352,14 +359,7 @@ impl Figure for Effects {
                 )
                 .map_err(err)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 15))
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart).map_err(err)?;
         Ok(())
     }
 }

@@ -11,7 +11,8 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::charts::Chart;
-use super::plot::{Figure, LineChart, PALETTE, Series, save};
+use super::html::esc;
+use super::plot::{Figure, LineChart, PALETTE, Series, legend, save};
 use super::stats::{Summary, paired};
 use super::table::Runs;
 use crate::search::Distribution;
@@ -375,12 +376,6 @@ pub fn section(results: &Path, dir: &Path, runs: &Runs) -> anyhow::Result<Option
     }))
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
 /// Points per group (a colour each); stopped trials hollow; a log, linear or categorical x.
 struct Scatter {
     title: String,
@@ -410,13 +405,7 @@ impl Scatter {
                 .label(label.clone())
                 .legend(move |(x, y)| Circle::new((x + 12, y), 5, colour.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 15))
-            .draw()
+        legend(chart)
     }
 }
 
