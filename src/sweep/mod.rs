@@ -1,6 +1,7 @@
 //! Running a plan: source stages once, then every run, in parallel workers, with progress.
 
 pub mod best;
+pub mod claim;
 pub mod ledger;
 pub mod platform;
 pub mod progress;
