@@ -124,11 +124,7 @@ pub fn try_claim(path: &Path, timeout: f64) -> std::io::Result<Attempt> {
     let holder = match read(path) {
         Some(o) => o,
         None => {
-            let age = std::fs::metadata(path)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|m| SystemTime::now().duration_since(m).ok())
-                .map_or(0.0, |d| d.as_secs_f64());
+            let age = age(path).unwrap_or(0.0);
             Owner {
                 host: "?".into(),
                 pid: 0,
@@ -146,12 +142,7 @@ pub fn try_claim(path: &Path, timeout: f64) -> std::io::Result<Attempt> {
     // it behind; it is cleared once older than the timeout.
     let guard = path.with_extension("takeover");
     if std::fs::create_dir(&guard).is_err() {
-        let old = std::fs::metadata(&guard)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|m| SystemTime::now().duration_since(m).ok())
-            .is_some_and(|d| d.as_secs_f64() > timeout);
-        if old {
+        if age(&guard).is_some_and(|a| a > timeout) {
             let _ = std::fs::remove_dir(&guard);
         }
         return Ok(Attempt::Held(holder));
@@ -171,6 +162,13 @@ pub fn try_claim(path: &Path, timeout: f64) -> std::io::Result<Attempt> {
     };
     let _ = std::fs::remove_dir(&guard);
     result
+}
+
+/// Seconds since `path` was last modified.
+fn age(path: &Path) -> Option<f64> {
+    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok()?;
+    let d = SystemTime::now().duration_since(modified).ok()?;
+    Some(d.as_secs_f64())
 }
 
 fn create(path: &Path, owner: &Owner) -> std::io::Result<()> {
