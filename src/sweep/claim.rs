@@ -8,7 +8,7 @@
 //! refreshed within the timeout (any host), or when it names the Slurm job of the process
 //! looking at it (a requeued job is the same job id in a new process).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -192,19 +192,15 @@ pub fn is_mine(path: &Path) -> bool {
     read(path).is_some_and(|o| o.same_process(&Owner::me()))
 }
 
-/// Refreshes this process's claim at `path` (no-op when it is not ours any more): rewritten
-/// under a temporary name and renamed, so readers never see half of it.
-pub fn refresh(path: &Path) -> std::io::Result<bool> {
+/// Refreshes this process's claim at `path` (no-op when it is not ours any more), written
+/// atomically so readers never see half of it (only its owner writes it, so the writer's one
+/// temporary name is enough).
+pub fn refresh(path: &Path) -> anyhow::Result<bool> {
     let Some(mut owner) = read(path).filter(|o| o.same_process(&Owner::me())) else {
         return Ok(false);
     };
     owner.refreshed = now();
-    let tmp = tmp_name(path);
-    std::fs::write(
-        &tmp,
-        serde_json::to_vec(&owner).map_err(std::io::Error::other)?,
-    )?;
-    std::fs::rename(&tmp, path)?;
+    super::results::write_atomic(path, &serde_json::to_vec(&owner)?)?;
     Ok(true)
 }
 
@@ -213,11 +209,4 @@ pub fn release(path: &Path) {
     if is_mine(path) {
         let _ = std::fs::remove_file(path);
     }
-}
-
-/// A temporary file name beside `path`, unique to this process.
-fn tmp_name(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".{}.tmp", std::process::id()));
-    path.with_file_name(name)
 }
