@@ -105,3 +105,23 @@ fn an_unreadable_claim_holds_until_its_file_is_old() {
     ));
     assert!(claim::is_mine(&path));
 }
+
+#[test]
+fn a_requeued_slurm_job_takes_over_its_earlier_runs_claim_but_not_a_peers() {
+    let mut earlier = Owner::me();
+    earlier.host = "node1".into();
+    earlier.slurm_job = Some("42".into());
+    let mut me = Owner::me();
+    me.host = "node2".into();
+    me.slurm_job = Some("42".into());
+    let at = earlier.refreshed;
+    // A peer process of the same job at the same restart (another node of it) holds.
+    assert_eq!(earlier.stale(&me, at, 60.0), None);
+    // The job requeued: its new process takes over what its first run claimed.
+    me.slurm_restarts = Some(1);
+    let why = earlier.stale(&me, at, 60.0).expect("stale");
+    assert!(why.contains("requeued"), "{why}");
+    // Another job's claim is not touched.
+    me.slurm_job = Some("43".into());
+    assert_eq!(earlier.stale(&me, at, 60.0), None);
+}

@@ -5,8 +5,8 @@
 //! A claim is created with `create_new` (atomic on local filesystems and NFSv3+), names its
 //! owner (host, pid, the process's start time, its Slurm job) and is refreshed by its owner. It
 //! is stale, and may be taken over, when its process is gone (same host), when it was not
-//! refreshed within the timeout (any host), or when it names the Slurm job of the process
-//! looking at it (a requeued job is the same job id in a new process).
+//! refreshed within the timeout (any host), or when it names an earlier run of the Slurm job of
+//! the process looking at it (a requeued job keeps its id and counts up its restarts).
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -28,6 +28,9 @@ pub struct Owner {
     pub refreshed: f64,
     /// `SLURM_JOB_ID` of the owner, if it runs under Slurm.
     pub slurm_job: Option<String>,
+    /// `SLURM_RESTART_COUNT` of the owner: how often its job was requeued (unset: never).
+    #[serde(default)]
+    pub slurm_restarts: Option<u32>,
 }
 
 /// Seconds since the Unix epoch.
@@ -67,6 +70,9 @@ impl Owner {
             started: t,
             refreshed: t,
             slurm_job: std::env::var("SLURM_JOB_ID").ok().filter(|s| !s.is_empty()),
+            slurm_restarts: std::env::var("SLURM_RESTART_COUNT")
+                .ok()
+                .and_then(|s| s.parse().ok()),
         }
     }
 
@@ -84,9 +90,11 @@ impl Owner {
                 return Some(format!("its process {} on {} is gone", self.pid, self.host));
             }
         }
+        // A requeued job keeps its id and counts up its restarts; processes of one job at one
+        // restart (srun steps, several nodes) are peers and keep each other's claims.
         if let (Some(a), Some(b)) = (&self.slurm_job, &me.slurm_job)
             && a == b
-            && !self.same_process(me)
+            && self.slurm_restarts.unwrap_or(0) < me.slurm_restarts.unwrap_or(0)
         {
             return Some(format!("its Slurm job {a} was requeued"));
         }
@@ -132,6 +140,7 @@ pub fn try_claim(path: &Path, timeout: f64) -> std::io::Result<Attempt> {
                 started: 0.0,
                 refreshed: now() - age,
                 slurm_job: None,
+                slurm_restarts: None,
             }
         }
     };
