@@ -95,6 +95,66 @@ enum Command {
         /// [default: the experiment's `device`, else cpu].
         #[arg(long, value_name = "DEVICE")]
         device: Option<sweep::device::Choice>,
+        /// Train only share K of N of the runs (the runs at plan positions K, K+N, K+2N, ...;
+        /// `sweep plan` numbers them from 1), e.g. `--shard 2/4`; start N processes, on one
+        /// machine or on several sharing the results folder, to split a grid between them.
+        /// Processes without --shard also share a folder: each run is claimed before it
+        /// trains, so none trains twice.
+        #[arg(long, value_name = "K/N", value_parser = engine::select::parse_shard)]
+        shard: Option<(usize, usize)>,
+        /// Train only the run with this id (repeat, or separate ids by commas).
+        #[arg(long, value_name = "ID", value_delimiter = ',')]
+        only: Vec<String>,
+        /// Train only the source stages the selected runs need (into the cache), no runs; the
+        /// first job of a `sweep submit`.
+        #[arg(long)]
+        sources_only: bool,
+    },
+    /// Run a sweep on a Slurm cluster: write job scripts under DIR/slurm/<n>/ and submit them
+    /// with sbatch: a job per source stage still to train, a job array of the runs that need
+    /// it (afterok), an array of the runs that need none, and a job that renders the report
+    /// (afterany). Only runs the results folder lacks are submitted, so submitting again after a
+    /// cancelled or failed task trains just what is missing.
+    Submit {
+        /// Experiment file (TOML).
+        file: PathBuf,
+        /// Results folder, on a filesystem every node sees [default: results/<experiment
+        /// name>].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Slurm partition of every job [default: the cluster's].
+        #[arg(long, value_name = "P")]
+        partition: Option<String>,
+        /// Time limit of every job, as sbatch takes it (`30`, `2:00:00`, `1-0`).
+        #[arg(long, value_name = "T")]
+        time: Option<String>,
+        /// CPUs of every task; each run computes on this many threads.
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        cpus_per_task: usize,
+        /// GPUs of every task (the runs use the GPUs Slurm assigns; give the experiment a
+        /// `device`, e.g. cuda, and build sweep with that feature).
+        #[arg(long, value_name = "N")]
+        gpus_per_task: Option<usize>,
+        /// Memory of every job, as sbatch takes it (`4G`).
+        #[arg(long, value_name = "M")]
+        mem: Option<String>,
+        /// Most array tasks running at once (`--array=0-99%K`); for a search, how many worker
+        /// processes share it [default for a search: 4].
+        #[arg(long, value_name = "K")]
+        max_parallel: Option<usize>,
+        /// An extra sbatch option for every job, written as an #SBATCH line (repeat), e.g.
+        /// --sbatch-arg=--account=lab.
+        #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+        sbatch_arg: Vec<String>,
+        /// Print the job scripts and the sbatch lines; write and submit nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Show a results folder's state: finished runs by status, runs being trained (host, pid,
+    /// Slurm job), stale claims, pending runs, and the Slurm jobs `sweep submit` recorded.
+    Status {
+        /// Results folder.
+        dir: PathBuf,
     },
     /// Learning-rate range test (fastai's lr_find) for one run: prints a suggested rate and
     /// writes the loss-vs-rate curve as CSV, PNG and SVG.
@@ -255,6 +315,9 @@ fn command(cli: Cli) -> ExitCode {
             cache,
             no_feature_cache,
             device,
+            shard,
+            only,
+            sources_only,
         } => {
             // Preflight before the banner; `engine::run` checks again (datasets are loaded once
             // per process, so the second pass costs little).
@@ -278,6 +341,11 @@ fn command(cli: Cli) -> ExitCode {
                 rerun,
                 cache,
                 device: device.or(plan.device).unwrap_or_default(),
+                select: engine::select::Selection {
+                    shard,
+                    only,
+                    sources_only,
+                },
             };
             sweep::train::features::set_enabled(!no_feature_cache);
             if !quiet {
@@ -300,6 +368,28 @@ fn command(cli: Cli) -> ExitCode {
                 );
             }
             match engine::search::run(&plan, &opts) {
+                Ok((_, done)) if !opts.select.is_all() => {
+                    let bad = done
+                        .outcomes
+                        .iter()
+                        .filter(|o| !matches!(o.status, Status::Ok | Status::Pruned))
+                        .count();
+                    if opts.select.sources_only {
+                        println!("sweep: source stages ready in the cache");
+                    } else {
+                        println!(
+                            "sweep: {} selected runs finished ({} trained now); results: {}",
+                            done.outcomes.len(),
+                            done.trained,
+                            out.join("runs.csv").display()
+                        );
+                    }
+                    if bad > 0 {
+                        eprintln!("sweep: {bad} of them did not finish well; see runs.csv");
+                        return ExitCode::FAILURE;
+                    }
+                    ExitCode::SUCCESS
+                }
                 Ok((plan, done)) => {
                     let outcomes = done.outcomes;
                     let task = plan
@@ -346,6 +436,53 @@ fn command(cli: Cli) -> ExitCode {
                 },
             }
         }
+        Command::Submit {
+            file,
+            out,
+            partition,
+            time,
+            cpus_per_task,
+            gpus_per_task,
+            mem,
+            max_parallel,
+            sbatch_arg,
+            dry_run,
+        } => {
+            let plan = match Plan::load(&file)
+                .and_then(|plan| sweep::spec::preflight::check(&plan).map(|()| plan))
+            {
+                Ok(plan) => plan,
+                Err(e) => return spec_error(&e),
+            };
+            let out = out.unwrap_or_else(|| PathBuf::from("results").join(&plan.name));
+            let opts = engine::slurm::Submit {
+                out: out.clone(),
+                partition,
+                time,
+                cpus_per_task,
+                gpus_per_task,
+                mem,
+                max_parallel,
+                sbatch_args: sbatch_arg,
+            };
+            match submit(&plan, &opts, dry_run) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("sweep: error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Status { dir } => match engine::status::read(&dir) {
+            Ok(s) => {
+                print!("{}", engine::status::render(&s, &dir));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("sweep: error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::LrFind {
             file,
             run,
@@ -573,6 +710,68 @@ fn command(cli: Cli) -> ExitCode {
             logits,
         } => predict(&backbone, &weights, &images, top, size, logits),
     }
+}
+
+/// `sweep submit`: prints the submission (`--dry-run`) or writes and submits it.
+fn submit(plan: &Plan, opts: &engine::slurm::Submit, dry_run: bool) -> anyhow::Result<()> {
+    if opts.out.exists() {
+        engine::ledger::check_experiment(&opts.out, plan)?;
+    }
+    let s = engine::slurm::prepare(plan, opts)?;
+    if s.jobs.is_empty() {
+        println!(
+            "sweep: all {} runs of `{}` are finished in {}; nothing to submit (`sweep report {}` \
+             renders the report)",
+            plan.runs.len(),
+            plan.name,
+            opts.out.display(),
+            opts.out.display()
+        );
+        return Ok(());
+    }
+    let missing: usize = s.jobs.iter().map(|j| j.runs.len()).sum();
+    if dry_run {
+        for j in &s.jobs {
+            println!("# ---- {}", j.script.display());
+            print!("{}", j.text);
+            if !j.runs.is_empty() {
+                println!(
+                    "# ---- {} ({} runs)",
+                    j.script.with_extension("txt").display(),
+                    j.runs.len()
+                );
+                println!("{}", j.runs.join("\n"));
+            }
+        }
+        println!("# ---- sbatch lines");
+        print!("{}", engine::slurm::script(&s));
+        return Ok(());
+    }
+    std::fs::create_dir_all(&opts.out)?;
+    engine::results::write_atomic(&opts.out.join("experiment.toml"), plan.text.as_bytes())?;
+    let ids = engine::slurm::submit(&s, &opts.out, &|line| eprintln!("sweep: {line}"))?;
+    if missing > 0 {
+        println!(
+            "sweep: submitted {missing} runs of `{}` ({} already finished) as {} jobs: {}",
+            plan.name,
+            s.finished,
+            ids.len(),
+            ids.join(" ")
+        );
+    } else {
+        println!(
+            "sweep: submitted the search `{}` as {} jobs: {}",
+            plan.name,
+            ids.len(),
+            ids.join(" ")
+        );
+    }
+    println!(
+        "sweep: scripts in {}; `sweep status {}` shows progress",
+        s.dir.display(),
+        opts.out.display()
+    );
+    Ok(())
 }
 
 fn predict(

@@ -125,3 +125,33 @@ fn a_requeued_slurm_job_takes_over_its_earlier_runs_claim_but_not_a_peers() {
     me.slurm_job = Some("43".into());
     assert_eq!(earlier.stale(&me, at, 60.0), None);
 }
+
+#[test]
+fn a_held_claim_is_refreshed_in_the_background_and_removed_when_dropped() {
+    // SAFETY: set before any claim starts the heartbeat; no other test here reads the variable
+    // (they pass their timeouts to try_claim).
+    unsafe { std::env::set_var("SWEEP_CLAIM_TIMEOUT", "0.5") };
+    let dir = tempfile::tempdir().unwrap();
+    let path = claim::path(dir.path(), "r1");
+    let (held, why) = claim::Claim::take(&path).unwrap().unwrap();
+    assert!(why.is_none());
+    let first = claim::read(&path).unwrap().refreshed;
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let later = claim::read(&path).unwrap();
+    assert!(later.refreshed > first, "not refreshed");
+    // So another host, which sees nothing but the refresh time, keeps off it.
+    let elsewhere = Owner {
+        host: "elsewhere".into(),
+        ..Owner::me()
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(later.stale(&elsewhere, now, 0.5).is_none());
+    assert!(held.still_mine());
+    // A second take by anyone on this host finds it held.
+    assert!(claim::Claim::take(&path).unwrap().is_err());
+    drop(held);
+    assert!(!path.exists());
+}

@@ -530,21 +530,6 @@ fn a_finished_sweep_trains_nothing_and_a_new_axis_value_trains_only_its_cells() 
 }
 
 #[test]
-fn a_locked_results_folder_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("ledger.toml");
-    std::fs::write(&file, LEDGER).unwrap();
-    let out = dir.path().join("out");
-    std::fs::create_dir_all(&out).unwrap();
-    let _held = sweep::sweep::ledger::lock(&out).unwrap();
-    let second = run_sweep(&file, &out, &[]);
-    assert!(!second.status.success());
-    let err = String::from_utf8_lossy(&second.stderr);
-    assert!(err.contains("in use by another `sweep run`"), "{err}");
-    assert!(!out.join("runs.csv").exists());
-}
-
-#[test]
 fn kill_9_at_any_point_then_resume_gives_the_uninterrupted_results() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("ledger.toml");

@@ -316,6 +316,7 @@ fn options(out: &Path, jobs: usize) -> Options {
         rerun: Default::default(),
         cache: None,
         device: Default::default(),
+        select: Default::default(),
     }
 }
 

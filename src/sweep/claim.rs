@@ -5,7 +5,7 @@
 //! A claim is created with `create_new` (atomic on local filesystems and NFSv3+), names its
 //! owner (host, pid, the process's start time, its Slurm job) and is refreshed by its owner. It
 //! is stale, and may be taken over, when its process is gone (same host), when it was not
-//! refreshed within the timeout (any host), or when it names an earlier run of the Slurm job of
+//! refreshed within the timeout (another host), or when it names an earlier run of the Slurm job of
 //! the process looking at it (a requeued job keeps its id and counts up its restarts).
 
 use std::path::Path;
@@ -28,6 +28,10 @@ pub struct Owner {
     pub refreshed: f64,
     /// `SLURM_JOB_ID` of the owner, if it runs under Slurm.
     pub slurm_job: Option<String>,
+    /// The owner's array task as Slurm names it (`SLURM_ARRAY_JOB_ID_SLURM_ARRAY_TASK_ID`,
+    /// e.g. `17_0`), what `squeue` shows and `scancel` takes.
+    #[serde(default)]
+    pub slurm_task: Option<String>,
     /// `SLURM_RESTART_COUNT` of the owner: how often its job was requeued (unset: never).
     #[serde(default)]
     pub slurm_restarts: Option<u32>,
@@ -70,6 +74,13 @@ impl Owner {
             started: t,
             refreshed: t,
             slurm_job: std::env::var("SLURM_JOB_ID").ok().filter(|s| !s.is_empty()),
+            slurm_task: match (
+                std::env::var("SLURM_ARRAY_JOB_ID"),
+                std::env::var("SLURM_ARRAY_TASK_ID"),
+            ) {
+                (Ok(job), Ok(task)) if !job.is_empty() => Some(format!("{job}_{task}")),
+                _ => None,
+            },
             slurm_restarts: std::env::var("SLURM_RESTART_COUNT")
                 .ok()
                 .and_then(|s| s.parse().ok()),
@@ -97,6 +108,11 @@ impl Owner {
             && self.slurm_restarts.unwrap_or(0) < me.slurm_restarts.unwrap_or(0)
         {
             return Some(format!("its Slurm job {a} was requeued"));
+        }
+        // On this host liveness is known, so a live process's claim holds however long it
+        // is silent (stopped, or blocked on a slow filesystem); elsewhere silence is all we see.
+        if self.host == me.host {
+            return None;
         }
         let silent = at - self.refreshed;
         (silent > timeout).then(|| {
@@ -140,6 +156,7 @@ pub fn try_claim(path: &Path, timeout: f64) -> std::io::Result<Attempt> {
                 started: 0.0,
                 refreshed: now() - age,
                 slurm_job: None,
+                slurm_task: None,
                 slurm_restarts: None,
             }
         }
@@ -217,5 +234,97 @@ pub fn refresh(path: &Path) -> anyhow::Result<bool> {
 pub fn release(path: &Path) {
     if is_mine(path) {
         let _ = std::fs::remove_file(path);
+    }
+}
+
+/// The claim file of run `id` in results folder `dir`.
+pub fn path(dir: &Path, id: &str) -> std::path::PathBuf {
+    dir.join("claims").join(format!("{id}.json"))
+}
+
+/// Seconds without a refresh after which a claim of another host counts as abandoned:
+/// `SWEEP_CLAIM_TIMEOUT` if set, else 300. Held claims are refreshed every fifth of it.
+pub fn timeout() -> f64 {
+    std::env::var("SWEEP_CLAIM_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|t| *t > 0.0)
+        .unwrap_or(300.0)
+}
+
+/// The claims this process holds, refreshed by one background thread.
+static HELD: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+static HEARTBEAT: std::sync::Once = std::sync::Once::new();
+
+fn start_heartbeat() {
+    HEARTBEAT.call_once(|| {
+        let every = std::time::Duration::from_secs_f64((timeout() / 5.0).max(0.05));
+        let _ = std::thread::Builder::new()
+            .name("sweep-claims".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(every);
+                    let held = HELD.lock().map(|h| h.clone()).unwrap_or_default();
+                    for path in held {
+                        // A failed refresh (a full disk, a lost mount) shows as silence, which
+                        // is the truth: other processes may take the run over.
+                        let _ = refresh(&path);
+                    }
+                }
+            });
+    });
+}
+
+/// A claim this process holds, refreshed in the background until dropped (then removed).
+pub struct Claim {
+    path: std::path::PathBuf,
+}
+
+impl Claim {
+    /// Claims `path` ([`try_claim`] with [`timeout`]): the claim and, when a stale claim was
+    /// taken over, why; or the live owner holding it.
+    pub fn take(path: &Path) -> std::io::Result<Result<(Claim, Option<String>), Owner>> {
+        match try_claim(path, timeout())? {
+            Attempt::Held(owner) => Ok(Err(owner)),
+            Attempt::Taken(why) => {
+                start_heartbeat();
+                if let Ok(mut held) = HELD.lock() {
+                    held.push(path.to_path_buf());
+                }
+                Ok(Ok((
+                    Claim {
+                        path: path.to_path_buf(),
+                    },
+                    why,
+                )))
+            }
+        }
+    }
+
+    /// Whether the claim still names this process (another may have taken it over while this
+    /// one was silent).
+    pub fn still_mine(&self) -> bool {
+        is_mine(&self.path)
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if let Ok(mut held) = HELD.lock() {
+            held.retain(|p| p != &self.path);
+        }
+        release(&self.path);
+    }
+}
+
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pid {} on {}", self.pid, self.host)?;
+        match (&self.slurm_task, &self.slurm_job) {
+            (Some(task), _) => write!(f, ", Slurm job {task}")?,
+            (None, Some(job)) => write!(f, ", Slurm job {job}")?,
+            _ => {}
+        }
+        Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! The ledger of a results folder: which runs are finished (`runs/<id>/outcome.json`, written
-//! by an atomic rename of the whole run folder), the lock that keeps two `sweep run`s apart, and
-//! the check that a folder belongs to the experiment.
+//! by an atomic rename of the whole run folder), the lock under which processes sharing the
+//! folder rewrite its CSVs, and the check that a folder belongs to the experiment.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -23,12 +23,13 @@ pub enum Rerun {
     All,
 }
 
-/// An exclusive lock on a results folder, held while the value lives.
+/// An exclusive lock on a results folder's shared files (`runs.csv`, `epochs.csv`,
+/// `experiment.toml`), held while the value lives: briefly, while one process rewrites them.
 pub struct Lock {
     _file: File,
 }
 
-/// Takes the folder's lock, or says who holds it.
+/// Takes the folder's lock, waiting while another process holds it.
 pub fn lock(dir: &Path) -> anyhow::Result<Lock> {
     let path = dir.join(".sweep.lock");
     let file = std::fs::OpenOptions::new()
@@ -38,23 +39,17 @@ pub fn lock(dir: &Path) -> anyhow::Result<Lock> {
         .write(true)
         .open(&path)
         .with_context(|| format!("cannot open {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => {
-            use std::io::Write;
-            let mut f = &file;
-            let _ = f.set_len(0);
-            let _ = writeln!(f, "{}", std::process::id());
-            Ok(Lock { _file: file })
-        }
-        Err(_) => {
-            let pid = std::fs::read_to_string(&path).unwrap_or_default();
-            bail!(
-                "{} is in use by another `sweep run` (pid {}); wait for it to finish, or give this one another --out",
-                dir.display(),
-                pid.trim()
-            )
-        }
-    }
+    file.lock()
+        .with_context(|| format!("cannot lock {}", path.display()))?;
+    Ok(Lock { _file: file })
+}
+
+/// Whether a run's recorded outcome was written at or after `since` (by this or another
+/// process).
+pub fn finished_since(dir: &Path, id: &str, since: std::time::SystemTime) -> bool {
+    std::fs::metadata(run_dir(dir, id).join("outcome.json"))
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t >= since)
 }
 
 /// Refuses a folder that holds the results of an experiment with another name.
@@ -112,7 +107,8 @@ pub fn finished(dir: &Path, plan: &Plan, rerun: Rerun) -> Vec<Option<Outcome>> {
 /// with an `outcome.json` is always complete.
 pub fn commit(dir: &Path, id: &str, files: &[(&str, Vec<u8>)]) -> anyhow::Result<()> {
     let runs = dir.join("runs");
-    let tmp = runs.join(format!(".{id}.tmp"));
+    // The writer's own name: another process may be writing this run's folder too (a rerun).
+    let tmp = runs.join(format!(".{id}.{}.tmp", std::process::id()));
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).with_context(|| format!("cannot clear {}", tmp.display()))?;
     }

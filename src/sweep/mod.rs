@@ -8,13 +8,16 @@ pub mod progress;
 pub mod results;
 pub mod run;
 pub mod search;
+pub mod select;
+pub mod slurm;
 pub mod source;
+pub mod status;
 pub mod summary;
 pub mod tools;
 pub mod verify;
 pub mod workers;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -43,6 +46,8 @@ pub struct Options {
     pub cache: Option<PathBuf>,
     /// Where runs train.
     pub device: crate::device::Choice,
+    /// Which runs this process trains (default: all).
+    pub select: select::Selection,
 }
 
 enum Task {
@@ -50,38 +55,68 @@ enum Task {
     Run(usize),
 }
 
-/// The outcome of every run of a plan, and how many were trained by this call.
+/// The outcome of every selected run of a plan, and how many were trained by this call.
 pub struct Sweep {
-    /// One outcome per run of the plan, in plan order.
+    /// One outcome per selected run, in plan order (every run of the plan unless
+    /// [`Options::select`] chose some).
     pub outcomes: Vec<Outcome>,
-    /// Runs trained now (the rest were finished before and read from the ledger).
+    /// Runs trained now (the rest were finished before, or by another process, and read from the
+    /// ledger).
     pub trained: usize,
 }
 
-/// Trains every run of `plan` that `opts.out` has no result for, writing each run's folder
-/// atomically as it finishes and rebuilding the CSVs from every finished run.
+/// How long a process waits between looks at a run or source stage another process holds.
+const POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Trains every selected run of `plan` that `opts.out` has no result for, writing each run's
+/// folder atomically as it finishes and rebuilding the CSVs from every finished run.
+///
+/// Many processes may do this on one folder at once (on one machine or several sharing the
+/// filesystem): each run is claimed before it trains ([`claim`]), a run another live process
+/// holds is waited for and read back when it finishes, and a run whose claim went stale (its
+/// process died, or fell silent) is taken over.
 pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
     let out = &opts.out;
     // Every dataset, budget and weights file is checked (and URLs downloaded) before the results
     // folder is touched; a problem is a SpecError naming the file and setting.
     crate::spec::preflight::check(plan)?;
+    let selected = opts.select.indices(plan)?;
     let devices = opts.device.open()?;
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create the results folder {}", out.display()))?;
-    let _lock = ledger::lock(out)?;
-    ledger::check_experiment(out, plan)?;
-    results::write_atomic(&out.join("experiment.toml"), plan.text.as_bytes())?;
+    let began = std::time::SystemTime::now();
+    {
+        let _lock = ledger::lock(out)?;
+        ledger::check_experiment(out, plan)?;
+        results::write_atomic(&out.join("experiment.toml"), plan.text.as_bytes())?;
+    }
     let cache = opts.cache.clone().unwrap_or_else(|| out.join("cache"));
     let done = ledger::finished(out, plan, opts.rerun);
-    let todo = |i: usize| done[i].is_none();
+    let mut in_scope = vec![false; plan.runs.len()];
+    for &i in &selected {
+        in_scope[i] = true;
+    }
+    let todo = |i: usize| in_scope[i] && done[i].is_none();
+    // Runs asked to train again: their old result does not count, one written since we began
+    // (by another process of the same rerun) does.
+    let redo: Vec<bool> = (0..plan.runs.len())
+        .map(|i| todo(i) && ledger::load(out, &plan.runs[i].id).is_some())
+        .collect();
+    let on_disk = |i: usize| -> Option<Outcome> {
+        let id = &plan.runs[i].id;
+        if redo[i] && !ledger::finished_since(out, id, began) {
+            return None;
+        }
+        ledger::load(out, id)
+    };
     if !opts.quiet {
-        let n = done.iter().filter(|d| d.is_some()).count();
+        let n = selected.iter().filter(|&&i| done[i].is_some()).count();
         if n > 0 {
             eprintln!(
                 "sweep: {n} of {} runs already finished in {}; training the other {}",
-                plan.runs.len(),
+                selected.len(),
                 out.display(),
-                plan.runs.len() - n
+                selected.len() - n
             );
         }
     }
@@ -105,20 +140,26 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
         .collect();
 
     // Source stages first, then runs that need none, so no worker waits while another pretrains.
-    let mut tasks: Vec<Task> = sources.keys().cloned().map(Task::Source).collect();
-    tasks.extend(
-        (0..plan.runs.len())
-            .filter(|&i| todo(i) && run_source[i].is_none())
-            .map(Task::Run),
-    );
-    tasks.extend(
-        (0..plan.runs.len())
-            .filter(|&i| todo(i) && run_source[i].is_some())
-            .map(Task::Run),
-    );
-    let trained = tasks.iter().filter(|t| matches!(t, Task::Run(_))).count();
+    let mut tasks: VecDeque<Task> = sources.keys().cloned().map(Task::Source).collect();
+    if !opts.select.sources_only {
+        tasks.extend(
+            (0..plan.runs.len())
+                .filter(|&i| todo(i) && run_source[i].is_none())
+                .map(Task::Run),
+        );
+        tasks.extend(
+            (0..plan.runs.len())
+                .filter(|&i| todo(i) && run_source[i].is_some())
+                .map(Task::Run),
+        );
+    }
+    let total = tasks.iter().filter(|t| matches!(t, Task::Run(_))).count();
+    let tasks = Mutex::new(tasks);
+    // Runs another process holds: looked at again once the queue is empty.
+    let waiting: Mutex<VecDeque<usize>> = Mutex::new(VecDeque::new());
+    let trained = AtomicUsize::new(0);
 
-    let progress = progress::Progress::new(trained, progress::Mode::detect(opts.quiet));
+    let progress = progress::Progress::new(total, progress::Mode::detect(opts.quiet));
     let log = |line: String| progress.log(line);
     let obtain = |key: &str, device: &Device| -> Result<SourceInfo, String> {
         cells[key]
@@ -131,29 +172,80 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
     };
 
     let outcomes: Mutex<Vec<Option<Outcome>>> = Mutex::new(done.clone());
-    if trained == 0 {
-        save_csvs(out, plan, &done)?;
-    }
     let write_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
-    let next = AtomicUsize::new(0);
+    let fail = |e: anyhow::Error| {
+        write_error.lock().expect("lock").get_or_insert(e);
+    };
+    // Records a run's outcome (trained here or read back) and rewrites the CSVs.
+    let record = |i: usize, outcome: Outcome, trained_here: bool| -> anyhow::Result<()> {
+        let mut all = outcomes.lock().expect("results lock");
+        all[i] = Some(outcome);
+        if trained_here && let Err(e) = save(out, plan, i, &all, &on_disk) {
+            // runs.csv lists a run only once its folder is written, and a later save must not
+            // list this one.
+            all[i] = ledger::load(out, &plan.runs[i].id);
+            return Err(e);
+        }
+        Ok(())
+    };
     let worker = |device: Device| {
         loop {
             // After a failed write (a full disk, most likely) nothing more could be saved.
             if write_error.lock().expect("lock").is_some() {
                 break;
             }
-            let t = next.fetch_add(1, Ordering::SeqCst);
-            let Some(task) = tasks.get(t) else { break };
-            let i = match task {
-                Task::Source(key) => {
-                    let _ = obtain(key, &device);
+            let next = tasks.lock().expect("lock").pop_front();
+            let (i, retry) = match next {
+                Some(Task::Source(key)) => {
+                    let _ = obtain(&key, &device);
                     continue;
                 }
-                Task::Run(i) => *i,
+                Some(Task::Run(i)) => (i, false),
+                None => match waiting.lock().expect("lock").pop_front() {
+                    Some(i) => (i, true),
+                    None => break,
+                },
             };
             let r = &plan.runs[i];
             let label = format!("run {} [{}]", r.id, axis_cells(plan, i));
+            let path = claim::path(out, &r.id);
+            let claim = match claim::Claim::take(&path) {
+                Ok(Ok((c, why))) => {
+                    if let Some(why) = why {
+                        log(format!("{label}: taking over its claim ({why})"));
+                    }
+                    c
+                }
+                Ok(Err(owner)) => {
+                    if !retry {
+                        log(format!(
+                            "{label} is being trained by {owner}; waiting for it"
+                        ));
+                    } else {
+                        std::thread::sleep(POLL);
+                    }
+                    waiting.lock().expect("lock").push_back(i);
+                    continue;
+                }
+                Err(e) => {
+                    fail(results::write_error(&path, e));
+                    break;
+                }
+            };
+            // Finished by another process between our look at the ledger and the claim.
+            if let Some(o) = on_disk(i) {
+                drop(claim);
+                let line = progress.start(label.clone());
+                let summary = format!(
+                    "{} (trained by another process)",
+                    finished_line(plan, i, &o)
+                );
+                let _ = record(i, o, false);
+                progress.finish(line, summary);
+                continue;
+            }
             let line = progress.start(format!("{label} starting"));
+            let lost = std::cell::Cell::new(false);
             let outcome = match run_source[i].as_deref().map(|k| obtain(k, &device)) {
                 Some(Err(msg)) => failed(msg),
                 src => {
@@ -170,6 +262,10 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
                             e.epoch, e.train_loss, e.val_accuracy
                         ));
                         curve.push(crate::train::score(metric, e));
+                        if !claim.still_mine() {
+                            lost.set(true);
+                            return crate::train::Control::Break(());
+                        }
                         match &r.stop {
                             Some(p) if p.should_stop(&curve) => crate::train::Control::Break(()),
                             _ => crate::train::Control::Continue(()),
@@ -178,26 +274,32 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
                     run::execute(r, info.as_ref(), &cache, &device, &mut on_epoch)
                 }
             };
+            // Taken over while we were silent (a stalled filesystem, a suspended process):
+            // the taker's result is the one kept.
+            if lost.get() || !claim.still_mine() {
+                drop(claim);
+                progress.finish(
+                    line,
+                    format!("{label}: its claim was taken over; leaving it"),
+                );
+                waiting.lock().expect("lock").push_back(i);
+                continue;
+            }
             let summary = finished_line(plan, i, &outcome);
-            let mut all = outcomes.lock().expect("results lock");
             match &outcome.status {
                 // Out of space for a cache entry: the machine's fault, not the run's, so it is
                 // not recorded as failed and the next `sweep run` trains it again.
                 Status::Failed(msg) if results::is_disk_full_message(msg) => {
-                    let e = anyhow::anyhow!("run {} could not be trained: {msg}", r.id);
-                    write_error.lock().expect("lock").get_or_insert(e);
+                    fail(anyhow::anyhow!("run {} could not be trained: {msg}", r.id));
                 }
-                _ => {
-                    all[i] = Some(outcome);
-                    if let Err(e) = save(out, plan, i, &all) {
-                        // runs.csv lists a run only once its folder is written, and a later
-                        // save must not list this one.
-                        all[i] = ledger::load(out, &r.id);
-                        write_error.lock().expect("lock").get_or_insert(e);
+                _ => match record(i, outcome, true) {
+                    Ok(()) => {
+                        trained.fetch_add(1, Ordering::SeqCst);
                     }
-                }
+                    Err(e) => fail(e),
+                },
             }
-            drop(all);
+            drop(claim);
             progress.finish(line, summary);
         }
     };
@@ -222,18 +324,32 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
         }
     });
     progress.clear();
+    let outcomes = outcomes.into_inner().expect("lock");
     if let Some(e) = write_error.into_inner().expect("lock") {
         if !results::is_disk_full(&e) {
             return Err(e);
         }
-        let saved = outcomes.lock().expect("lock").iter().flatten().count();
+        let saved = selected.iter().filter(|&&i| outcomes[i].is_some()).count();
         return Err(e.context(format!(
             "no space left on the disk: {saved} of {} runs are saved in {}; free some space and \
              run the same `sweep run` again, which trains only the other {}",
-            plan.runs.len(),
+            selected.len(),
             out.display(),
-            plan.runs.len() - saved
+            selected.len() - saved
         )));
+    }
+    if opts.select.sources_only {
+        if let Some(Err(msg)) = cells
+            .values()
+            .filter_map(OnceLock::get)
+            .find(|c| c.is_err())
+        {
+            anyhow::bail!("{msg}");
+        }
+    } else {
+        // Runs finished by other processes since our last save are in the CSVs too.
+        let _lock = ledger::lock(out)?;
+        save_csvs(out, plan, &outcomes, &on_disk)?;
     }
     // One source stage: also publish its backbone under a stable name, for other experiments'
     // `[model] weights`.
@@ -244,14 +360,17 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
         let stable = out.join("source.safetensors");
         results::write_atomic(&stable, &std::fs::read(&weights)?)?;
     }
+    let mut outcomes = outcomes;
     Ok(Sweep {
-        outcomes: outcomes
-            .into_inner()
-            .expect("lock")
-            .into_iter()
-            .map(|o| o.expect("every run finished"))
-            .collect(),
-        trained,
+        outcomes: if opts.select.sources_only {
+            Vec::new()
+        } else {
+            selected
+                .iter()
+                .map(|&i| outcomes[i].take().expect("every selected run finished"))
+                .collect()
+        },
+        trained: trained.into_inner(),
     })
 }
 
@@ -269,15 +388,34 @@ fn failed(message: String) -> Outcome {
     }
 }
 
-fn save(out: &Path, plan: &Plan, i: usize, all: &[Option<Outcome>]) -> anyhow::Result<()> {
+fn save(
+    out: &Path,
+    plan: &Plan,
+    i: usize,
+    all: &[Option<Outcome>],
+    on_disk: &dyn Fn(usize) -> Option<Outcome>,
+) -> anyhow::Result<()> {
     let outcome = all[i].as_ref().expect("just finished");
     results::write_run_dir(out, &plan.runs[i], outcome)?;
-    save_csvs(out, plan, all)
+    // Other processes rewrite the CSVs too: one at a time, each from every run on disk.
+    let _lock = ledger::lock(out)?;
+    save_csvs(out, plan, all, on_disk)
 }
 
-fn save_csvs(out: &Path, plan: &Plan, all: &[Option<Outcome>]) -> anyhow::Result<()> {
-    results::write_runs_csv(&out.join("runs.csv"), plan, all)?;
-    results::write_epochs_csv(&out.join("epochs.csv"), plan, all)
+/// Rewrites the CSVs from the outcomes this process knows and, for the rest, the ledger.
+fn save_csvs(
+    out: &Path,
+    plan: &Plan,
+    known: &[Option<Outcome>],
+    on_disk: &dyn Fn(usize) -> Option<Outcome>,
+) -> anyhow::Result<()> {
+    let all: Vec<Option<Outcome>> = known
+        .iter()
+        .enumerate()
+        .map(|(i, o)| o.clone().or_else(|| on_disk(i)))
+        .collect();
+    results::write_runs_csv(&out.join("runs.csv"), plan, &all)?;
+    results::write_epochs_csv(&out.join("epochs.csv"), plan, &all)
 }
 
 /// A run's axis values as `name=value` pairs.

@@ -44,6 +44,20 @@ pub fn results_plan(dir: &std::path::Path, plan: &Plan) -> anyhow::Result<Plan> 
 /// Runs `plan`: a plain grid as [`super::run`] does; a search or a grid with `[search.stop]`
 /// batch by batch. Gives the plan of the runs it trained (a search's trials) and their outcomes.
 pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<(Plan, Sweep)> {
+    if !opts.select.is_all()
+        && plan
+            .search
+            .as_ref()
+            .is_some_and(|s| s.samples() || s.spec.stop.is_some())
+    {
+        anyhow::bail!(
+            "--shard, --only and --sources-only pick runs of a plain grid; `{}` is a search (or \
+             stops runs early), whose runs depend on earlier batches. To share it between \
+             processes, start the same `sweep run` (no --shard) in each: they claim the runs of \
+             each batch between them and all propose the same trials",
+            plan.name
+        );
+    }
     match &plan.search {
         None => Ok((plan.clone(), super::run(plan, opts)?)),
         Some(s) if s.samples() => sampled(plan, s, opts),

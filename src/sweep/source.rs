@@ -94,19 +94,43 @@ pub fn obtain(
         &key,
         &ckpt_log,
     );
-    if weights.exists()
-        && let Ok(text) = std::fs::read_to_string(&info_path)
-        && let Ok(info) = serde_json::from_str::<SourceInfo>(&text)
-    {
-        log(format!(
-            "source {key}: reusing {} (test accuracy {:.4})",
-            weights.display(),
-            info.test_accuracy
-        ));
-        // Left behind by a kill between storing the stage and removing its checkpoint.
-        checkpoint.remove();
-        return Ok(info);
-    }
+    let cached = || {
+        let text = std::fs::read_to_string(&info_path).ok()?;
+        let info = serde_json::from_str::<SourceInfo>(&text).ok()?;
+        weights.exists().then_some(info)
+    };
+    // Other processes sharing the cache (array tasks, `--shard`s) may want this stage too: one
+    // trains it while the others wait, and whoever outlives a dead trainer resumes its
+    // checkpoint.
+    let claim_path = cache.join(format!("source-{key}.claim"));
+    let mut told = false;
+    let _claim = loop {
+        if let Some(info) = cached() {
+            log(format!(
+                "source {key}: reusing {} (test accuracy {:.4})",
+                weights.display(),
+                info.test_accuracy
+            ));
+            // Left behind by a kill between storing the stage and removing its checkpoint.
+            checkpoint.remove();
+            return Ok(info);
+        }
+        let taken = crate::sweep::claim::Claim::take(&claim_path)
+            .with_context(|| format!("cannot claim {}", claim_path.display()))?;
+        match taken {
+            Ok((claim, _)) if cached().is_none() => break claim,
+            Ok(_) => continue,
+            Err(owner) => {
+                if !told {
+                    log(format!(
+                        "source {key}: being trained by {owner}; waiting for it"
+                    ));
+                    told = true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+        }
+    };
     let start = Instant::now();
     let data = data::prepare(
         &source.dataset,
@@ -180,7 +204,7 @@ pub fn obtain(
     };
     std::fs::create_dir_all(cache).with_context(|| format!("cannot create {}", cache.display()))?;
     // Written under temporary names and renamed, so a crash never leaves a half-written entry.
-    let tmp = weights.with_extension("safetensors.tmp");
+    let tmp = weights.with_extension(format!("safetensors.{}.tmp", std::process::id()));
     model::weights::save_safetensors(&fitted.best, &tmp)?;
     crate::sweep::results::write_atomic(
         &info_path,
