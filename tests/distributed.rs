@@ -283,7 +283,8 @@ fn shards_split_a_grid_and_together_equal_one_process() {
     }
 }
 
-/// A TPE search of 6 trials in batches of 2.
+/// A TPE search of 6 trials in batches of 2, each run long enough (about a second) for two
+/// processes to meet in every batch.
 const SEARCH: &str = r#"
 [experiment]
 name = "shared-search"
@@ -291,7 +292,7 @@ seeds = [0]
 
 [target]
 dataset = "uci-digits"
-labels_per_class = 3
+labels_per_class = 30
 
 [model]
 backbone = "resnet-mini"
@@ -299,7 +300,7 @@ width = 8
 stages = 2
 
 [train]
-epochs = 3
+epochs = 10
 patience = 0
 lr = { log_uniform = [1e-3, 0.5] }
 
