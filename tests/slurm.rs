@@ -215,3 +215,125 @@ fn a_submitted_sweep_equals_a_local_run_and_a_cancelled_task_is_resubmitted() {
     let done = sweep(&["submit", f, "--out", o]);
     assert!(text(&done.stdout).contains("nothing to submit"));
 }
+
+/// A TPE search of 6 trials in batches of 2, runs of about a second.
+const SEARCH: &str = r#"
+[experiment]
+name = "slurm-search"
+seeds = [0]
+
+[target]
+dataset = "uci-digits"
+labels_per_class = 30
+
+[model]
+backbone = "resnet-mini"
+width = 8
+stages = 2
+
+[train]
+epochs = 10
+patience = 0
+lr = { log_uniform = [1e-3, 0.5] }
+
+[transfer]
+strategy = "scratch"
+
+[search]
+method = "tpe"
+trials = 6
+batch = 2
+seed = 3
+startup_trials = 2
+"#;
+
+#[test]
+fn a_search_submitted_as_workers_proposes_the_local_trials_and_survives_a_requeue() {
+    if !slurm_up() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("search.toml");
+    std::fs::write(&file, SEARCH).unwrap();
+    let (f, d) = (file.to_str().unwrap(), dir.path());
+    let reference = d.join("local");
+    let local = sweep(&[
+        "run",
+        f,
+        "--out",
+        reference.to_str().unwrap(),
+        "--jobs",
+        "1",
+        "--quiet",
+    ]);
+    assert!(local.status.success(), "{}", text(&local.stderr));
+
+    let out = d.join("cluster");
+    let o = out.to_str().unwrap();
+    let dry = sweep(&["submit", f, "--out", o, "--max-parallel", "2", "--dry-run"]);
+    assert!(
+        text(&dry.stdout).contains("--array=0-1 "),
+        "{}",
+        text(&dry.stdout)
+    );
+    let first = sweep(&["submit", f, "--out", o, "--max-parallel", "2"]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    // Requeue the worker first seen training a trial: Slurm kills it and starts it again.
+    let start = Instant::now();
+    let task = loop {
+        let claims = std::fs::read_dir(out.join("claims")).into_iter().flatten();
+        let found = claims.flatten().find_map(|e| {
+            let c = sweep::sweep::claim::read(&e.path())?;
+            c.slurm_task.or(c.slurm_job)
+        });
+        if let Some(t) = found {
+            break t;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no trial started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let requeue = Command::new("scontrol")
+        .args(["requeue", &task])
+        .output()
+        .unwrap();
+    assert!(requeue.status.success(), "{}", text(&requeue.stderr));
+    // Slurm holds a requeued job back for a while (BeginTime); let it start again now.
+    for _ in 0..50 {
+        let q = Command::new("squeue")
+            .args(["-h", "-o", "%T %r", "-j", &task])
+            .output()
+            .unwrap();
+        let q = text(&q.stdout);
+        if q.contains("PENDING") {
+            let _ = Command::new("scontrol")
+                .args(["update", &format!("JobId={task}"), "StartTime=now"])
+                .output();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    wait_for(&job_ids(&out), Duration::from_secs(400));
+    // The requeued worker ran twice (its log, appended to, has two banners).
+    let logs = out.join("slurm").join("1").join("logs");
+    let banners: usize = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .map(|l| l.matches("sweep: up to 6 runs").count())
+        .sum();
+    assert_eq!(banners, 3, "two workers, one of them started twice");
+    let read = |d: &Path| std::fs::read_to_string(d.join("trials.json")).unwrap();
+    assert_eq!(read(&reference), read(&out));
+    let counts = trained_counts(&out);
+    assert_eq!(counts.len(), 6, "{counts:?}");
+    assert!(counts.values().all(|&n| n == 1), "{counts:?}");
+    for csv in ["runs.csv", "epochs.csv"] {
+        assert_eq!(
+            without_seconds(&reference.join(csv)),
+            without_seconds(&out.join(csv)),
+            "{csv} differs from the local search's"
+        );
+    }
+}

@@ -24,6 +24,8 @@ t1=$(now)
 ids=$(python3 -c "import json,sys; print(','.join(j['id'] for j in json.load(open(sys.argv[1]))))" "$out/slurm/slurm/jobs.json")
 while [ -n "$(squeue -h -o %i -j "$ids")" ]; do sleep 0.2; done
 t2=$(now)
+# Each task's start and end as Slurm recorded them (whole seconds; kept MinJobAge after the end).
+for j in ${ids//,/ }; do scontrol -o show job "$j" 2>/dev/null || true; done >"$out/jobs.txt"
 id=$(sed -n 2p "$out/local/runs.csv" | cut -d, -f1)
 t3=$(now)
 "$bin" run "$exp" --out "$out/local" --only "$id" --quiet >/dev/null
@@ -46,6 +48,22 @@ print(f"sweep run (local):      {local:7.1f} s")
 print(f"sweep submit (Slurm):   {slurm:7.1f} s  ({slurm / local:.2f}x local), {tasks} tasks in {len(jobs)} jobs")
 print(f"overhead per task:      {(slurm - local) * cpus / tasks:7.2f} s  ((Slurm - local) x {cpus} CPUs / {tasks} tasks)")
 print(f"one `sweep run --only` process on a finished run: {t4 - t3:.2f} s")
+# Where the Slurm time goes: inside the tasks (process start, data, training) or between them.
+import re
+from datetime import datetime
+spans = []
+for line in open(f"{out}/jobs.txt"):
+    f = dict(re.findall(r"(\w+)=(\S+)", line))
+    if f.get("StartTime", "Unknown") != "Unknown" and f.get("EndTime", "Unknown") != "Unknown":
+        t = lambda k: datetime.strptime(f[k], "%Y-%m-%dT%H:%M:%S").timestamp()
+        spans.append((t("StartTime"), t("EndTime")))
+if spans:
+    with open(f"{out}/slurm/runs.csv") as fh:
+        run_s = sum(float(r["seconds"]) for r in csv.DictReader(fh))
+    inside = sum(e - s for s, e in spans)
+    print(f"tasks recorded by Slurm: {len(spans)}; their time {inside:.0f} s of which the runs' own "
+          f"{run_s:.0f} s; {cpus} CPUs x wall {slurm:.0f} s = {cpus * slurm:.0f} CPU-s, so "
+          f"{cpus * slurm - inside:.0f} CPU-s idle between tasks (scheduling, dependencies)")
 print(f"runs.csv and epochs.csv equal (seconds aside): {same}")
 sys.exit(0 if same else 1)
 PY
