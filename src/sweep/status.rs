@@ -141,7 +141,7 @@ pub fn render(s: &Status, dir: &Path) -> String {
         if let State::Stale(o, why) = st {
             writeln!(
                 t,
-                "  stale     {id}  {o}: {why}; the next `sweep run` takes it over"
+                "  stale     {id}  {o}: {why}; the next `sweep run` or `sweep submit` takes it over"
             )
             .unwrap();
         }
