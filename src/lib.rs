@@ -2,7 +2,7 @@
 //!
 //! The pipeline, one module a stage: [`spec`] (parse, validate, expand) → [`data`] → [`model`]
 //! → [`train`] → [`sweep`] (source stage, runs, results) → [`report`]; [`detect`] is the
-//! detection task.
+//! detection task, [`segment`] segmentation's.
 
 pub mod data;
 pub mod detect;
@@ -11,6 +11,7 @@ pub mod model;
 pub mod report;
 pub mod search;
 pub mod seed;
+pub mod segment;
 pub mod spec;
 pub mod sweep;
 pub mod train;

@@ -328,6 +328,8 @@ fn command(cli: Cli) -> ExitCode {
                 Err(e) => return spec_error(&e),
             };
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            // Chosen for the whole plan even for a --shard or --only: a share's runs then get
+            // the threads, and so the floats, of the same sweep run unsplit on this machine.
             let (jobs, threads) = match (jobs, threads) {
                 (None, None) => engine::workers::auto(&plan),
                 (j, t) => (j.unwrap_or(cores), t.unwrap_or(1)),

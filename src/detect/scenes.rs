@@ -245,6 +245,30 @@ fn scene(
     (scene, placements)
 }
 
+/// The segmentation mask of a scene from its placements: each pixel the class + 1 of the digit
+/// whose ink is brightest there (the one the pasting kept), 0 where no digit has ink (above
+/// [`INK`]). Row-major, `canvas`×`canvas`, aligned with the scene's pixels.
+pub fn mask(canvas: usize, digits: &Dataset, placements: &[Placement]) -> Vec<u8> {
+    const PER: usize = DIGIT * DIGIT;
+    let mut best = vec![0.0f32; canvas * canvas];
+    let mut label = vec![0u8; canvas * canvas];
+    for p in placements {
+        let small = resize_bilinear(&digits.pixels[p.digit * PER..][..PER], DIGIT, p.size);
+        let class = digits.labels[p.digit] as u8 + 1;
+        for r in 0..p.size {
+            for c in 0..p.size {
+                let (v, at) = (small[r * p.size + c], (p.y + r) * canvas + p.x + c);
+                // Strictly brighter, as the pasting's max keeps the earlier digit on a tie.
+                if v > INK && v > best[at] {
+                    best[at] = v;
+                    label[at] = class;
+                }
+            }
+        }
+    }
+    label
+}
+
 /// Bilinear resize of a square grey image (pixel centres aligned, edges replicated).
 pub fn resize_bilinear(src: &[f32], from: usize, to: usize) -> Vec<f32> {
     if from == 0 || src.len() < from * from {

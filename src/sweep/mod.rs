@@ -278,9 +278,9 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
             // the taker's result is the one kept.
             if lost.get() || !claim.still_mine() {
                 drop(claim);
-                progress.finish(
+                progress.abandon(
                     line,
-                    format!("{label}: its claim was taken over; leaving it"),
+                    format!("{label}: its claim was taken over; leaving the run to its new owner"),
                 );
                 waiting.lock().expect("lock").push_back(i);
                 continue;

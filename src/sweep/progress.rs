@@ -116,6 +116,13 @@ impl Progress {
         self.log(format!("[{done}/{}{eta}] {summary}", self.total));
     }
 
+    /// Ends a run's line without counting the run as done (another process finishes it).
+    pub fn abandon(&self, line: RunLine, message: String) {
+        line.0.finish_and_clear();
+        self.multi.remove(&line.0);
+        self.log(message);
+    }
+
     /// Removes every bar from the terminal.
     pub fn clear(&self) {
         self.overall.finish_and_clear();
