@@ -254,7 +254,7 @@ pub fn mask(canvas: usize, digits: &Dataset, placements: &[Placement]) -> Vec<u8
     let mut label = vec![0u8; canvas * canvas];
     for p in placements {
         let small = resize_bilinear(&digits.pixels[p.digit * PER..][..PER], DIGIT, p.size);
-        let class = digits.labels[p.digit] as u8 + 1;
+        let class = digits.labels[p.digit] + 1;
         for r in 0..p.size {
             for c in 0..p.size {
                 let (v, at) = (small[r * p.size + c], (p.y + r) * canvas + p.x + c);
