@@ -321,9 +321,7 @@ fn command(cli: Cli) -> ExitCode {
         } => {
             // Preflight before the banner; `engine::run` checks again (datasets are loaded once
             // per process, so the second pass costs little).
-            let plan = match Plan::load(&file)
-                .and_then(|plan| sweep::spec::preflight::check(&plan).map(|()| plan))
-            {
+            let plan = match checked_plan(&file) {
                 Ok(plan) => plan,
                 Err(e) => return spec_error(&e),
             };
@@ -450,9 +448,7 @@ fn command(cli: Cli) -> ExitCode {
             sbatch_arg,
             dry_run,
         } => {
-            let plan = match Plan::load(&file)
-                .and_then(|plan| sweep::spec::preflight::check(&plan).map(|()| plan))
-            {
+            let plan = match checked_plan(&file) {
                 Ok(plan) => plan,
                 Err(e) => return spec_error(&e),
             };
@@ -890,6 +886,13 @@ fn render_search(plan: &Plan, search: &sweep::spec::SearchPlan) -> String {
         });
     }
     s
+}
+
+/// An experiment file loaded and preflighted (datasets, budgets and weights checked).
+fn checked_plan(file: &std::path::Path) -> Result<Plan, sweep::spec::SpecError> {
+    let plan = Plan::load(file)?;
+    sweep::spec::preflight::check(&plan)?;
+    Ok(plan)
 }
 
 fn spec_error(e: &sweep::spec::SpecError) -> ExitCode {

@@ -2,6 +2,10 @@
 //! silent owner's run taken over, a live one's waited for), `--shard`/`--only`, a search shared
 //! by two processes, and `sweep submit --dry-run`'s scripts.
 
+#[path = "common/results.rs"]
+mod results;
+use results::{search_toml, trained, without_seconds};
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -73,43 +77,6 @@ fn spawn(file: &Path, out: &Path, extra: &[&str]) -> Child {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// A CSV without its `seconds` column (wall time is the one thing allowed to differ).
-fn without_seconds(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap();
-    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
-    let drop = header.iter().position(|h| *h == "seconds");
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(text.as_bytes());
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            let cells: Vec<&str> = rec
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| Some(*i) != drop)
-                .map(|(_, c)| c)
-                .collect();
-            cells.join(",")
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// Ids of the runs a process's log says it trained and tested (not those it read back).
-fn trained(log: &str) -> Vec<String> {
-    log.lines()
-        .filter(|l| l.contains(" test acc ") && !l.contains("trained by another process"))
-        .filter_map(|l| {
-            l.split("] run ")
-                .nth(1)?
-                .split(' ')
-                .next()
-                .map(String::from)
-        })
-        .collect()
 }
 
 fn setup(text: &str) -> (tempfile::TempDir, std::path::PathBuf, Plan) {
@@ -283,41 +250,9 @@ fn shards_split_a_grid_and_together_equal_one_process() {
     }
 }
 
-/// A TPE search of 6 trials in batches of 2, each run long enough (about a second) for two
-/// processes to meet in every batch.
-const SEARCH: &str = r#"
-[experiment]
-name = "shared-search"
-seeds = [0]
-
-[target]
-dataset = "uci-digits"
-labels_per_class = 30
-
-[model]
-backbone = "resnet-mini"
-width = 8
-stages = 2
-
-[train]
-epochs = 10
-patience = 0
-lr = { log_uniform = [1e-3, 0.5] }
-
-[transfer]
-strategy = "scratch"
-
-[search]
-method = "tpe"
-trials = 6
-batch = 2
-seed = 3
-startup_trials = 2
-"#;
-
 #[test]
 fn two_processes_share_a_search_and_propose_the_same_trials_as_one() {
-    let (dir, file, _) = setup(SEARCH);
+    let (dir, file, _) = setup(&search_toml("shared-search"));
     let reference = dir.path().join("reference");
     assert!(
         run(&file, &reference, &["--jobs", "1", "--quiet"])

@@ -4,6 +4,10 @@
 //! trained exactly once, and a task cancelled midway is trained by the resubmission, with
 //! nothing lost or duplicated.
 
+#[path = "common/results.rs"]
+mod results;
+use results::{search_toml, trained, without_seconds};
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
@@ -96,29 +100,6 @@ fn wait_for(ids: &[String], limit: Duration) {
     }
 }
 
-/// A CSV without its `seconds` column.
-fn without_seconds(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap();
-    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
-    let drop = header.iter().position(|h| *h == "seconds");
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(text.as_bytes());
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            let cells: Vec<&str> = rec
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| Some(*i) != drop)
-                .map(|(_, c)| c)
-                .collect();
-            cells.join(",")
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// How often each run's log line says it was trained and tested, over every job log.
 fn trained_counts(out: &Path) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
@@ -129,13 +110,8 @@ fn trained_counts(out: &Path) -> BTreeMap<String, usize> {
         };
         for e in entries {
             let log = std::fs::read_to_string(e.unwrap().path()).unwrap();
-            for l in log.lines() {
-                if l.contains(" test acc ")
-                    && !l.contains("trained by another process")
-                    && let Some(id) = l.split("] run ").nth(1).and_then(|r| r.split(' ').next())
-                {
-                    *counts.entry(id.to_string()).or_default() += 1;
-                }
+            for id in trained(&log) {
+                *counts.entry(id).or_default() += 1;
             }
         }
     }
@@ -216,37 +192,6 @@ fn a_submitted_sweep_equals_a_local_run_and_a_cancelled_task_is_resubmitted() {
     assert!(text(&done.stdout).contains("nothing to submit"));
 }
 
-/// A TPE search of 6 trials in batches of 2, runs of about a second.
-const SEARCH: &str = r#"
-[experiment]
-name = "slurm-search"
-seeds = [0]
-
-[target]
-dataset = "uci-digits"
-labels_per_class = 30
-
-[model]
-backbone = "resnet-mini"
-width = 8
-stages = 2
-
-[train]
-epochs = 10
-patience = 0
-lr = { log_uniform = [1e-3, 0.5] }
-
-[transfer]
-strategy = "scratch"
-
-[search]
-method = "tpe"
-trials = 6
-batch = 2
-seed = 3
-startup_trials = 2
-"#;
-
 #[test]
 fn a_search_submitted_as_workers_proposes_the_local_trials_and_survives_a_requeue() {
     if !slurm_up() {
@@ -254,7 +199,7 @@ fn a_search_submitted_as_workers_proposes_the_local_trials_and_survives_a_requeu
     }
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("search.toml");
-    std::fs::write(&file, SEARCH).unwrap();
+    std::fs::write(&file, search_toml("slurm-search")).unwrap();
     let (f, d) = (file.to_str().unwrap(), dir.path());
     let reference = d.join("local");
     let local = sweep(&[
