@@ -4,7 +4,7 @@
 
 #[path = "common/results.rs"]
 mod results;
-use results::{search_toml, trained, without_seconds};
+use results::{grid_toml, search_toml, trained, without_seconds};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,35 +13,6 @@ use std::time::{Duration, Instant};
 
 use sweep::spec::Plan;
 use sweep::sweep::claim::{self, Claim, Owner};
-
-/// Six runs: scratch and fine-tuned from a source stage, three seeds.
-const EXP: &str = r#"
-[experiment]
-name = "shared"
-seeds = [0, 1, 2]
-
-[source]
-dataset = "mnist-10k"
-limit = 300
-epochs = 1
-
-[target]
-dataset = "uci-digits"
-labels_per_class = 3
-
-[model]
-backbone = "resnet-mini"
-width = 8
-stages = 2
-
-[train]
-epochs = 3
-patience = 0
-
-[transfer]
-strategy = ["scratch", "finetune"]
-freeze_depth = 1
-"#;
 
 fn sweep_cmd(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_sweep"));
@@ -99,7 +70,7 @@ fn assert_same_results(a: &Path, b: &Path) {
 
 #[test]
 fn two_processes_on_one_folder_train_each_run_once_and_match_one_process() {
-    let (dir, file, plan) = setup(EXP);
+    let (dir, file, plan) = setup(&grid_toml("shared", 3, 3));
     let reference = dir.path().join("reference");
     let r = run(
         &file,
@@ -144,7 +115,8 @@ fn write_claim(path: &Path, owner: &Owner) {
 
 #[test]
 fn stale_claims_are_taken_over_and_a_live_one_is_waited_for() {
-    let (dir, file, plan) = setup(&EXP.replace(r#"["scratch", "finetune"]"#, r#""scratch""#));
+    let (dir, file, plan) =
+        setup(&grid_toml("shared", 3, 3).replace(r#"["scratch", "finetune"]"#, r#""scratch""#));
     let out = dir.path().join("out");
     let ids: Vec<&str> = plan.runs.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids.len(), 3);
@@ -212,7 +184,7 @@ fn stale_claims_are_taken_over_and_a_live_one_is_waited_for() {
 
 #[test]
 fn shards_split_a_grid_and_together_equal_one_process() {
-    let (dir, file, plan) = setup(EXP);
+    let (dir, file, plan) = setup(&grid_toml("shared", 3, 3));
     let reference = dir.path().join("reference");
     assert!(run(&file, &reference, &["--quiet"]).status.success());
     let out = dir.path().join("sharded");
@@ -300,7 +272,7 @@ fn sbatch_lines(stdout: &str) -> BTreeMap<String, String> {
 
 #[test]
 fn submit_dry_run_writes_nothing_and_arrays_only_what_is_missing() {
-    let (dir, file, plan) = setup(EXP);
+    let (dir, file, plan) = setup(&grid_toml("shared", 3, 3));
     let out = dir.path().join("out");
     let submit = |extra: &[&str]| {
         let mut args = vec![

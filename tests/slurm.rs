@@ -6,7 +6,7 @@
 
 #[path = "common/results.rs"]
 mod results;
-use results::{search_toml, trained, without_seconds};
+use results::{grid_toml, search_toml, trained, without_seconds};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,35 +15,8 @@ use std::time::{Duration, Instant};
 
 use sweep::spec::Plan;
 
-/// Six runs (scratch and fine-tuned from a source stage, three seeds), long enough each (about
-/// 2.5 s here) to be cancelled midway.
-const EXP: &str = r#"
-[experiment]
-name = "slurm"
-seeds = [0, 1, 2]
-
-[source]
-dataset = "mnist-10k"
-limit = 300
-epochs = 1
-
-[target]
-dataset = "uci-digits"
-labels_per_class = 40
-
-[model]
-backbone = "resnet-mini"
-width = 8
-stages = 2
-
-[train]
-epochs = 20
-patience = 0
-
-[transfer]
-strategy = ["scratch", "finetune"]
-freeze_depth = 1
-"#;
+/// The tests share one small cluster: one at a time, so neither waits on the other's tasks.
+static CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Whether a Slurm cluster answers; without one the test is skipped unless CI requires it.
 fn slurm_up() -> bool {
@@ -120,12 +93,13 @@ fn trained_counts(out: &Path) -> BTreeMap<String, usize> {
 
 #[test]
 fn a_submitted_sweep_equals_a_local_run_and_a_cancelled_task_is_resubmitted() {
+    let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
     if !slurm_up() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("slurm.toml");
-    std::fs::write(&file, EXP).unwrap();
+    std::fs::write(&file, grid_toml("slurm", 40, 20)).unwrap();
     let plan = Plan::load(&file).unwrap();
     let (f, d) = (file.to_str().unwrap(), dir.path());
     let reference = d.join("local");
@@ -194,6 +168,7 @@ fn a_submitted_sweep_equals_a_local_run_and_a_cancelled_task_is_resubmitted() {
 
 #[test]
 fn a_search_submitted_as_workers_proposes_the_local_trials_and_survives_a_requeue() {
+    let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
     if !slurm_up() {
         return;
     }
@@ -263,12 +238,20 @@ fn a_search_submitted_as_workers_proposes_the_local_trials_and_survives_a_requeu
     wait_for(&job_ids(&out), Duration::from_secs(400));
     // The requeued worker ran twice (its log, appended to, has two banners).
     let logs = out.join("slurm").join("1").join("logs");
-    let banners: usize = std::fs::read_dir(&logs)
+    let all: Vec<String> = std::fs::read_dir(&logs)
         .unwrap()
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    let banners: usize = all
+        .iter()
         .map(|l| l.matches("sweep: up to 6 runs").count())
         .sum();
-    assert_eq!(banners, 3, "two workers, one of them started twice");
+    assert_eq!(
+        banners,
+        3,
+        "two workers, one of them started twice:\n{}",
+        all.join("\n----\n")
+    );
     let read = |d: &Path| std::fs::read_to_string(d.join("trials.json")).unwrap();
     assert_eq!(read(&reference), read(&out));
     let counts = trained_counts(&out);

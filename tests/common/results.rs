@@ -40,6 +40,40 @@ pub fn trained(log: &str) -> Vec<String> {
         .collect()
 }
 
+/// Six runs named `name`: scratch and fine-tuned from a one-epoch MNIST source stage, three
+/// seeds, `labels` labels per class of the UCI digits, `epochs` epochs.
+pub fn grid_toml(name: &str, labels: usize, epochs: usize) -> String {
+    format!(
+        r#"
+[experiment]
+name = "{name}"
+seeds = [0, 1, 2]
+
+[source]
+dataset = "mnist-10k"
+limit = 300
+epochs = 1
+
+[target]
+dataset = "uci-digits"
+labels_per_class = {labels}
+
+[model]
+backbone = "resnet-mini"
+width = 8
+stages = 2
+
+[train]
+epochs = {epochs}
+patience = 0
+
+[transfer]
+strategy = ["scratch", "finetune"]
+freeze_depth = 1
+"#
+    )
+}
+
 /// A TPE search named `name`: 6 trials over lr in batches of 2, one seed, runs of about a second
 /// (long enough for two processes to meet in every batch).
 pub fn search_toml(name: &str) -> String {
