@@ -57,3 +57,110 @@ fn digit_scene_masks_label_exactly_the_ink_with_its_digits_class() {
     assert!(labelled > 1000, "{labelled}");
     assert_eq!(classes_seen.len(), 10, "{classes_seen:?}");
 }
+
+use sweep::segment::formats::{IGNORE, load_masks, read_mask};
+
+/// Writes a PNG mask: `bits`-bit palette (`Some(bits)`), else 8-bit grey, or RGB with `rgb`.
+fn write_mask(path: &std::path::Path, w: u32, h: u32, values: &[u8], kind: &str) {
+    let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut e = png::Encoder::new(file, w, h);
+    let data: Vec<u8> = match kind {
+        "palette4" => {
+            e.set_color(png::ColorType::Indexed);
+            e.set_depth(png::BitDepth::Four);
+            e.set_palette(
+                (0..16u8)
+                    .flat_map(|i| [i * 16, 0, 255 - i * 16])
+                    .collect::<Vec<_>>(),
+            );
+            // Two pixels a byte, the first in the high nibble; rows padded to a byte.
+            values
+                .chunks(w as usize)
+                .flat_map(|row| {
+                    row.chunks(2)
+                        .map(|p| (p[0] << 4) | p.get(1).copied().unwrap_or(0))
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        }
+        "palette8" => {
+            e.set_color(png::ColorType::Indexed);
+            e.set_depth(png::BitDepth::Eight);
+            e.set_palette(
+                (0..=255u8)
+                    .flat_map(|i| [i, i / 2, 255 - i])
+                    .collect::<Vec<_>>(),
+            );
+            values.to_vec()
+        }
+        "grey" => {
+            e.set_color(png::ColorType::Grayscale);
+            e.set_depth(png::BitDepth::Eight);
+            values.to_vec()
+        }
+        _ => {
+            e.set_color(png::ColorType::Rgb);
+            e.set_depth(png::BitDepth::Eight);
+            values.iter().flat_map(|&v| [v, v, v]).collect()
+        }
+    };
+    let mut w = e.write_header().unwrap();
+    w.write_image_data(&data).unwrap();
+}
+
+fn write_image(path: &std::path::Path, w: u32, h: u32) {
+    image::RgbImage::from_fn(w, h, |x, y| image::Rgb([x as u8 * 10, y as u8 * 10, 7]))
+        .save(path)
+        .unwrap();
+}
+
+#[test]
+fn mask_files_load_as_class_indices_and_bad_ones_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (images, masks) = (dir.path().join("img"), dir.path().join("mask"));
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::create_dir_all(&masks).unwrap();
+    // 5x3: an odd width, so 4-bit rows end half a byte short.
+    let values: Vec<u8> = (0..15).map(|i| (i % 4) as u8).collect();
+    for (name, kind) in [("a", "palette4"), ("b", "palette8"), ("c", "grey")] {
+        write_image(&images.join(format!("{name}.png")), 5, 3);
+        write_mask(&masks.join(format!("{name}.png")), 5, 3, &values, kind);
+        let (w, h, m) = read_mask(&masks.join(format!("{name}.png"))).unwrap();
+        assert_eq!((w, h, &m), (5, 3, &values), "{kind}");
+    }
+    // VOC's edge value is ignored, not a class.
+    let mut edged = values.clone();
+    edged[7] = IGNORE;
+    write_mask(&masks.join("c.png"), 5, 3, &edged, "grey");
+    let (samples, classes) = load_masks(&images, &masks, None).unwrap();
+    assert_eq!(classes, 4);
+    let files: Vec<&str> = samples.iter().map(|s| s.file.as_str()).collect();
+    assert_eq!(files, ["a.png", "b.png", "c.png"]);
+    assert_eq!(samples[2].mask, edged);
+    // Image pixels are channel-major, aligned with the mask: pixel (x=3, y=2) of red is 30.
+    assert_eq!(samples[0].pixels[2 * 5 + 3], 30.0 / 255.0);
+
+    let err = |r: anyhow::Result<(Vec<sweep::segment::formats::Sample>, usize)>| {
+        format!("{:#}", r.unwrap_err())
+    };
+    let e = err(load_masks(&images, &masks, Some(3)));
+    assert!(
+        e.contains("a.png holds class 3, but the dataset has 3 classes"),
+        "{e}"
+    );
+    write_mask(&masks.join("b.png"), 5, 3, &values, "rgb");
+    let e = err(load_masks(&images, &masks, None));
+    assert!(
+        e.contains("b.png is a Rgb PNG") && e.contains("palette PNG"),
+        "{e}"
+    );
+    write_mask(&masks.join("b.png"), 4, 3, &values[..12], "grey");
+    let e = err(load_masks(&images, &masks, None));
+    assert!(
+        e.contains("b.png is 4x3 but its image") && e.contains("is 5x3"),
+        "{e}"
+    );
+    std::fs::remove_file(masks.join("b.png")).unwrap();
+    let e = err(load_masks(&images, &masks, None));
+    assert!(e.contains("b.png has no mask: expected"), "{e}");
+}
