@@ -164,3 +164,76 @@ fn mask_files_load_as_class_indices_and_bad_ones_are_named() {
     let e = err(load_masks(&images, &masks, None));
     assert!(e.contains("b.png has no mask: expected"), "{e}");
 }
+
+#[test]
+fn a_voc_folder_loads_train_and_val_with_21_classes() {
+    let dir = tempfile::tempdir().unwrap();
+    let voc = dir.path().join("VOC2012");
+    let sets = voc.join("ImageSets").join("Segmentation");
+    for d in [
+        &sets,
+        &voc.join("JPEGImages"),
+        &voc.join("SegmentationClass"),
+    ] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::write(sets.join("train.txt"), "2007_000032\n2007_000039\n").unwrap();
+    std::fs::write(sets.join("val.txt"), "2007_000033\n").unwrap();
+    // Person (15) on background with an ignored edge, as VOC draws them.
+    let values: Vec<u8> = (0..12)
+        .map(|i| match i % 4 {
+            0 => 0,
+            1 => IGNORE,
+            _ => 15,
+        })
+        .collect();
+    for id in ["2007_000032", "2007_000039", "2007_000033"] {
+        image::RgbImage::from_pixel(4, 3, image::Rgb([90, 120, 30]))
+            .save(voc.join("JPEGImages").join(format!("{id}.jpg")))
+            .unwrap();
+        write_mask(
+            &voc.join("SegmentationClass").join(format!("{id}.png")),
+            4,
+            3,
+            &values,
+            "palette8",
+        );
+    }
+    let (train, val) = sweep::segment::formats::load_voc_seg(&voc).unwrap();
+    assert_eq!((train.len(), val.len()), (2, 1));
+    assert_eq!(train[1].file, "2007_000039.jpg");
+    assert_eq!(val[0].mask, values);
+    // A class VOC does not have, and a listed image without its files, are named.
+    let mut bad = values.clone();
+    bad[0] = 21;
+    write_mask(
+        &voc.join("SegmentationClass").join("2007_000033.png"),
+        4,
+        3,
+        &bad,
+        "palette8",
+    );
+    let e = format!(
+        "{:#}",
+        sweep::segment::formats::load_voc_seg(&voc).unwrap_err()
+    );
+    assert!(
+        e.contains("2007_000033.png holds class 21, but the dataset has 21 classes"),
+        "{e}"
+    );
+    std::fs::write(sets.join("val.txt"), "2007_009999\n").unwrap();
+    let e = format!(
+        "{:#}",
+        sweep::segment::formats::load_voc_seg(&voc).unwrap_err()
+    );
+    assert!(e.contains("2007_009999.jpg does not exist"), "{e}");
+    std::fs::remove_file(sets.join("val.txt")).unwrap();
+    let e = format!(
+        "{:#}",
+        sweep::segment::formats::load_voc_seg(&voc).unwrap_err()
+    );
+    assert!(
+        e.contains("val.txt") && e.contains("ImageSets/Segmentation/"),
+        "{e}"
+    );
+}

@@ -1,6 +1,7 @@
 //! Segmentation masks from files: `masks:IMAGES_DIR:MASKS_DIR`, an image and a mask PNG of the
-//! same name (stem) in each folder. A mask holds class indices, as a palette PNG (VOC's masks:
-//! the palette index is the class) or an 8-bit grey PNG; 255 is "ignore" (VOC's object edges).
+//! same name (stem) in each folder, and `voc-seg:DIR`, PASCAL VOC's layout. A mask holds class
+//! indices, as a palette PNG (VOC's masks: the palette index is the class) or an 8-bit grey PNG;
+//! 255 is "ignore" (VOC's object edges).
 
 use std::path::{Path, PathBuf};
 
@@ -90,62 +91,115 @@ pub fn load_masks(
             images.display()
         );
     }
-    let mut samples = Vec::with_capacity(files.len());
-    for image in &files {
-        let stem = image
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default();
-        let mask_path = masks.join(format!("{stem}.png"));
-        if !mask_path.is_file() {
-            bail!(
-                "image {} has no mask: expected {}",
-                image.display(),
-                mask_path.display()
-            );
-        }
-        let (w, h, pixels) = crate::detect::formats::read_rgb(image)?;
-        let (mw, mh, mask) = read_mask(&mask_path)?;
-        if (mw, mh) != (w, h) {
-            bail!(
-                "mask {} is {mw}x{mh} but its image {} is {w}x{h}; a mask must match its image pixel for pixel",
-                mask_path.display(),
-                image.display()
-            );
-        }
-        samples.push(Sample {
-            file: image
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            width: w,
-            height: h,
-            pixels,
-            mask,
-        });
-    }
+    let pairs: Vec<(PathBuf, PathBuf)> = files
+        .iter()
+        .map(|image| {
+            let stem = image
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default();
+            (image.clone(), masks.join(format!("{stem}.png")))
+        })
+        .collect();
+    let samples = pairs
+        .iter()
+        .map(|(image, mask)| read_pair(image, mask))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let largest = samples
         .iter()
         .flat_map(|s| s.mask.iter().copied().filter(|&v| v != IGNORE))
         .max()
         .map_or(0, |m| m as usize + 1);
     let classes = classes.unwrap_or(largest);
-    for (s, image) in samples.iter().zip(&files) {
+    check_classes(&samples, &pairs, classes)?;
+    Ok((samples, classes))
+}
+
+/// An image and its mask, checked to match in size.
+fn read_pair(image: &Path, mask_path: &Path) -> anyhow::Result<Sample> {
+    let (w, h, pixels) = crate::detect::formats::read_rgb(image)?;
+    if !mask_path.is_file() {
+        bail!(
+            "image {} has no mask: expected {}",
+            image.display(),
+            mask_path.display()
+        );
+    }
+    let (mw, mh, mask) = read_mask(mask_path)?;
+    if (mw, mh) != (w, h) {
+        bail!(
+            "mask {} is {mw}x{mh} but its image {} is {w}x{h}; a mask must match its image pixel for pixel",
+            mask_path.display(),
+            image.display()
+        );
+    }
+    Ok(Sample {
+        file: image
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        width: w,
+        height: h,
+        pixels,
+        mask,
+    })
+}
+
+/// Refuses a mask value of `classes` or more (255 aside), naming the mask file.
+fn check_classes(
+    samples: &[Sample],
+    pairs: &[(PathBuf, PathBuf)],
+    classes: usize,
+) -> anyhow::Result<()> {
+    for (s, (_, mask)) in samples.iter().zip(pairs) {
         if let Some(&v) = s
             .mask
             .iter()
             .find(|&&v| v != IGNORE && v as usize >= classes)
         {
-            let stem = image
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .unwrap_or_default();
             bail!(
                 "mask {} holds class {v}, but the dataset has {classes} classes (0..{}; 255 = ignore)",
-                masks.join(format!("{stem}.png")).display(),
+                mask.display(),
                 classes.saturating_sub(1)
             );
         }
     }
-    Ok((samples, classes))
+    Ok(())
+}
+
+/// PASCAL VOC's 21 segmentation classes: background and the 20 object classes.
+pub const VOC_CLASSES: usize = 21;
+
+/// Loads `voc-seg:DIR`, a VOC devkit year folder: the images listed in
+/// `ImageSets/Segmentation/train.txt` and `val.txt` (the test split: VOC's test masks are not
+/// public), `JPEGImages/<id>.jpg` with `SegmentationClass/<id>.png`; 21 classes, 255 ignored.
+pub fn load_voc_seg(dir: &Path) -> anyhow::Result<(Vec<Sample>, Vec<Sample>)> {
+    let list = |name: &str| -> anyhow::Result<Vec<(PathBuf, PathBuf)>> {
+        let path = dir.join("ImageSets").join("Segmentation").join(name);
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "cannot read {}: `voc-seg:DIR` needs a VOC year folder (VOC2012/) with \
+                 ImageSets/Segmentation/, JPEGImages/ and SegmentationClass/",
+                path.display()
+            )
+        })?;
+        Ok(text
+            .split_whitespace()
+            .map(|id| {
+                (
+                    dir.join("JPEGImages").join(format!("{id}.jpg")),
+                    dir.join("SegmentationClass").join(format!("{id}.png")),
+                )
+            })
+            .collect())
+    };
+    let read = |pairs: Vec<(PathBuf, PathBuf)>| -> anyhow::Result<Vec<Sample>> {
+        let samples = pairs
+            .iter()
+            .map(|(image, mask)| read_pair(image, mask))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        check_classes(&samples, &pairs, VOC_CLASSES)?;
+        Ok(samples)
+    };
+    Ok((read(list("train.txt")?)?, read(list("val.txt")?)?))
 }
