@@ -220,7 +220,9 @@ fn a_search_submitted_as_workers_proposes_the_local_trials_and_survives_a_requeu
         .output()
         .unwrap();
     assert!(requeue.status.success(), "{}", text(&requeue.stderr));
-    // Slurm holds a requeued job back for a while (BeginTime); let it start again now.
+    // Slurm holds a requeued job back for a while (BeginTime); let it start again in 3 s. Not
+    // at once: until the killed step is cleaned up its credential is revoked, and a task started
+    // then fails ("Job credential revoked") instead of running.
     for _ in 0..50 {
         let q = Command::new("squeue")
             .args(["-h", "-o", "%T %r", "-j", &task])
@@ -229,7 +231,7 @@ fn a_search_submitted_as_workers_proposes_the_local_trials_and_survives_a_requeu
         let q = text(&q.stdout);
         if q.contains("PENDING") {
             let _ = Command::new("scontrol")
-                .args(["update", &format!("JobId={task}"), "StartTime=now"])
+                .args(["update", &format!("JobId={task}"), "StartTime=now+3"])
                 .output();
             break;
         }
