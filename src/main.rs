@@ -745,8 +745,7 @@ fn submit(plan: &Plan, opts: &engine::slurm::Submit, dry_run: bool) -> anyhow::R
         print!("{}", engine::slurm::script(&s));
         return Ok(());
     }
-    std::fs::create_dir_all(&opts.out)?;
-    engine::results::write_atomic(&opts.out.join("experiment.toml"), plan.text.as_bytes())?;
+    engine::ledger::adopt(&opts.out, plan)?;
     let ids = engine::slurm::submit(&s, &opts.out, &|line| eprintln!("sweep: {line}"))?;
     if missing > 0 {
         println!(

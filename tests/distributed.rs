@@ -20,26 +20,24 @@ fn sweep_cmd(args: &[&str]) -> Command {
     c
 }
 
-fn run(file: &Path, out: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
+/// `sweep run FILE --out OUT EXTRA...`, not started yet.
+fn run_cmd(file: &Path, out: &Path, extra: &[&str]) -> Command {
+    let mut c = sweep_cmd(&[
         "run",
         file.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    sweep_cmd(&args).output().unwrap()
+    ]);
+    c.args(extra);
+    c
+}
+
+fn run(file: &Path, out: &Path, extra: &[&str]) -> Output {
+    run_cmd(file, out, extra).output().unwrap()
 }
 
 fn spawn(file: &Path, out: &Path, extra: &[&str]) -> Child {
-    let mut args = vec![
-        "run",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    sweep_cmd(&args)
+    run_cmd(file, out, extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -141,19 +139,12 @@ fn stale_claims_are_taken_over_and_a_live_one_is_waited_for() {
     // Run 2: this test process holds it, live.
     let held = Claim::take(&claim::path(&out, ids[2])).unwrap().unwrap().0;
 
-    let mut child = sweep_cmd(&[
-        "run",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--jobs",
-        "2",
-    ])
-    .env("SWEEP_CLAIM_TIMEOUT", "5")
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let mut child = run_cmd(&file, &out, &["--jobs", "2"])
+        .env("SWEEP_CLAIM_TIMEOUT", "5")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let finished = |id: &str| out.join("runs").join(id).join("outcome.json").exists();
     let start = Instant::now();
     while !(finished(ids[0]) && finished(ids[1])) {

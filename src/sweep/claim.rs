@@ -38,7 +38,7 @@ pub struct Owner {
 }
 
 /// Seconds since the Unix epoch.
-fn now() -> f64 {
+pub fn now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())

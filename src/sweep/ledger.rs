@@ -44,6 +44,17 @@ pub fn lock(dir: &Path) -> anyhow::Result<Lock> {
     Ok(Lock { _file: file })
 }
 
+/// Makes `dir` this experiment's results folder: creates it, refuses one holding another
+/// experiment, and writes `experiment.toml`, under the folder's lock (other processes may be
+/// doing the same).
+pub fn adopt(dir: &Path, plan: &Plan) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the results folder {}", dir.display()))?;
+    let _lock = lock(dir)?;
+    check_experiment(dir, plan)?;
+    super::results::write_atomic(&dir.join("experiment.toml"), plan.text.as_bytes())
+}
+
 /// Whether a run's recorded outcome was written at or after `since` (by this or another
 /// process).
 pub fn finished_since(dir: &Path, id: &str, since: std::time::SystemTime) -> bool {

@@ -22,7 +22,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use anyhow::Context;
 use burn::tensor::Device;
 
 use crate::spec::Plan;
@@ -66,7 +65,7 @@ pub struct Sweep {
 }
 
 /// How long a process waits between looks at a run or source stage another process holds.
-const POLL: std::time::Duration = std::time::Duration::from_millis(500);
+pub(crate) const POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Trains every selected run of `plan` that `opts.out` has no result for, writing each run's
 /// folder atomically as it finishes and rebuilding the CSVs from every finished run.
@@ -82,14 +81,8 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
     crate::spec::preflight::check(plan)?;
     let selected = opts.select.indices(plan)?;
     let devices = opts.device.open()?;
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("cannot create the results folder {}", out.display()))?;
     let began = std::time::SystemTime::now();
-    {
-        let _lock = ledger::lock(out)?;
-        ledger::check_experiment(out, plan)?;
-        results::write_atomic(&out.join("experiment.toml"), plan.text.as_bytes())?;
-    }
+    ledger::adopt(out, plan)?;
     let cache = opts.cache.clone().unwrap_or_else(|| out.join("cache"));
     let done = ledger::finished(out, plan, opts.rerun);
     let mut in_scope = vec![false; plan.runs.len()];
@@ -100,7 +93,12 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
     // Runs asked to train again: their old result does not count, one written since we began
     // (by another process of the same rerun) does.
     let redo: Vec<bool> = (0..plan.runs.len())
-        .map(|i| todo(i) && ledger::load(out, &plan.runs[i].id).is_some())
+        .map(|i| {
+            todo(i)
+                && ledger::run_dir(out, &plan.runs[i].id)
+                    .join("outcome.json")
+                    .exists()
+        })
         .collect();
     let on_disk = |i: usize| -> Option<Outcome> {
         let id = &plan.runs[i].id;
@@ -176,11 +174,11 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
     let fail = |e: anyhow::Error| {
         write_error.lock().expect("lock").get_or_insert(e);
     };
-    // Records a run's outcome (trained here or read back) and rewrites the CSVs.
-    let record = |i: usize, outcome: Outcome, trained_here: bool| -> anyhow::Result<()> {
+    // Records the outcome of a run trained here and rewrites the CSVs.
+    let record = |i: usize, outcome: Outcome| -> anyhow::Result<()> {
         let mut all = outcomes.lock().expect("results lock");
         all[i] = Some(outcome);
-        if trained_here && let Err(e) = save(out, plan, i, &all, &on_disk) {
+        if let Err(e) = save(out, plan, i, &all, &on_disk) {
             // runs.csv lists a run only once its folder is written, and a later save must not
             // list this one.
             all[i] = ledger::load(out, &plan.runs[i].id);
@@ -240,7 +238,7 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
                     "{} (trained by another process)",
                     finished_line(plan, i, &o)
                 );
-                let _ = record(i, o, false);
+                outcomes.lock().expect("results lock")[i] = Some(o);
                 progress.finish(line, summary);
                 continue;
             }
@@ -292,7 +290,7 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
                 Status::Failed(msg) if results::is_disk_full_message(msg) => {
                     fail(anyhow::anyhow!("run {} could not be trained: {msg}", r.id));
                 }
-                _ => match record(i, outcome, true) {
+                _ => match record(i, outcome) {
                     Ok(()) => {
                         trained.fetch_add(1, Ordering::SeqCst);
                     }

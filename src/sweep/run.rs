@@ -140,7 +140,8 @@ pub struct Manifest {
     pub normalisation: Option<String>,
 }
 
-fn unix_now() -> u64 {
+/// Whole seconds since the Unix epoch.
+pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

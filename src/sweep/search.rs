@@ -41,15 +41,18 @@ pub fn results_plan(dir: &std::path::Path, plan: &Plan) -> anyhow::Result<Plan> 
         .0)
 }
 
+/// Whether `plan` runs batch by batch (a search with trials, or a grid with `[search.stop]`):
+/// its later runs depend on earlier ones, so it cannot be split into independent runs.
+pub fn batched(plan: &Plan) -> bool {
+    plan.search
+        .as_ref()
+        .is_some_and(|s| s.samples() || s.spec.stop.is_some())
+}
+
 /// Runs `plan`: a plain grid as [`super::run`] does; a search or a grid with `[search.stop]`
 /// batch by batch. Gives the plan of the runs it trained (a search's trials) and their outcomes.
 pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<(Plan, Sweep)> {
-    if !opts.select.is_all()
-        && plan
-            .search
-            .as_ref()
-            .is_some_and(|s| s.samples() || s.spec.stop.is_some())
-    {
+    if !opts.select.is_all() && batched(plan) {
         anyhow::bail!(
             "--shard, --only and --sources-only pick runs of a plain grid; `{}` is a search (or \
              stops runs early), whose runs depend on earlier batches. To share it between \

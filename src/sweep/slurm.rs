@@ -133,11 +133,7 @@ pub fn prepare(plan: &Plan, opts: &Submit) -> anyhow::Result<Submission> {
         r
     };
     let mut jobs: Vec<Job> = Vec::new();
-    let searches = plan
-        .search
-        .as_ref()
-        .is_some_and(|s| s.samples() || s.spec.stop.is_some());
-    if searches {
+    if super::search::batched(plan) {
         let k = opts.max_parallel.unwrap_or(4).max(1);
         let text = format!(
             "{}# Worker ${{SLURM_ARRAY_TASK_ID}} of {k}: every worker runs the whole search, \
@@ -346,9 +342,7 @@ pub fn submit(s: &Submission, out: &Path, log: &dyn Fn(String)) -> anyhow::Resul
             id: id.clone(),
             array: j.array.clone(),
             runs: j.runs.len(),
-            submitted: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
+            submitted: super::run::unix_now(),
         });
         write(
             &out.join("slurm").join("jobs.json"),

@@ -127,7 +127,7 @@ pub fn obtain(
                     ));
                     told = true;
                 }
-                std::thread::sleep(std::time::Duration::from_millis(500));
+                std::thread::sleep(crate::sweep::POLL);
             }
         }
     };

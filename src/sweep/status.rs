@@ -49,9 +49,7 @@ pub fn read(dir: &Path) -> anyhow::Result<Status> {
     // A search's runs are its trials so far.
     let plan = super::search::results_plan(dir, &plan).unwrap_or(plan);
     let me = Owner::me();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
+    let now = claim::now();
     let runs = plan
         .runs
         .iter()
