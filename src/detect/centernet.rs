@@ -12,8 +12,6 @@
 
 use burn::module::{Module, Param};
 use burn::nn::conv::Conv2d;
-use burn::tensor::module::interpolate;
-use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::rngs::StdRng;
 
@@ -22,6 +20,7 @@ use crate::model::Network;
 use crate::model::init;
 use crate::model::kernels::{conv2d, relu};
 use crate::model::layers::conv;
+use crate::model::pyramid;
 
 /// How the backbone's maps reach the head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
@@ -106,26 +105,11 @@ impl Detector {
         rng: &mut StdRng,
         device: &Device,
     ) -> Detector {
-        // Channels and strides, probed in inference (a training probe would move BN statistics).
-        let inner = device.clone().inner();
-        let probe = Tensor::<4>::zeros(
-            [1, backbone.in_channels(), c.input_size, c.input_size],
-            &inner,
-        );
-        let shapes: Vec<[usize; 4]> = backbone
-            .valid()
-            .stages(probe)
-            .iter()
-            .map(|s| s.dims())
-            .collect();
-        let strides: Vec<usize> = shapes
-            .iter()
-            .map(|s| c.input_size.div_ceil(s[2]).max(1))
-            .collect();
+        let (shapes, strides) = pyramid::stages(&backbone, c.input_size, device);
         let last = shapes.len() - 1;
         let level = match c.neck {
             Neck::None => last,
-            Neck::Fpn => strides.iter().position(|&s| s >= c.stride).unwrap_or(last),
+            Neck::Fpn => pyramid::level(&strides, c.stride),
         };
         let (lateral, smooth, head_in) = match c.neck {
             Neck::None => (Vec::new(), None, shapes[last][1]),
@@ -163,20 +147,7 @@ impl Detector {
             None => stages.pop().expect("a backbone has parts"),
             Some(smooth) => {
                 let used = stages.split_off(self.level);
-                let mut top: Option<Tensor<4>> = None;
-                for (c, lateral) in used.into_iter().zip(&self.lateral).rev() {
-                    let l = conv2d(lateral, c);
-                    let [_, _, h, w] = l.dims();
-                    top = Some(match top {
-                        None => l,
-                        Some(t) => {
-                            let up = InterpolateOptions::new(InterpolateMode::Nearest)
-                                .with_output_size([h, w]);
-                            interpolate(t, up) + l
-                        }
-                    });
-                }
-                conv2d(smooth, top.expect("the FPN has a level"))
+                conv2d(smooth, pyramid::top_down(used, &self.lateral))
             }
         };
         (

@@ -2,18 +2,15 @@
 //! layer decay, freezing and gradual unfreezing, BN policy, schedules, early stopping) with
 //! CenterNet's loss, and COCO AP50 (or AP, `monitor = "val_ap"`) on the validation scenes choosing the best epoch.
 
-use anyhow::bail;
-use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
-use rand::seq::SliceRandom;
 
 use super::Scene;
 use super::centernet::Detector;
 use super::eval::{self, Detection, Stats, Truth};
 use super::loss::Targets;
-use crate::seed;
 use crate::spec::Monitor;
-use crate::train::{Diverged, Settings, optim, step};
+use crate::train::Settings;
+use crate::train::dense::{self, Dense, DenseEpoch, TaskFns};
 
 /// Per-channel mean and standard deviation the pixels are normalised with.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,7 +98,7 @@ fn images(scenes: &[&Scene], norm: &Normalisation, device: &Device) -> Tensor<4>
 /// `augment(scene, epoch, index)` gives the scene an epoch sees (box-aware augmentation).
 #[allow(clippy::too_many_arguments)]
 pub fn fit(
-    mut model: Detector,
+    model: Detector,
     train: &[Scene],
     val: &[Scene],
     norm: &Normalisation,
@@ -110,92 +107,54 @@ pub fn fit(
     augment: &dyn Fn(&Scene, usize, usize) -> Scene,
     on_epoch: &mut dyn FnMut(&DetEpochLog) -> crate::train::Control,
 ) -> anyhow::Result<DetFitted> {
-    if train.is_empty() || val.is_empty() {
-        bail!(
-            "no scenes to train on ({} train, {} validation)",
-            train.len(),
-            val.len()
-        );
-    }
-    let mut optim = optim::build(s.optimizer, s.weight_decay, s.grad_clip);
-    let plan = s.lr_plan(train.len());
-    let parts = model.backbone.parts().len();
-    let mut thawed_in = vec![0usize; parts];
-    let mut frozen_now = s.freeze_depth;
-    let mut frozen = None;
-    let part_ids = model.backbone.part_param_ids();
-    let mut order: Vec<usize> = (0..train.len()).collect();
-    let mut best: Option<(f64, usize, Detector)> = None;
-    let mut epochs = Vec::new();
-    for epoch in 1..=s.epochs {
-        if s.patience > 0 && best.as_ref().is_some_and(|b| epoch - 1 - b.1 >= s.patience) {
-            break;
-        }
-        let depth = s.frozen_parts(parts, epoch);
-        if epoch == 1 || depth != frozen_now {
-            model.backbone = model.backbone.set_frozen(depth, s.bn_train);
-            thawed_in[depth.min(frozen_now)..frozen_now].fill(epoch);
-            frozen_now = depth;
-            frozen = Some(crate::model::frozen::values(&model.backbone));
-        }
-        order.sort_unstable();
-        order.shuffle(&mut seed::rng(s.seed, "shuffle", epoch as u64));
-        let mut loss_sum = 0.0f64;
-        for (b, batch) in order.chunks(s.batch_size).enumerate() {
-            let lr = plan.lr(epoch - 1, b);
-            let rates = s.part_rates(lr, &thawed_in, epoch, (b, plan.steps_per_epoch));
-            let scenes: Vec<Scene> = batch
-                .iter()
-                .map(|&i| augment(&train[i], epoch, i))
-                .collect();
-            let refs: Vec<&Scene> = scenes.iter().collect();
-            let (heat, boxes) = model.forward(images(&refs, norm, device));
-            let [_, _, h, w] = heat.dims();
-            let targets = Targets::new(&refs, model.classes, h, w, model.stride);
-            let loss = targets.loss(heat, boxes, device);
-            let value = f64::from(loss.clone().into_scalar::<f32>());
-            if !value.is_finite() {
-                return Err(Diverged { epoch }.into());
-            }
-            loss_sum += value * batch.len() as f64;
-            model = step(model, &mut optim, loss, lr, &rates, &part_ids);
-            if let Some(before) = frozen.take()
-                && let Err(what) = crate::model::frozen::check(&before, &model.backbone)
-            {
-                bail!(
-                    "{what} in the first optimizer step of epoch {epoch}; freezing failed (please report this)"
-                );
-            }
-        }
-        let valid = model.valid();
-        let stats = score(&valid, val, norm, device)?;
-        let log = DetEpochLog {
-            epoch,
-            train_loss: loss_sum / train.len() as f64,
-            val_ap: stats.ap,
-            val_ap50: stats.ap50,
-            lr: plan.lr(epoch - 1, 0),
-            frozen_parts: frozen_now,
-        };
-        let control = on_epoch(&log);
-        let key = match s.monitor {
-            Monitor::ValAp => log.val_ap,
-            _ => log.val_ap50,
-        };
-        epochs.push(log);
-        if best.as_ref().is_none_or(|(b, _, _)| key > *b) {
-            best = Some((key, epoch, valid));
-        }
-        if control.is_break() {
-            return Err(crate::train::Pruned { epoch }.into());
-        }
-    }
-    let (_, best_epoch, best) = best.expect("at least one epoch");
+    let log = |e: &DenseEpoch<Stats>| DetEpochLog {
+        epoch: e.epoch,
+        train_loss: e.train_loss,
+        val_ap: e.val.ap,
+        val_ap50: e.val.ap50,
+        lr: e.lr,
+        frozen_parts: e.frozen_parts,
+    };
+    let monitor = s.monitor;
+    let fitted = dense::fit(
+        model,
+        (train, val),
+        s,
+        augment,
+        TaskFns {
+            loss: &|model: &Detector, batch: &[&Scene]| {
+                let (heat, boxes) = model.forward(images(batch, norm, device));
+                let [_, _, h, w] = heat.dims();
+                let targets = Targets::new(batch, model.classes, h, w, model.stride);
+                targets.loss(heat, boxes, device)
+            },
+            score: &|model, val| score(model, val, norm, device),
+            key: &|stats: &Stats| match monitor {
+                Monitor::ValAp => stats.ap,
+                _ => stats.ap50,
+            },
+        },
+        &mut |e| on_epoch(&log(e)),
+    )?;
     Ok(DetFitted {
-        best,
-        best_epoch,
-        epochs,
+        best: fitted.best,
+        best_epoch: fitted.best_epoch,
+        epochs: fitted.epochs.iter().map(log).collect(),
     })
+}
+
+impl Dense for Detector {
+    fn backbone(&self) -> &crate::model::Network {
+        &self.backbone
+    }
+
+    fn map_backbone(
+        mut self,
+        f: impl FnOnce(crate::model::Network) -> crate::model::Network,
+    ) -> Self {
+        self.backbone = f(self.backbone);
+        self
+    }
 }
 
 /// Detections of an inference-mode detector on `scenes` (up to 100 per scene with a score of

@@ -11,6 +11,7 @@ pub mod layers;
 pub mod lite;
 pub mod mobile;
 pub mod predict;
+pub mod pyramid;
 pub mod resnet;
 pub mod seqnet;
 pub mod weights;

@@ -5,3 +5,4 @@
 pub mod formats;
 pub mod loss;
 pub mod metrics;
+pub mod model;

@@ -1,6 +1,7 @@
 //! Training: the loop, optimizers, early stopping and evaluation.
 
 pub mod checkpoint;
+pub mod dense;
 pub mod features;
 pub mod lr_find;
 pub mod metrics;
