@@ -57,7 +57,7 @@ fn detector_learns_digit_scenes() {
     };
     let detector = Detector::new(backbone, &c, &mut sweep::seed::rng(0, "neck", 0), &device);
     assert_eq!(detector.stride, 4);
-    let norm = Normalisation::of(train, 1);
+    let norm = Normalisation::of_images(train.iter().map(|s| s.pixels.as_slice()), 1);
     let s = Settings::new(12, 16, Optimizer::Adam, 2e-3, 0);
     let fitted = det::fit(
         detector,

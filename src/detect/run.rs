@@ -124,7 +124,7 @@ pub fn train_and_test(
         device,
     );
     let settings = sweep_run::settings(c);
-    let norm = Normalisation::of(&train, channels);
+    let norm = Normalisation::of_images(train.iter().map(|s| s.pixels.as_slice()), channels);
     let box_ops = ops(c.detect.augment);
     let augment = |s: &Scene, epoch: usize, i: usize| match box_ops.is_empty() {
         true => s.clone(),

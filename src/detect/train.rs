@@ -2,7 +2,7 @@
 //! layer decay, freezing and gradual unfreezing, BN policy, schedules, early stopping) with
 //! CenterNet's loss, and COCO AP50 (or AP, `monitor = "val_ap"`) on the validation scenes choosing the best epoch.
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 
 use super::Scene;
 use super::centernet::Detector;
@@ -10,44 +10,8 @@ use super::eval::{self, Detection, Stats, Truth};
 use super::loss::Targets;
 use crate::spec::Monitor;
 use crate::train::Settings;
+pub use crate::train::dense::Normalisation;
 use crate::train::dense::{self, Dense, DenseEpoch, TaskFns};
-
-/// Per-channel mean and standard deviation the pixels are normalised with.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Normalisation {
-    /// Mean per channel.
-    pub mean: Vec<f32>,
-    /// Standard deviation per channel.
-    pub std: Vec<f32>,
-}
-
-impl Normalisation {
-    /// The scenes' own statistics.
-    pub fn of(scenes: &[Scene], channels: usize) -> Normalisation {
-        let (mut sum, mut sq, mut n) = (vec![0f64; channels], vec![0f64; channels], 0usize);
-        for s in scenes {
-            let plane = s.width * s.height;
-            for c in 0..channels {
-                for &v in &s.pixels[c * plane..(c + 1) * plane] {
-                    sum[c] += f64::from(v);
-                    sq[c] += f64::from(v) * f64::from(v);
-                }
-            }
-            n += plane;
-        }
-        let n = n.max(1) as f64;
-        let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
-        let std = sq
-            .iter()
-            .zip(&mean)
-            .map(|(q, m)| ((q / n - m * m).max(0.0).sqrt().max(1e-6)) as f32)
-            .collect();
-        Normalisation {
-            mean: mean.into_iter().map(|m| m as f32).collect(),
-            std,
-        }
-    }
-}
 
 /// One line of a detection learning curve.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -76,22 +40,10 @@ pub struct DetFitted {
     pub epochs: Vec<DetEpochLog>,
 }
 
-/// Batch tensor of scenes, all `size`×`size` with `channels` channels, normalised.
+/// Batch tensor of scenes, all of one size, normalised.
 fn images(scenes: &[&Scene], norm: &Normalisation, device: &Device) -> Tensor<4> {
-    let s = scenes[0];
-    let (c, h, w) = (norm.mean.len(), s.height, s.width);
-    let mut x = Vec::with_capacity(scenes.len() * c * h * w);
-    for s in scenes {
-        for ch in 0..c {
-            let (m, d) = (norm.mean[ch], norm.std[ch]);
-            x.extend(
-                s.pixels[ch * h * w..(ch + 1) * h * w]
-                    .iter()
-                    .map(|&v| (v - m) / d),
-            );
-        }
-    }
-    Tensor::<4>::from_data(TensorData::new(x, [scenes.len(), c, h, w]), device)
+    let pixels: Vec<&[f32]> = scenes.iter().map(|s| s.pixels.as_slice()).collect();
+    dense::batch(&pixels, (scenes[0].height, scenes[0].width), norm, device)
 }
 
 /// Trains `model` (on an autodiff device) on `train` scenes, all at the detector's input size;

@@ -1,8 +1,13 @@
-//! Semantic segmentation, the task of issue 24. So far: its metrics ([`metrics`]) and losses
-//! ([`loss`]), checked against numpy, torchmetrics and PyTorch by `scripts/parity.sh`, and mask
-//! files ([`formats`]); heads, the other mask formats and the task's runs come next.
+//! Semantic segmentation (`task = "segment"`): mask datasets ([`data`], [`formats`],
+//! [`coco`]), mask-aware augmentation ([`augment`]), FCN and feature-pyramid heads on any
+//! backbone ([`model`]), pixel losses ([`loss`]), whole-split metrics ([`metrics`]), training
+//! ([`train`]) and one sweep run ([`run`]).
 
+pub mod augment;
+pub mod coco;
+pub mod data;
 pub mod formats;
 pub mod loss;
 pub mod metrics;
 pub mod model;
+pub mod train;

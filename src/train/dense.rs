@@ -5,7 +5,7 @@
 
 use anyhow::bail;
 use burn::module::Module;
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor, TensorData};
 use rand::seq::SliceRandom;
 
 use super::{Diverged, Settings, optim, step};
@@ -145,4 +145,66 @@ pub fn fit<M: Dense, I, S>(
         best_epoch,
         epochs,
     })
+}
+
+/// Per-channel mean and standard deviation the pixels are normalised with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Normalisation {
+    /// Mean per channel.
+    pub mean: Vec<f32>,
+    /// Standard deviation per channel.
+    pub std: Vec<f32>,
+}
+
+impl Normalisation {
+    /// The statistics of `images` (each `channels`×H×W, channel-major).
+    pub fn of_images<'a>(
+        images: impl IntoIterator<Item = &'a [f32]>,
+        channels: usize,
+    ) -> Normalisation {
+        let (mut sum, mut sq, mut n) = (vec![0f64; channels], vec![0f64; channels], 0usize);
+        for img in images {
+            let plane = img.len() / channels.max(1);
+            for c in 0..channels {
+                for &v in &img[c * plane..(c + 1) * plane] {
+                    sum[c] += f64::from(v);
+                    sq[c] += f64::from(v) * f64::from(v);
+                }
+            }
+            n += plane;
+        }
+        let n = n.max(1) as f64;
+        let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
+        let std = sq
+            .iter()
+            .zip(&mean)
+            .map(|(q, m)| ((q / n - m * m).max(0.0).sqrt().max(1e-6)) as f32)
+            .collect();
+        Normalisation {
+            mean: mean.into_iter().map(|m| m as f32).collect(),
+            std,
+        }
+    }
+}
+
+/// Batch tensor `[n, channels, h, w]` of images of one size (channel-major), normalised.
+pub fn batch(
+    images: &[&[f32]],
+    (h, w): (usize, usize),
+    norm: &Normalisation,
+    device: &Device,
+) -> Tensor<4> {
+    let c = norm.mean.len();
+    let mut x = Vec::with_capacity(images.len() * c * h * w);
+    for img in images {
+        for ch in 0..c {
+            let (m, d) = (norm.mean[ch], norm.std[ch]);
+            x.extend(
+                img[ch * h * w..(ch + 1) * h * w]
+                    .iter()
+                    .map(|&v| (v - m) / d),
+            );
+        }
+    }
+    Tensor::<4>::from_data(TensorData::new(x, [images.len(), c, h, w]), device)
 }
