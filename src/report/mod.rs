@@ -4,6 +4,7 @@
 pub mod cells;
 pub mod charts;
 pub mod html;
+pub mod masks;
 pub mod plot;
 pub mod scenes;
 pub mod search;
@@ -98,6 +99,12 @@ pub fn render(results: &Path, opts: &Options) -> anyhow::Result<Report> {
             && runs.metric == table::AP50
         {
             charts.extend(scenes::grid(results, &dir, runs.get(r, "run_id"))?);
+        }
+        // A segmentation report shows the best run's masks on test images.
+        if let Some((r, _)) = best
+            && runs.metric == table::MIOU
+        {
+            charts.extend(masks::grid(results, &dir, runs.get(r, "run_id"))?);
         }
     }
     let mut summary = terminal_summary(&runs, &cells);

@@ -45,6 +45,17 @@ pub const AP50: Metric = Metric {
     budget_long: "labelled training images",
 };
 
+/// Segmentation's metric: mean IoU over the test split's pixels.
+pub const MIOU: Metric = Metric {
+    column: "test_miou",
+    val_column: "val_miou",
+    name: "test mIoU",
+    unit: "mean IoU over classes",
+    budget_column: "labelled_images",
+    budget: "labelled images",
+    budget_long: "labelled training images",
+};
+
 /// `runs.csv` as read: its columns and rows of text.
 #[derive(Debug, Clone)]
 pub struct Runs {
@@ -56,7 +67,7 @@ pub struct Runs {
     pub rows: Vec<Vec<String>>,
     /// Columns describing a run's configuration (between `run_id` and `status`).
     pub config: Vec<usize>,
-    /// The metric the runs are compared by (from the columns: accuracy or AP50).
+    /// The metric the runs are compared by (from the columns: accuracy, AP50 or mIoU).
     pub metric: Metric,
 }
 
@@ -78,10 +89,11 @@ impl Runs {
             .iter()
             .map(String::from)
             .collect();
-        let metric = match columns.iter().any(|c| c == AP50.column) {
-            true => AP50,
-            false => ACCURACY,
-        };
+        let has = |m: &Metric| columns.iter().any(|c| c == m.column);
+        let metric = [AP50, MIOU]
+            .into_iter()
+            .find(|m| has(m))
+            .unwrap_or(ACCURACY);
         // In the order of the columns `sweep run` writes.
         let required = [
             "run_id",
@@ -148,7 +160,8 @@ impl Runs {
     }
 }
 
-/// The validation metric per epoch of each run: `run_id -> [(epoch, val_accuracy or val_ap50)]`.
+/// The validation metric per epoch of each run: `run_id -> [(epoch, val_accuracy, val_ap50
+/// or val_miou)]`.
 pub fn read_epochs(
     dir: &Path,
 ) -> anyhow::Result<std::collections::HashMap<String, Vec<(usize, f64)>>> {
@@ -166,8 +179,10 @@ pub fn read_epochs(
             .position(|c| c == n)
             .with_context(|| format!("{}:1: no `{n}` column", path.display()))
     };
-    // Classification validates by accuracy, detection by AP50.
-    let val = find("val_accuracy").or_else(|_| find("val_ap50"))?;
+    // Classification validates by accuracy, detection by AP50, segmentation by mIoU.
+    let val = find("val_accuracy")
+        .or_else(|_| find("val_ap50"))
+        .or_else(|_| find("val_miou"))?;
     let (id, epoch) = (find("run_id")?, find("epoch")?);
     for (i, r) in reader.records().enumerate() {
         let r = r.with_context(|| format!("{}:{}: unreadable row", path.display(), i + 2))?;

@@ -10,7 +10,7 @@ use super::formats::IGNORE;
 
 /// Which loss a segmentation run trains with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Loss {
     /// Mean cross-entropy over the pixels not ignored (PyTorch's `cross_entropy` with
     /// `ignore_index`).

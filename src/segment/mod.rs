@@ -10,4 +10,5 @@ pub mod formats;
 pub mod loss;
 pub mod metrics;
 pub mod model;
+pub mod run;
 pub mod train;

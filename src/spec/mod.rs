@@ -293,10 +293,12 @@ fn search_plan(
     let monitor = points[0].config.train.monitor;
     let metric = spec.metric_or(monitor);
     let task = points[0].config.experiment.task;
-    if task == schema::Task::Classify && matches!(metric, Monitor::ValAp50 | Monitor::ValAp) {
+    if task == schema::Task::Classify
+        && matches!(metric, Monitor::ValAp50 | Monitor::ValAp | Monitor::ValMiou)
+    {
         return Err(at(
             "metric",
-            "is a detector's metric, and this experiment classifies".into(),
+            "is a detector's or segmenter's metric, and this experiment classifies".into(),
             "use `val_accuracy` or `val_loss`",
         ));
     }
@@ -358,9 +360,21 @@ pub fn normalize(mut c: RunConfig) -> RunConfig {
     match c.experiment.task {
         schema::Task::Classify => {
             c.detect = schema::Detect::default();
+            c.segment = schema::Segment::default();
             c.target.labelled_images = 0;
         }
-        schema::Task::Detect => c.target.labels_per_class = 0,
+        schema::Task::Detect => {
+            c.segment = schema::Segment::default();
+            c.target.labels_per_class = 0;
+        }
+        schema::Task::Segment => {
+            c.detect = schema::Detect::default();
+            c.target.labels_per_class = 0;
+            // The monitor's default means mIoU for a segmenter.
+            if c.train.monitor == schema::Monitor::ValAccuracy {
+                c.train.monitor = schema::Monitor::ValMiou;
+            }
+        }
     }
     let parts = model::parts(&c.model).len();
     if c.transfer.strategy == Strategy::Finetune && c.transfer.freeze_depth == parts {

@@ -22,6 +22,7 @@ pub fn check(plan: &Plan) -> Result<(), SpecError> {
         let mut fed = match c.experiment.task {
             Task::Classify => classify_target(plan, i, &mut seen)?,
             Task::Detect => detect_target(plan, i, &mut seen)?,
+            Task::Segment => segment_target(plan, i, &mut seen)?,
         };
         if let Some(s) = &c.source {
             let source = data::prepare(&s.dataset, &s.classes, s.crop, size)
@@ -148,6 +149,50 @@ fn detect_target(
     }
     Ok((ds.channels, ds.classes.len()))
 }
+
+/// The target checks of a segmentation run: the images and masks load, and the label budget
+/// and the validation split leave images on both sides.
+fn segment_target(
+    plan: &Plan,
+    i: usize,
+    seen: &mut HashSet<String>,
+) -> Result<(usize, usize), SpecError> {
+    let run = &plan.runs[i];
+    let c = &run.config;
+    let ds = crate::segment::run::dataset(run)
+        .map_err(|e| plan.error_at(i, "target.dataset", format!("{e:#}"), SEGMENT_HELP))?;
+    if seen.insert(format!("segment {:?} {:?}", c.target, c.segment)) {
+        let (pool, val) = crate::segment::data::split_test(ds.train.clone(), c.target.val_fraction);
+        if pool.is_empty() || val.is_empty() {
+            return Err(plan.error_at(
+                i,
+                "target.val_fraction",
+                format!(
+                    "leaves {} images to train on and {} to validate on",
+                    pool.len(),
+                    val.len()
+                ),
+                "choose a fraction that leaves images on both sides, e.g. 0.2",
+            ));
+        }
+        if c.target.labelled_images > pool.len() {
+            return Err(plan.error_at(
+                i,
+                "target.labelled_images",
+                format!(
+                    "{} labelled images asked for, but `{}` has {} to draw them from (after the test split and `val_fraction`)",
+                    c.target.labelled_images,
+                    c.target.dataset,
+                    pool.len()
+                ),
+                format!("ask for at most {}, or leave `labelled_images` out to use every image", pool.len()),
+            ));
+        }
+    }
+    Ok((ds.channels, ds.classes.len()))
+}
+
+const SEGMENT_HELP: &str = "use `digit-scenes` or masks in files (`masks:IMAGES_DIR:MASKS_DIR`, `voc-seg:DIR`, `coco-seg:annotations.json`; `sweep datasets` lists them)";
 
 const DETECT_HELP: &str = "use `digit-scenes` or a detection dataset in files (`coco:annotations.json`, `yolo:DIR`, `voc:DIR`; `sweep datasets` lists them)";
 

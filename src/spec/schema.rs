@@ -30,6 +30,9 @@ pub struct RunConfig {
     /// `[detect]`: the detector and its data (`task = "detect"` only).
     #[serde(default, skip_serializing_if = "Detect::is_default")]
     pub detect: Detect,
+    /// `[segment]`: the segmenter and its data (`task = "segment"` only).
+    #[serde(default, skip_serializing_if = "Segment::is_default")]
+    pub segment: Segment,
 }
 
 /// `[experiment] task`: what the runs learn, which picks the head, loss, metrics, data format
@@ -42,6 +45,8 @@ pub enum Task {
     Classify,
     /// Object detection (COCO AP): a CenterNet head on the backbone.
     Detect,
+    /// Semantic segmentation (mIoU): an FCN or feature-pyramid head on the backbone.
+    Segment,
 }
 
 impl Task {
@@ -131,6 +136,76 @@ fn default_test_scenes() -> usize {
     500
 }
 
+/// `[segment]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Segment {
+    /// `fpn` (feature pyramid from the stage at `stride` up) or `fcn` (the last stage only).
+    #[serde(default)]
+    pub head: crate::segment::model::Head,
+    /// `ce` (cross-entropy, 255 ignored), `dice` or `ce-dice` (their sum); a grid axis.
+    #[serde(default)]
+    pub loss: crate::segment::loss::Loss,
+    /// Finest stride of the pyramid, in input pixels per cell.
+    #[serde(default = "default_det_stride")]
+    pub stride: usize,
+    /// Channels of the pyramid and of the classifier's hidden layer.
+    #[serde(default = "default_det_width")]
+    pub width: usize,
+    /// Mask-aware augmentation: `none`, `flip`, `scale` (zoom 0.75-1.25, shift up to 1/8),
+    /// `rotate` (up to 15 degrees) or `all` (the three).
+    #[serde(default)]
+    pub augment: SegAugment,
+    /// `digit-scenes`: side of the canvas.
+    #[serde(default = "default_canvas")]
+    pub canvas: usize,
+    /// `digit-scenes`: training scenes generated.
+    #[serde(default = "default_train_scenes")]
+    pub train_scenes: usize,
+    /// `digit-scenes`: test scenes generated.
+    #[serde(default = "default_test_scenes")]
+    pub test_scenes: usize,
+}
+
+/// `[segment] augment`: a named set of mask-aware augmentations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SegAugment {
+    /// None.
+    #[default]
+    None,
+    /// Horizontal flip, half the time.
+    Flip,
+    /// Random zoom in 0.75-1.25 and shift up to 1/8 of the side.
+    Scale,
+    /// Random rotation up to 15 degrees either way.
+    Rotate,
+    /// Flip, scale and rotate.
+    All,
+}
+
+impl Default for Segment {
+    fn default() -> Segment {
+        Segment {
+            head: Default::default(),
+            loss: Default::default(),
+            stride: default_det_stride(),
+            width: default_det_width(),
+            augment: SegAugment::None,
+            canvas: default_canvas(),
+            train_scenes: default_train_scenes(),
+            test_scenes: default_test_scenes(),
+        }
+    }
+}
+
+impl Segment {
+    /// True when nothing is set (not written in a run's config).
+    pub fn is_default(&self) -> bool {
+        *self == Segment::default()
+    }
+}
+
 /// `[augment]` table: `[augment.sets] light = ["flip", { op = "crop", padding = 4 }]`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -166,7 +241,7 @@ pub struct Experiment {
     /// The run's seed (the file lists several: `seeds = [0, 1, 2]`).
     #[serde(rename = "seeds", default)]
     pub seed: u64,
-    /// `classify` (default) or `detect`.
+    /// `classify` (default), `detect` or `segment`.
     #[serde(default, skip_serializing_if = "Task::is_classify")]
     pub task: Task,
     /// Where the runs train (`cpu`, `cuda`, `cuda:N`, `vulkan`, `vulkan:N`); `--device` wins.
@@ -226,7 +301,7 @@ pub struct Target {
     /// Keep only these classes, relabelled 0, 1, ... in this order (all when absent).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<u8>,
-    /// Detection: labelled training scenes (the label budget); 0 = all.
+    /// Detection and segmentation: labelled training images (the label budget); 0 = all.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub labelled_images: usize,
     /// Fraction of the non-test images held out for validation (early stopping, model choice).
@@ -472,6 +547,8 @@ pub enum Monitor {
     ValAp50,
     /// A detector's validation AP@[.5:.95].
     ValAp,
+    /// A segmenter's validation mIoU (its default: `val_accuracy` means it there).
+    ValMiou,
 }
 
 impl Strategy {

@@ -53,11 +53,21 @@ pub fn validate(c: &RunConfig) -> Result<(), Problem> {
     match c.experiment.task {
         Task::Classify => {
             known_dataset("target.dataset", &c.target.dataset)?;
-            if matches!(c.train.monitor, Monitor::ValAp50 | Monitor::ValAp) {
+            if matches!(
+                c.train.monitor,
+                Monitor::ValAp50 | Monitor::ValAp | Monitor::ValMiou
+            ) {
                 return Err(problem(
                     "train.monitor",
-                    "is a detector's metric, and this experiment classifies",
-                    "use `val_accuracy` or `val_loss`, or set `task = \"detect\"` in [experiment]",
+                    "is a detector's or segmenter's metric, and this experiment classifies",
+                    "use `val_accuracy` or `val_loss`, or set `task = \"detect\"` or `\"segment\"` in [experiment]",
+                ));
+            }
+            if !c.segment.is_default() {
+                return Err(problem(
+                    "segment",
+                    "is a segmentation setting, and this experiment classifies",
+                    "set `task = \"segment\"` in [experiment]",
                 ));
             }
             if c.target.labelled_images > 0 || !c.detect.is_default() {
@@ -73,6 +83,7 @@ pub fn validate(c: &RunConfig) -> Result<(), Problem> {
             }
         }
         Task::Detect => validate_detect(c)?,
+        Task::Segment => validate_segment(c)?,
     }
     if c.target.labels_per_class > 100_000 {
         return Err(problem(
@@ -357,11 +368,75 @@ fn validate_detect(c: &RunConfig) -> Result<(), Problem> {
             "use `val_ap50` (the default) or `val_ap`",
         ));
     }
+    if !c.segment.is_default() {
+        return Err(problem(
+            "segment",
+            "is a segmentation setting, and this experiment detects",
+            "set `task = \"segment\"` in [experiment], or write the detector's settings in [detect]",
+        ));
+    }
     range("detect.stride", c.detect.stride, 1, 64)?;
     range("detect.width", c.detect.width, 1, 1024)?;
     range("detect.canvas", c.detect.canvas, 16, 1024)?;
     range("detect.train_scenes", c.detect.train_scenes, 2, 1_000_000)?;
     range("detect.test_scenes", c.detect.test_scenes, 1, 1_000_000)?;
+    Ok(())
+}
+
+/// The checks of a `task = "segment"` experiment's own settings.
+fn validate_segment(c: &RunConfig) -> Result<(), Problem> {
+    let name = &c.target.dataset;
+    if name != "digit-scenes" {
+        match crate::segment::data::parse(name) {
+            None => {
+                return Err(problem(
+                    "target.dataset",
+                    format!("`{name}` is not a segmentation dataset"),
+                    "use `digit-scenes` or masks in files: `masks:IMAGES_DIR:MASKS_DIR`, `voc-seg:DIR` or `coco-seg:annotations.json[:IMAGES_DIR]` (`sweep datasets` lists them)",
+                ));
+            }
+            Some((prefix, path)) => {
+                let file = match prefix {
+                    "coco-seg" => crate::detect::formats::paths("coco", path).0,
+                    "masks" => path.split(':').next().unwrap_or(path).into(),
+                    _ => path.into(),
+                };
+                if !file.exists() {
+                    return Err(problem(
+                        "target.dataset",
+                        format!("{} does not exist", file.display()),
+                        "the path is relative to the folder `sweep` runs in",
+                    ));
+                }
+            }
+        }
+    }
+    if c.target.labels_per_class > 0 {
+        return Err(problem(
+            "target.labels_per_class",
+            "counts images per class, which a segmentation dataset does not have",
+            "write the budget as `labelled_images = N` (labelled training images)",
+        ));
+    }
+    if !matches!(c.train.monitor, Monitor::ValAccuracy | Monitor::ValMiou) {
+        return Err(problem(
+            "train.monitor",
+            "a segmenter is validated by mIoU",
+            "use `val_miou` (the default) or leave `monitor` out",
+        ));
+    }
+    if !c.detect.is_default() {
+        return Err(problem(
+            "detect",
+            "is a detection setting, and this experiment segments",
+            "write the segmenter's settings in [segment]",
+        ));
+    }
+    range("segment.stride", c.segment.stride, 1, 64)?;
+    range("segment.width", c.segment.width, 1, 1024)?;
+    range("segment.canvas", c.segment.canvas, 16, 1024)?;
+    range("segment.train_scenes", c.segment.train_scenes, 2, 1_000_000)?;
+    range("segment.test_scenes", c.segment.test_scenes, 1, 1_000_000)?;
     Ok(())
 }
 

@@ -383,6 +383,8 @@ fn failed(message: String) -> Outcome {
         manifest: None,
         detection: None,
         detections: Vec::new(),
+        segmentation: None,
+        masks: Vec::new(),
     }
 }
 
@@ -443,6 +445,16 @@ fn finished_line(plan: &Plan, i: usize, o: &Outcome) -> String {
             o.best_epoch,
             o.epochs.len()
         ),
+        (Status::Ok, _, _) if o.segmentation.is_some() => {
+            let s = o.segmentation.as_ref().expect("checked");
+            format!(
+                "test mIoU {:.4} pixel acc {:.4} (best epoch {}/{})",
+                s.miou,
+                s.pixel_accuracy,
+                o.best_epoch,
+                o.epochs.len()
+            )
+        }
         (Status::Failed(msg), _, _) => format!("FAILED: {msg}"),
         (Status::Pruned, _, _) => format!("stopped early after epoch {}", o.epochs.len()),
         _ => format!("DIVERGED in epoch {}", o.epochs.len() + 1),

@@ -73,7 +73,7 @@ pub fn is_disk_full_message(message: &str) -> bool {
 fn fixed(task: Task) -> [(&'static str, &'static str); 5] {
     let budget = match task {
         Task::Classify => ("labels_per_class", "target.labels_per_class"),
-        Task::Detect => ("labelled_images", "target.labelled_images"),
+        Task::Detect | Task::Segment => ("labelled_images", "target.labelled_images"),
     };
     [
         ("strategy", "transfer.strategy"),
@@ -104,6 +104,7 @@ fn metric_columns(task: Task) -> &'static [&'static str] {
             "test_ap_large",
             "test_ar100",
         ],
+        Task::Segment => &["test_miou", "test_pixel_accuracy", "test_mean_dice"],
     }
 }
 
@@ -111,6 +112,9 @@ fn metric_columns(task: Task) -> &'static [&'static str] {
 fn metric_values(o: &Outcome) -> Option<Vec<f64>> {
     if let Some(m) = &o.test {
         return Some(vec![m.accuracy, m.precision, m.recall, m.f1]);
+    }
+    if let Some(s) = &o.segmentation {
+        return Some(vec![s.miou, s.pixel_accuracy, s.mean_dice]);
     }
     o.detection.map(|d| {
         vec![
@@ -207,10 +211,12 @@ pub fn write_epochs_csv(
     outcomes: &[Option<Outcome>],
 ) -> anyhow::Result<()> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    // A detector is validated by AP50 alone (no accuracy, no validation loss).
-    let detect = task(plan) == Task::Detect;
-    let header: &[&str] = match detect {
-        false => &[
+    // A detector is validated by AP50 alone, a segmenter by mIoU (no accuracy, no validation
+    // loss).
+    let task = task(plan);
+    let dense = task != Task::Classify;
+    let header: &[&str] = match task {
+        Task::Classify => &[
             "run_id",
             "epoch",
             "train_loss",
@@ -220,11 +226,19 @@ pub fn write_epochs_csv(
             "lr",
             "frozen_parts",
         ],
-        true => &[
+        Task::Detect => &[
             "run_id",
             "epoch",
             "train_loss",
             "val_ap50",
+            "lr",
+            "frozen_parts",
+        ],
+        Task::Segment => &[
+            "run_id",
+            "epoch",
+            "train_loss",
+            "val_miou",
             "lr",
             "frozen_parts",
         ],
@@ -237,7 +251,7 @@ pub fn write_epochs_csv(
                 e.epoch.to_string(),
                 format!("{:.6}", e.train_loss),
             ];
-            if !detect {
+            if !dense {
                 row.push(format!("{:.6}", e.train_accuracy));
                 row.push(format!("{:.6}", e.val_loss));
             }
@@ -279,6 +293,17 @@ pub fn write_run_dir(out: &Path, run: &Run, outcome: &Outcome) -> anyhow::Result
     }
     if outcome.detection.is_some() {
         files.push(("detections.json", serde_json::to_vec(&outcome.detections)?));
+    }
+    if let Some(s) = &outcome.segmentation {
+        files.push(("masks.json", serde_json::to_vec(&outcome.masks)?));
+        // Per-class IoU and Dice, as the confusion matrix is for a classifier.
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(["class", "iou", "dice"])?;
+        for (c, (iou, dice)) in s.iou.iter().zip(&s.dice).enumerate() {
+            let f = |v: &Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
+            w.write_record([c.to_string(), f(iou), f(dice)])?;
+        }
+        files.push(("classes.csv", w.into_inner()?));
     }
     super::ledger::commit(out, &run.id, &files)
 }

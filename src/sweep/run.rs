@@ -66,6 +66,24 @@ pub struct Outcome {
     /// ids), written to `runs/<id>/detections.json` rather than kept in outcome.json.
     #[serde(skip)]
     pub detections: Vec<serde_json::Value>,
+    /// Segmentation runs: mIoU, IoU and Dice per class and pixel accuracy on the test images
+    /// (`test` is then absent, and in `epochs` `val_accuracy` holds the validation mIoU).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segmentation: Option<crate::segment::metrics::Stats>,
+    /// Segmentation runs: the first test masks predicted, written to `runs/<id>/masks.json`.
+    #[serde(skip)]
+    pub masks: Vec<crate::segment::run::SavedMask>,
+}
+
+impl Outcome {
+    /// The task's headline test metric: accuracy, a detector's AP50 or a segmenter's mIoU.
+    pub fn headline(&self) -> Option<f64> {
+        self.test
+            .as_ref()
+            .map(|m| m.accuracy)
+            .or(self.detection.map(|d| d.ap50))
+            .or(self.segmentation.as_ref().map(|s| s.miou))
+    }
 }
 
 /// What a run that ended well produced, whatever its task.
@@ -73,12 +91,15 @@ struct Tested {
     test: Option<Metrics>,
     detection: Option<crate::detect::eval::Stats>,
     detections: Vec<serde_json::Value>,
+    segmentation: Option<crate::segment::metrics::Stats>,
+    masks: Vec<crate::segment::run::SavedMask>,
     best_epoch: usize,
     train_images: usize,
     weights: String,
 }
 
-/// The task's run: classification here, detection in [`crate::detect::run`].
+/// The task's run: classification here, detection in [`crate::detect::run`], segmentation in
+/// [`crate::segment::run`].
 fn train_and_test_task(
     run: &Run,
     source: Option<&SourceInfo>,
@@ -94,6 +115,8 @@ fn train_and_test_task(
                 test: Some(test),
                 detection: None,
                 detections: Vec::new(),
+                segmentation: None,
+                masks: Vec::new(),
                 best_epoch,
                 train_images,
                 weights,
@@ -105,6 +128,21 @@ fn train_and_test_task(
                 test: None,
                 detection: Some(t.stats),
                 detections: t.detections,
+                segmentation: None,
+                masks: Vec::new(),
+                best_epoch: t.best_epoch,
+                train_images: t.train_images,
+                weights: t.weights,
+            })
+        }
+        Task::Segment => {
+            let t = crate::segment::run::train_and_test(run, source, cache, device, on_epoch)?;
+            Ok(Tested {
+                test: None,
+                detection: None,
+                detections: Vec::new(),
+                segmentation: Some(t.stats),
+                masks: t.masks,
                 best_epoch: t.best_epoch,
                 train_images: t.train_images,
                 weights: t.weights,
@@ -196,6 +234,8 @@ pub fn execute(
             seconds,
             detection: t.detection,
             detections: t.detections,
+            segmentation: t.segmentation,
+            masks: t.masks,
             manifest: Some(Manifest {
                 version: env!("CARGO_PKG_VERSION").into(),
                 git_commit: git_commit(),
@@ -226,6 +266,8 @@ pub fn execute(
                 manifest: None,
                 detection: None,
                 detections: Vec::new(),
+                segmentation: None,
+                masks: Vec::new(),
             }
         }
     }
@@ -416,7 +458,7 @@ pub fn feature_group(run: &Run) -> Option<String> {
     let c = &run.config;
     let t = &c.transfer;
     // The cache holds a classifier's frozen features of the target's images.
-    if c.experiment.task == Task::Detect {
+    if c.experiment.task != Task::Classify {
         return None;
     }
     let augmented = c

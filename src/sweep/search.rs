@@ -282,5 +282,6 @@ pub fn metric_name(m: Monitor) -> &'static str {
         Monitor::ValLoss => "val_loss",
         Monitor::ValAp50 => "val_ap50",
         Monitor::ValAp => "val_ap",
+        Monitor::ValMiou => "val_miou",
     }
 }

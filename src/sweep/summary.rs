@@ -24,13 +24,7 @@ pub struct Cell {
 pub fn cells(plan: &Plan, outcomes: &[Outcome]) -> Vec<Cell> {
     let mut groups: BTreeMap<(usize, String), Vec<f64>> = BTreeMap::new();
     for (run, o) in plan.runs.iter().zip(outcomes) {
-        // The task's headline metric: accuracy, or a detector's AP50.
-        let Some(score) = o
-            .test
-            .as_ref()
-            .map(|m| m.accuracy)
-            .or(o.detection.map(|d| d.ap50))
-        else {
+        let Some(score) = o.headline() else {
             continue;
         };
         let t = &run.config.transfer;
@@ -66,6 +60,7 @@ pub fn render(cells: &[Cell], task: Task) -> String {
     let (budget, metric) = match task {
         Task::Classify => ("labels/class", "test acc"),
         Task::Detect => ("labelled images", "test AP50"),
+        Task::Segment => ("labelled images", "test mIoU"),
     };
     let _ = writeln!(
         s,

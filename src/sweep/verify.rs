@@ -175,6 +175,7 @@ pub fn verify(
             metrics_match: recorded.status == again.status
                 && recorded.test == again.test
                 && recorded.detection == again.detection
+                && recorded.segmentation == again.segmentation
                 && recorded.epochs == again.epochs
                 && recorded.best_epoch == again.best_epoch,
             weights_match: hash(&recorded).is_some() && hash(&recorded) == hash(&again),
@@ -188,10 +189,7 @@ pub fn verify(
     Ok(checks)
 }
 
-/// A run's headline test metric: accuracy, or a detector's AP50.
+/// A run's headline test metric.
 fn headline(o: &run::Outcome) -> Option<f64> {
-    o.test
-        .as_ref()
-        .map(|m| m.accuracy)
-        .or(o.detection.map(|d| d.ap50))
+    o.headline()
 }

@@ -424,8 +424,10 @@ pub fn fit_controlled(
 /// An epoch's value of `monitor`, higher better (the loss negated).
 pub fn score(monitor: Monitor, log: &EpochLog) -> f64 {
     match monitor {
-        // Validation refuses a detector's metrics for a classifier.
-        Monitor::ValAccuracy | Monitor::ValAp50 | Monitor::ValAp => log.val_accuracy,
+        // Validation refuses a detector's or segmenter's metrics for a classifier.
+        Monitor::ValAccuracy | Monitor::ValAp50 | Monitor::ValAp | Monitor::ValMiou => {
+            log.val_accuracy
+        }
         Monitor::ValLoss => -log.val_loss,
     }
 }
