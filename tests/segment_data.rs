@@ -237,3 +237,86 @@ fn a_voc_folder_loads_train_and_val_with_21_classes() {
         "{e}"
     );
 }
+
+/// `coco-seg:` rasterises each image's annotations into one mask (category order + 1,
+/// background 0, a later annotation over an earlier, crowds ignored where nothing else is),
+/// holds out a fixed fifth for testing, and names the file and annotation of a bad one.
+#[test]
+fn coco_segmentation_files_load_as_masks_and_bad_annotations_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    std::fs::create_dir(&images).unwrap();
+    let mut entries = Vec::new();
+    let mut anns = Vec::new();
+    for i in 0..10u64 {
+        write_image(&images.join(format!("{i}.png")), 8, 6);
+        entries.push(serde_json::json!({"id": i + 1, "file_name": format!("{i}.png"), "width": 8, "height": 6}));
+        // Category 7 (class 1) fills x 0..4, y 0..3; category 3 (class 2) covers x 2..6 of it
+        // after; a crowd RLE marks column 7.
+        anns.push(
+            serde_json::json!({"id": 3 * i + 1, "image_id": i + 1, "category_id": 7, "iscrowd": 0,
+            "segmentation": [[0.0, 0.0, 4.0, 0.0, 4.0, 3.0, 0.0, 3.0]]}),
+        );
+        anns.push(
+            serde_json::json!({"id": 3 * i + 2, "image_id": i + 1, "category_id": 3, "iscrowd": 0,
+            "segmentation": [[2.0, 0.0, 6.0, 0.0, 6.0, 3.0, 2.0, 3.0]]}),
+        );
+        anns.push(
+            serde_json::json!({"id": 3 * i + 3, "image_id": i + 1, "category_id": 3, "iscrowd": 1,
+            "segmentation": {"size": [6, 8], "counts": [42, 6]}}),
+        );
+    }
+    let coco = serde_json::json!({
+        "images": entries,
+        "annotations": anns,
+        "categories": [{"id": 7, "name": "cat"}, {"id": 3, "name": "dog"}],
+    });
+    let json = dir.path().join("ann.json");
+    std::fs::write(&json, coco.to_string()).unwrap();
+    let name = format!("coco-seg:{}:{}", json.display(), images.display());
+    let ds = sweep::segment::data::load(&name, &Default::default()).unwrap();
+    assert_eq!(ds.classes, ["background", "cat", "dog"]);
+    assert_eq!((ds.train.len(), ds.test.len()), (8, 2));
+    let m = &ds.train[0].mask;
+    for y in 0..6 {
+        for x in 0..8 {
+            let want = match (x, y) {
+                (7, _) => IGNORE,
+                (0..2, 0..3) => 1,
+                (2..6, 0..3) => 2,
+                _ => 0,
+            };
+            assert_eq!(m[y * 8 + x], want, "pixel ({x}, {y})");
+        }
+    }
+    // The split is by file name, so the same images are held out when the file is reordered.
+    let again = sweep::segment::data::load(&name, &Default::default()).unwrap();
+    assert_eq!(again.test, ds.test);
+
+    let mut bad = coco.clone();
+    bad["annotations"][4]["category_id"] = serde_json::json!(99);
+    std::fs::write(&json, bad.to_string()).unwrap();
+    let e = format!(
+        "{:#}",
+        sweep::segment::data::load(&name, &Default::default()).unwrap_err()
+    );
+    assert!(
+        e.contains("ann.json annotation 4") && e.contains("99"),
+        "{e}"
+    );
+    let mut bad = coco.clone();
+    bad["annotations"][2]["segmentation"] = serde_json::json!({"size": [6, 8], "counts": [40]});
+    std::fs::write(&json, bad.to_string()).unwrap();
+    let e = format!(
+        "{:#}",
+        sweep::segment::data::load(&name, &Default::default()).unwrap_err()
+    );
+    assert!(e.contains("annotation 2") && e.contains("sum to 40"), "{e}");
+    std::fs::remove_file(images.join("3.png")).unwrap();
+    std::fs::write(&json, coco.to_string()).unwrap();
+    let e = format!(
+        "{:#}",
+        sweep::segment::data::load(&name, &Default::default()).unwrap_err()
+    );
+    assert!(e.contains("3.png"), "{e}");
+}
