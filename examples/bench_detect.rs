@@ -76,7 +76,7 @@ fn main() {
 
     // The batch, normalised as fit normalises it (the scenes' own statistics), made once.
     let owned: Vec<Scene> = batch.iter().map(|&s| s.clone()).collect();
-    let norm = Normalisation::of(&owned, 1);
+    let norm = Normalisation::of_images(owned.iter().map(|s| s.pixels.as_slice()), 1);
     let (m, d) = (norm.mean[0], norm.std[0]);
     let side = cfg.canvas;
     let pixels: Vec<f32> = batch

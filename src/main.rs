@@ -687,6 +687,11 @@ fn command(cli: Cli) -> ExitCode {
             for (prefix, description) in sweep::detect::formats::FORMATS {
                 println!("{:<16} {description}", format!("{prefix}:PATH"));
             }
+            println!("\nSegmentation datasets (`task = \"segment\"`):");
+            println!("{:<16} {}", "digit-scenes", sweep::segment::data::DESCRIPTION);
+            for (prefix, description) in sweep::segment::data::FORMATS {
+                println!("{:<16} {description}", format!("{prefix}:PATH"));
+            }
             ExitCode::SUCCESS
         }
         Command::Models => {

@@ -25,8 +25,21 @@ pub struct SegDataset {
     pub test: Vec<Sample>,
 }
 
-/// The prefixes of segmentation datasets in files.
-pub const FORMATS: [&str; 3] = ["masks", "voc-seg", "coco-seg"];
+/// The prefixes of segmentation datasets in files, with one line each for `sweep datasets`.
+pub const FORMATS: [(&str, &str); 3] = [
+    (
+        "masks",
+        "`masks:IMAGES_DIR:MASKS_DIR`: images with a PNG mask of the same stem (palette or 8-bit grey class indices, 255 ignored)",
+    ),
+    (
+        "voc-seg",
+        "Pascal VOC: `voc-seg:DIR` with ImageSets/Segmentation/{train,val}.txt, JPEGImages/ and SegmentationClass/ (21 classes)",
+    ),
+    (
+        "coco-seg",
+        "COCO instances rasterised to masks: `coco-seg:annotations.json[:IMAGES_DIR]` (polygons and RLE as pycocotools decodes them)",
+    ),
+];
 
 /// Fraction of a file dataset's images held out for testing when it names no test split.
 pub const TEST_FRACTION: f64 = 0.2;
@@ -37,7 +50,10 @@ pub const DESCRIPTION: &str = "digit-scenes with a mask per scene: each digit's 
 /// Splits `format:path` for a segmentation format; `None` for anything else.
 pub fn parse(name: &str) -> Option<(&'static str, &str)> {
     let (prefix, path) = name.split_once(':')?;
-    FORMATS.iter().find(|p| **p == prefix).map(|p| (*p, path))
+    FORMATS
+        .iter()
+        .find(|(p, _)| *p == prefix)
+        .map(|(p, _)| (*p, path))
 }
 
 /// Loads a segmentation dataset by name: `digit-scenes` (generated as `cfg` says) or a dataset
@@ -50,7 +66,7 @@ pub fn load(name: &str, cfg: &ScenesConfig) -> anyhow::Result<SegDataset> {
         bail!(
             "`{name}` is not a segmentation dataset; use `digit-scenes` or `format:path` with \
              format one of {}",
-            FORMATS.join(", ")
+            FORMATS.map(|(p, _)| p).join(", ")
         );
     };
     let (classes, train, test) = match prefix {
