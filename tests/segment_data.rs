@@ -282,8 +282,8 @@ fn coco_segmentation_files_load_as_masks_and_bad_annotations_are_named() {
         for x in 0..8 {
             let want = match (x, y) {
                 (7, _) => IGNORE,
-                (0..2, 0..3) => 1,
-                (2..6, 0..3) => 2,
+                (0..=1, 0..=2) => 1,
+                (2..=5, 0..=2) => 2,
                 _ => 0,
             };
             assert_eq!(m[y * 8 + x], want, "pixel ({x}, {y})");
