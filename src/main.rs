@@ -688,7 +688,11 @@ fn command(cli: Cli) -> ExitCode {
                 println!("{:<16} {description}", format!("{prefix}:PATH"));
             }
             println!("\nSegmentation datasets (`task = \"segment\"`):");
-            println!("{:<16} {}", "digit-scenes", sweep::segment::data::DESCRIPTION);
+            println!(
+                "{:<16} {}",
+                "digit-scenes",
+                sweep::segment::data::DESCRIPTION
+            );
             for (prefix, description) in sweep::segment::data::FORMATS {
                 println!("{:<16} {description}", format!("{prefix}:PATH"));
             }

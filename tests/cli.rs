@@ -34,29 +34,9 @@ strategy = ["scratch", "finetune"]
 freeze_depth = 1
 "#;
 
-fn sweep(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sweep"))
-        .args(args)
-        .output()
-        .expect("sweep runs")
-}
-
-fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let header = r.headers().unwrap().iter().map(String::from).collect();
-    let rows = r
-        .records()
-        .map(|row| row.unwrap().iter().map(String::from).collect())
-        .collect();
-    (header, rows)
-}
-
-fn col(header: &[String], name: &str) -> usize {
-    header
-        .iter()
-        .position(|h| h == name)
-        .unwrap_or_else(|| panic!("no column {name} in {header:?}"))
-}
+#[path = "common/cli.rs"]
+mod cli_util;
+use cli_util::{col, read_csv, sweep};
 
 #[test]
 fn tiny_experiment_writes_both_csvs_and_reproduces() {

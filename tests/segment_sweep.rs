@@ -3,9 +3,6 @@
 //! with the mask picture; `sweep verify` reproduces the runs bit for bit; segmentation settings
 //! in the wrong place are refused before anything is written.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
 const TINY_SEGMENT: &str = r#"
 [experiment]
 name = "tiny-segment"
@@ -44,29 +41,9 @@ batch_size = 8
 strategy = ["scratch", "finetune"]
 "#;
 
-fn sweep(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sweep"))
-        .args(args)
-        .output()
-        .expect("sweep runs")
-}
-
-fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let header = r.headers().unwrap().iter().map(String::from).collect();
-    let rows = r
-        .records()
-        .map(|row| row.unwrap().iter().map(String::from).collect())
-        .collect();
-    (header, rows)
-}
-
-fn col(header: &[String], name: &str) -> usize {
-    header
-        .iter()
-        .position(|h| h == name)
-        .unwrap_or_else(|| panic!("no column {name} in {header:?}"))
-}
+#[path = "common/cli.rs"]
+mod cli_util;
+use cli_util::{col, read_csv, sweep};
 
 #[test]
 fn segmentation_sweep_writes_metrics_masks_and_report_and_verifies() {

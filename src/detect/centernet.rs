@@ -113,14 +113,10 @@ impl Detector {
         };
         let (lateral, smooth, head_in) = match c.neck {
             Neck::None => (Vec::new(), None, shapes[last][1]),
-            Neck::Fpn => (
-                shapes[level..]
-                    .iter()
-                    .map(|s| conv((s[1], c.width), 1, 1, 0, true, rng, device))
-                    .collect(),
-                Some(conv((c.width, c.width), 3, 1, 1, true, rng, device)),
-                c.width,
-            ),
+            Neck::Fpn => {
+                let (lateral, smooth) = pyramid::layers(&shapes, level, c.width, rng, device);
+                (lateral, Some(smooth), c.width)
+            }
         };
         let mut heat = Branch::new(head_in, c.width, c.classes, rng, device);
         heat.out.bias = Some(Param::from_data(

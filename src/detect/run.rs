@@ -5,7 +5,6 @@ use std::path::Path;
 
 use anyhow::bail;
 use burn::tensor::Device;
-use rand::seq::SliceRandom;
 
 use super::augment::{self, BoxOp};
 use super::centernet::{Detector, DetectorConfig};
@@ -66,13 +65,7 @@ pub fn split(
     seed: u64,
 ) -> (Vec<Scene>, Vec<Scene>) {
     let (pool, val) = super::formats::split_test(ds.train.clone(), val_fraction);
-    let mut order: Vec<usize> = (0..pool.len()).collect();
-    order.shuffle(&mut seed::rng(seed, "budget", 0));
-    if budget > 0 {
-        order.truncate(budget);
-    }
-    order.sort_unstable();
-    (order.into_iter().map(|i| pool[i].clone()).collect(), val)
+    (crate::train::dense::draw_budget(&pool, budget, seed), val)
 }
 
 fn ops(a: DetAugment) -> Vec<BoxOp> {
@@ -139,15 +132,13 @@ pub fn train_and_test(
         device,
         &augment,
         &mut |e| {
-            on_epoch(&EpochLog {
-                epoch: e.epoch,
-                train_loss: e.train_loss,
-                train_accuracy: 0.0,
-                val_loss: 0.0,
-                val_accuracy: e.val_ap50,
-                lr: e.lr,
-                frozen_parts: e.frozen_parts,
-            })
+            on_epoch(&EpochLog::dense(
+                e.epoch,
+                e.train_loss,
+                e.val_ap50,
+                e.lr,
+                e.frozen_parts,
+            ))
         },
     )?;
     let detections = det::predict(&fitted.best, &ds.test, &norm, device);

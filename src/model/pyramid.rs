@@ -6,9 +6,11 @@ use burn::nn::conv::Conv2d;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
+use rand::rngs::StdRng;
 
 use super::Network;
 use super::kernels::conv2d;
+use super::layers::conv;
 
 /// The output shapes of `backbone`'s stages for one `size`×`size` input, and each stage's
 /// stride in input pixels. Probed in inference: a training probe would move BN statistics.
@@ -49,4 +51,20 @@ pub fn top_down(used: Vec<Tensor<4>>, lateral: &[Conv2d]) -> Tensor<4> {
         });
     }
     top.expect("the pyramid has a level")
+}
+
+/// A pyramid's new layers over the stages of `shapes` from `level` on: a 1×1 lateral conv per
+/// stage to `width` channels, then the 3×3 smooth conv, initialised from `rng` in that order.
+pub fn layers(
+    shapes: &[[usize; 4]],
+    level: usize,
+    width: usize,
+    rng: &mut StdRng,
+    device: &Device,
+) -> (Vec<Conv2d>, Conv2d) {
+    let lateral = shapes[level..]
+        .iter()
+        .map(|s| conv((s[1], width), 1, 1, 0, true, rng, device))
+        .collect();
+    (lateral, conv((width, width), 3, 1, 1, true, rng, device))
 }

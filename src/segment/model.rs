@@ -92,14 +92,10 @@ impl Segmenter {
         };
         let (lateral, smooth, head_in) = match c.head {
             Head::Fcn => (Vec::new(), None, shapes[last][1]),
-            Head::Fpn => (
-                shapes[level..]
-                    .iter()
-                    .map(|s| conv((s[1], c.width), 1, 1, 0, true, rng, device))
-                    .collect(),
-                Some(conv((c.width, c.width), 3, 1, 1, true, rng, device)),
-                c.width,
-            ),
+            Head::Fpn => {
+                let (lateral, smooth) = pyramid::layers(&shapes, level, c.width, rng, device);
+                (lateral, Some(smooth), c.width)
+            }
         };
         let hidden = conv((head_in, c.width), 3, 1, 1, true, rng, device);
         let classifier = conv((c.width, c.classes), 1, 1, 0, true, rng, device);

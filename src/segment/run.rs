@@ -6,7 +6,6 @@ use std::path::Path;
 
 use anyhow::bail;
 use burn::tensor::Device;
-use rand::seq::SliceRandom;
 
 use super::augment::{self, MaskOp};
 use super::data::{self, SegDataset};
@@ -109,13 +108,7 @@ pub fn split(
     seed: u64,
 ) -> (Vec<Sample>, Vec<Sample>) {
     let (pool, val) = data::split_test(ds.train.clone(), val_fraction);
-    let mut order: Vec<usize> = (0..pool.len()).collect();
-    order.shuffle(&mut seed::rng(seed, "budget", 0));
-    if budget > 0 {
-        order.truncate(budget);
-    }
-    order.sort_unstable();
-    (order.into_iter().map(|i| pool[i].clone()).collect(), val)
+    (crate::train::dense::draw_budget(&pool, budget, seed), val)
 }
 
 /// The ops of an augmentation set.
@@ -185,15 +178,13 @@ pub fn train_and_test(
         device,
         &augment,
         &mut |e| {
-            on_epoch(&EpochLog {
-                epoch: e.epoch,
-                train_loss: e.train_loss,
-                train_accuracy: 0.0,
-                val_loss: 0.0,
-                val_accuracy: e.val_miou,
-                lr: e.lr,
-                frozen_parts: e.frozen_parts,
-            })
+            on_epoch(&EpochLog::dense(
+                e.epoch,
+                e.train_loss,
+                e.val_miou,
+                e.lr,
+                e.frozen_parts,
+            ))
         },
     )?;
     let preds = seg::predict(&fitted.best, &ds.test, &norm, device);

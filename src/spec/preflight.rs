@@ -121,31 +121,7 @@ fn detect_target(
     if seen.insert(format!("detect {:?} {:?}", c.target, c.detect)) {
         let (pool, val) =
             crate::detect::formats::split_test(ds.train.clone(), c.target.val_fraction);
-        if pool.is_empty() || val.is_empty() {
-            return Err(plan.error_at(
-                i,
-                "target.val_fraction",
-                format!(
-                    "leaves {} scenes to train on and {} to validate on",
-                    pool.len(),
-                    val.len()
-                ),
-                "choose a fraction that leaves scenes on both sides, e.g. 0.2",
-            ));
-        }
-        if c.target.labelled_images > pool.len() {
-            return Err(plan.error_at(
-                i,
-                "target.labelled_images",
-                format!(
-                    "{} labelled scenes asked for, but `{}` has {} to draw them from (after the test split and `val_fraction`)",
-                    c.target.labelled_images,
-                    c.target.dataset,
-                    pool.len()
-                ),
-                format!("ask for at most {}, or leave `labelled_images` out to use every scene", pool.len()),
-            ));
-        }
+        budget_fits(plan, i, (pool.len(), val.len()), "scenes")?;
     }
     Ok((ds.channels, ds.classes.len()))
 }
@@ -163,33 +139,40 @@ fn segment_target(
         .map_err(|e| plan.error_at(i, "target.dataset", format!("{e:#}"), SEGMENT_HELP))?;
     if seen.insert(format!("segment {:?} {:?}", c.target, c.segment)) {
         let (pool, val) = crate::segment::data::split_test(ds.train.clone(), c.target.val_fraction);
-        if pool.is_empty() || val.is_empty() {
-            return Err(plan.error_at(
-                i,
-                "target.val_fraction",
-                format!(
-                    "leaves {} images to train on and {} to validate on",
-                    pool.len(),
-                    val.len()
-                ),
-                "choose a fraction that leaves images on both sides, e.g. 0.2",
-            ));
-        }
-        if c.target.labelled_images > pool.len() {
-            return Err(plan.error_at(
-                i,
-                "target.labelled_images",
-                format!(
-                    "{} labelled images asked for, but `{}` has {} to draw them from (after the test split and `val_fraction`)",
-                    c.target.labelled_images,
-                    c.target.dataset,
-                    pool.len()
-                ),
-                format!("ask for at most {}, or leave `labelled_images` out to use every image", pool.len()),
-            ));
-        }
+        budget_fits(plan, i, (pool.len(), val.len()), "images")?;
     }
     Ok((ds.channels, ds.classes.len()))
+}
+
+/// A dense run's validation split leaves `images` on both sides, and its label budget fits the
+/// training pool.
+fn budget_fits(
+    plan: &Plan,
+    i: usize,
+    (pool, val): (usize, usize),
+    images: &str,
+) -> Result<(), SpecError> {
+    let c = &plan.runs[i].config;
+    if pool == 0 || val == 0 {
+        return Err(plan.error_at(
+            i,
+            "target.val_fraction",
+            format!("leaves {pool} {images} to train on and {val} to validate on"),
+            format!("choose a fraction that leaves {images} on both sides, e.g. 0.2"),
+        ));
+    }
+    if c.target.labelled_images > pool {
+        return Err(plan.error_at(
+            i,
+            "target.labelled_images",
+            format!(
+                "{} labelled {images} asked for, but `{}` has {pool} to draw them from (after the test split and `val_fraction`)",
+                c.target.labelled_images, c.target.dataset,
+            ),
+            format!("ask for at most {pool}, or leave `labelled_images` out to use every one"),
+        ));
+    }
+    Ok(())
 }
 
 const SEGMENT_HELP: &str = "use `digit-scenes` or masks in files (`masks:IMAGES_DIR:MASKS_DIR`, `voc-seg:DIR`, `coco-seg:annotations.json`; `sweep datasets` lists them)";

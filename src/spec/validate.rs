@@ -333,34 +333,30 @@ impl Problem {
 /// The checks of a `task = "detect"` experiment's own settings.
 fn validate_detect(c: &RunConfig) -> Result<(), Problem> {
     let name = &c.target.dataset;
-    if name != "digit-scenes" {
-        match crate::detect::formats::parse(name) {
-            None => {
-                return Err(problem(
-                    "target.dataset",
-                    format!("`{name}` is not a detection dataset"),
-                    "use `digit-scenes` or a dataset in files: `coco:annotations.json[:IMAGES_DIR]`, `yolo:DIR` or `voc:DIR` (`sweep datasets` lists them)",
-                ));
-            }
-            Some((prefix, path)) => {
-                let (file, _) = crate::detect::formats::paths(prefix, path);
-                if !file.exists() {
-                    return Err(problem(
-                        "target.dataset",
-                        format!("{} does not exist", file.display()),
-                        "the path is relative to the folder `sweep` runs in",
-                    ));
-                }
-            }
+    let file = match crate::detect::formats::parse(name) {
+        _ if name == "digit-scenes" => None,
+        None => {
+            return Err(problem(
+                "target.dataset",
+                format!("`{name}` is not a detection dataset"),
+                "use `digit-scenes` or a dataset in files: `coco:annotations.json[:IMAGES_DIR]`, `yolo:DIR` or `voc:DIR` (`sweep datasets` lists them)",
+            ));
         }
-    }
-    if c.target.labels_per_class > 0 {
-        return Err(problem(
-            "target.labels_per_class",
-            "counts images per class, which a detection dataset does not have",
-            "write the budget as `labelled_images = N` (labelled training scenes)",
-        ));
-    }
+        Some((prefix, path)) => Some(crate::detect::formats::paths(prefix, path).0),
+    };
+    let d = &c.detect;
+    dense_checks(
+        c,
+        ("detection", "scenes"),
+        file,
+        [
+            ("detect.stride", d.stride),
+            ("detect.width", d.width),
+            ("detect.canvas", d.canvas),
+            ("detect.train_scenes", d.train_scenes),
+            ("detect.test_scenes", d.test_scenes),
+        ],
+    )?;
     if c.train.monitor == Monitor::ValLoss {
         return Err(problem(
             "train.monitor",
@@ -375,49 +371,38 @@ fn validate_detect(c: &RunConfig) -> Result<(), Problem> {
             "set `task = \"segment\"` in [experiment], or write the detector's settings in [detect]",
         ));
     }
-    range("detect.stride", c.detect.stride, 1, 64)?;
-    range("detect.width", c.detect.width, 1, 1024)?;
-    range("detect.canvas", c.detect.canvas, 16, 1024)?;
-    range("detect.train_scenes", c.detect.train_scenes, 2, 1_000_000)?;
-    range("detect.test_scenes", c.detect.test_scenes, 1, 1_000_000)?;
     Ok(())
 }
 
 /// The checks of a `task = "segment"` experiment's own settings.
 fn validate_segment(c: &RunConfig) -> Result<(), Problem> {
     let name = &c.target.dataset;
-    if name != "digit-scenes" {
-        match crate::segment::data::parse(name) {
-            None => {
-                return Err(problem(
-                    "target.dataset",
-                    format!("`{name}` is not a segmentation dataset"),
-                    "use `digit-scenes` or masks in files: `masks:IMAGES_DIR:MASKS_DIR`, `voc-seg:DIR` or `coco-seg:annotations.json[:IMAGES_DIR]` (`sweep datasets` lists them)",
-                ));
-            }
-            Some((prefix, path)) => {
-                let file = match prefix {
-                    "coco-seg" => crate::detect::formats::paths("coco", path).0,
-                    "masks" => path.split(':').next().unwrap_or(path).into(),
-                    _ => path.into(),
-                };
-                if !file.exists() {
-                    return Err(problem(
-                        "target.dataset",
-                        format!("{} does not exist", file.display()),
-                        "the path is relative to the folder `sweep` runs in",
-                    ));
-                }
-            }
+    let file = match crate::segment::data::parse(name) {
+        _ if name == "digit-scenes" => None,
+        None => {
+            return Err(problem(
+                "target.dataset",
+                format!("`{name}` is not a segmentation dataset"),
+                "use `digit-scenes` or masks in files: `masks:IMAGES_DIR:MASKS_DIR`, `voc-seg:DIR` or `coco-seg:annotations.json[:IMAGES_DIR]` (`sweep datasets` lists them)",
+            ));
         }
-    }
-    if c.target.labels_per_class > 0 {
-        return Err(problem(
-            "target.labels_per_class",
-            "counts images per class, which a segmentation dataset does not have",
-            "write the budget as `labelled_images = N` (labelled training images)",
-        ));
-    }
+        Some(("coco-seg", path)) => Some(crate::detect::formats::paths("coco", path).0),
+        Some(("masks", path)) => Some(path.split(':').next().unwrap_or(path).into()),
+        Some((_, path)) => Some(path.into()),
+    };
+    let s = &c.segment;
+    dense_checks(
+        c,
+        ("segmentation", "images"),
+        file,
+        [
+            ("segment.stride", s.stride),
+            ("segment.width", s.width),
+            ("segment.canvas", s.canvas),
+            ("segment.train_scenes", s.train_scenes),
+            ("segment.test_scenes", s.test_scenes),
+        ],
+    )?;
     if !matches!(c.train.monitor, Monitor::ValAccuracy | Monitor::ValMiou) {
         return Err(problem(
             "train.monitor",
@@ -432,11 +417,44 @@ fn validate_segment(c: &RunConfig) -> Result<(), Problem> {
             "write the segmenter's settings in [segment]",
         ));
     }
-    range("segment.stride", c.segment.stride, 1, 64)?;
-    range("segment.width", c.segment.width, 1, 1024)?;
-    range("segment.canvas", c.segment.canvas, 16, 1024)?;
-    range("segment.train_scenes", c.segment.train_scenes, 2, 1_000_000)?;
-    range("segment.test_scenes", c.segment.test_scenes, 1, 1_000_000)?;
+    Ok(())
+}
+
+/// What detection and segmentation check alike: the dataset's file or folder exists, the budget
+/// is counted in images, and the table's (stride, width, canvas, train and test scenes) are in
+/// range. `(task, images)`: the task's adjective and what its images are called.
+fn dense_checks(
+    c: &RunConfig,
+    (task, images): (&str, &str),
+    file: Option<std::path::PathBuf>,
+    sizes: [(&'static str, usize); 5],
+) -> Result<(), Problem> {
+    if let Some(file) = file
+        && !file.exists()
+    {
+        return Err(problem(
+            "target.dataset",
+            format!("{} does not exist", file.display()),
+            "the path is relative to the folder `sweep` runs in",
+        ));
+    }
+    if c.target.labels_per_class > 0 {
+        return Err(problem(
+            "target.labels_per_class",
+            format!("counts images per class, which a {task} dataset does not have"),
+            format!("write the budget as `labelled_images = N` (labelled training {images})"),
+        ));
+    }
+    let limits = [
+        (1, 64),
+        (1, 1024),
+        (16, 1024),
+        (2, 1_000_000),
+        (1, 1_000_000),
+    ];
+    for ((path, v), (lo, hi)) in sizes.into_iter().zip(limits) {
+        range(path, v, lo, hi)?;
+    }
     Ok(())
 }
 

@@ -208,3 +208,31 @@ pub fn batch(
     }
     Tensor::<4>::from_data(TensorData::new(x, [images.len(), c, h, w]), device)
 }
+
+/// A run's label budget: `budget` items of `pool` (all when 0) drawn with the run's seed, in
+/// pool order.
+pub fn draw_budget<T: Clone>(pool: &[T], budget: usize, seed: u64) -> Vec<T> {
+    let mut order: Vec<usize> = (0..pool.len()).collect();
+    order.shuffle(&mut seed::rng(seed, "budget", 0));
+    if budget > 0 {
+        order.truncate(budget);
+    }
+    order.sort_unstable();
+    order.into_iter().map(|i| pool[i].clone()).collect()
+}
+
+impl super::EpochLog {
+    /// A dense task's epoch in the shared learning-curve form: `val` (AP50, mIoU) stands in
+    /// `val_accuracy`, with no training accuracy or validation loss.
+    pub fn dense(epoch: usize, train_loss: f64, val: f64, lr: f64, frozen_parts: usize) -> Self {
+        super::EpochLog {
+            epoch,
+            train_loss,
+            train_accuracy: 0.0,
+            val_loss: 0.0,
+            val_accuracy: val,
+            lr,
+            frozen_parts,
+        }
+    }
+}
