@@ -976,21 +976,60 @@ fn render_plan(plan: &Plan) -> String {
             if groups.len() == 1 { "y" } else { "ies" }
         ));
     }
-    // What each freeze depth of the plan freezes, per backbone.
-    let mut seen = Vec::new();
+    // What each freeze (and transfer) depth of the plan does, per backbone.
+    let (mut seen, mut depths) = (Vec::new(), Vec::new());
     for r in &plan.runs {
         let backbone = sweep::sweep::source::backbone_spec(&r.config.model);
-        let key = (backbone, r.config.transfer.freeze_depth);
-        if r.config.transfer.strategy != Strategy::Scratch && !seen.contains(&key) {
+        let t = &r.config.transfer;
+        if t.strategy == Strategy::Scratch {
+            continue;
+        }
+        let key = (backbone, t.freeze_depth);
+        if !seen.contains(&key) {
             let summary = sweep::model::freeze_summary(&key.0, key.1);
             s.push_str(&format!(
                 "freeze_depth {} of {} freezes {summary}\n",
                 key.1, key.0.backbone
             ));
-            seen.push(key);
+            seen.push(key.clone());
+        }
+        if let Some(n) = t.transfer_depth
+            && !depths.contains(&(key.clone(), n))
+        {
+            depths.push((key, n));
         }
     }
+    for ((spec, freeze), n) in &depths {
+        s.push_str(&transfer_line(spec, *n, *freeze));
+    }
     s
+}
+
+/// `transfer_depth 2, freeze_depth 1 of resnet-mini: frozen stem; copied layer1; fresh ...`.
+fn transfer_line(spec: &sweep::spec::schema::ModelSpec, n: usize, freeze: usize) -> String {
+    use sweep::spec::depth::{PartRole, roles};
+    let names = sweep::model::parts(spec);
+    let roles = roles(names.len(), Some(n), freeze);
+    let list = |role: PartRole| {
+        let v: Vec<&str> = names
+            .iter()
+            .zip(&roles)
+            .filter(|(_, r)| **r == role)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    format!(
+        "transfer_depth {n}, freeze_depth {freeze} of {}: copied and frozen: {}; copied and fine-tuned: {}; fresh from the run's seed: {} and the head\n",
+        spec.backbone,
+        list(PartRole::Frozen),
+        list(PartRole::Copied),
+        list(PartRole::Fresh)
+    )
 }
 
 /// A, B, ..., Z, AA, AB, ...

@@ -14,6 +14,7 @@ pub mod predict;
 pub mod pyramid;
 pub mod resnet;
 pub mod seqnet;
+pub mod transplant;
 pub mod weights;
 
 use std::path::Path;

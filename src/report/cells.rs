@@ -66,8 +66,10 @@ pub struct Cell {
 
 /// Whether a configuration column describes the transfer (absent from scratch runs).
 pub fn is_transfer_column(name: &str) -> bool {
-    matches!(name, "strategy" | "freeze_depth" | "backbone_lr_mult")
-        || name.starts_with("transfer.")
+    matches!(
+        name,
+        "strategy" | "freeze_depth" | "backbone_lr_mult" | "transfer_depth" | "treatment"
+    ) || name.starts_with("transfer.")
         || name.starts_with("source.")
         || matches!(
             name,

@@ -3,6 +3,7 @@
 
 pub mod cells;
 pub mod charts;
+pub mod depth;
 pub mod html;
 pub mod masks;
 pub mod plot;
@@ -86,6 +87,7 @@ pub fn render(results: &Path, opts: &Options) -> anyhow::Result<Report> {
     let is_search = runs.col("trial").is_some();
     if best.is_some() && !is_search {
         charts.push(charts::accuracy_vs_labels(&dir, &runs, &cells)?);
+        charts.extend(depth::figure(&dir, &runs)?);
         charts.extend(charts::learning_curves(&dir, &runs, &cells, &epochs)?);
         charts.extend(charts::gain_heatmap(&dir, &runs, &cells, &opts.x, &opts.y)?);
         charts.extend(charts::effects(&dir, &runs)?);

@@ -112,7 +112,8 @@ pub struct LineChart {
     pub series: Vec<Series>,
     /// Vertical lines at these x values, with labels.
     pub markers: Vec<(f64, String)>,
-    /// Ticks of a log x axis at exactly these values (e.g. the label budgets); empty: automatic.
+    /// Ticks of a log x axis at exactly these values (e.g. the label budgets); on a linear axis,
+    /// as many ticks as these whole numbers, labelled as integers; empty: automatic.
     pub x_ticks: Vec<f64>,
 }
 
@@ -252,13 +253,15 @@ impl Figure for LineChart {
             self.plot(&mut chart, (y0, y1)).map_err(err)?;
         } else {
             let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1).map_err(err)?;
-            chart
-                .configure_mesh()
-                .x_desc(&self.x_label)
+            let mut mesh = chart.configure_mesh();
+            mesh.x_desc(&self.x_label)
                 .y_desc(&self.y_label)
-                .label_style(style)
-                .draw()
-                .map_err(err)?;
+                .label_style(style);
+            let whole = |v: &f64| format!("{v:.0}");
+            if !self.x_ticks.is_empty() {
+                mesh.x_labels(self.x_ticks.len()).x_label_formatter(&whole);
+            }
+            mesh.draw().map_err(err)?;
             self.plot(&mut chart, (y0, y1)).map_err(err)?;
         }
         Ok(())

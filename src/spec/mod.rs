@@ -1,5 +1,6 @@
 //! Experiment files: parse, validate, expand into the plan of runs.
 
+pub mod depth;
 pub mod error;
 pub mod expand;
 pub mod preflight;
@@ -377,6 +378,13 @@ pub fn normalize(mut c: RunConfig) -> RunConfig {
         }
     }
     let parts = model::parts(&c.model).len();
+    // Copying every part is what a run without `transfer_depth` does: one run, one id.
+    if c.transfer.transfer_depth == Some(parts) {
+        c.transfer.transfer_depth = None;
+    }
+    if c.transfer.freeze_depth == depth::FREEZE_COPIED {
+        c.transfer.freeze_depth = c.transfer.transfer_depth.unwrap_or(parts);
+    }
     if c.transfer.strategy == Strategy::Finetune && c.transfer.freeze_depth == parts {
         c.transfer.strategy = Strategy::LinearProbe;
     }
@@ -396,6 +404,7 @@ pub fn normalize(mut c: RunConfig) -> RunConfig {
     let backbone_fixed = schema::Transfer {
         strategy: c.transfer.strategy,
         freeze_depth: c.transfer.freeze_depth,
+        transfer_depth: c.transfer.transfer_depth,
         bn: c.transfer.bn,
         ..Default::default()
     };
@@ -407,6 +416,7 @@ pub fn normalize(mut c: RunConfig) -> RunConfig {
             c.model.allow_partial = false;
             c.transfer = schema::Transfer {
                 freeze_depth: 0,
+                transfer_depth: None,
                 bn: schema::BnPolicy::Frozen,
                 ..backbone_fixed
             };
@@ -496,8 +506,10 @@ pub fn applies(c: &RunConfig, path: &[&str]) -> bool {
     );
     match c.transfer.strategy {
         Strategy::Scratch => {
-            !matches!(path, ["source", ..] | ["transfer", "freeze_depth" | "bn"])
-                && !trains_backbone
+            !matches!(
+                path,
+                ["source", ..] | ["transfer", "freeze_depth" | "bn" | "transfer_depth"]
+            ) && !trains_backbone
         }
         Strategy::LinearProbe => !trains_backbone,
         Strategy::Finetune => {
@@ -523,6 +535,11 @@ fn axis_value(c: &RunConfig, path: &[String]) -> String {
             return if avg { "avg" } else { "torchvision" }.into();
         }
         _ => {}
+    }
+    // Absent means every part: the column shows how many that is.
+    if p == ["transfer", "transfer_depth"] {
+        let parts = model::parts(&c.model).len();
+        return c.transfer.transfer_depth.unwrap_or(parts).to_string();
     }
     let json = serde_json::to_value(c).expect("config serializes");
     let value = p.iter().try_fold(&json, |v, k| v.get(k));

@@ -470,8 +470,13 @@ pub struct Transfer {
     #[serde(default)]
     pub strategy: Strategy,
     /// Leading backbone parts (stem, layer1, ... or block1, ...) kept frozen; finetune only.
-    #[serde(default)]
+    /// `"copied"` freezes exactly the parts `transfer_depth` copies (resolved by `normalize`).
+    #[serde(default, with = "super::depth::freeze")]
     pub freeze_depth: usize,
+    /// Leading backbone parts copied from the source stage or weights file; the rest start
+    /// fresh from the run's seed, as the head does (Yosinski et al. 2014). Absent: all parts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_depth: Option<usize>,
     /// Backbone learning rate = `lr * backbone_lr_mult` (discriminative learning rate).
     #[serde(default = "one")]
     pub backbone_lr_mult: f64,
@@ -590,6 +595,7 @@ impl Default for Transfer {
         Transfer {
             strategy: Strategy::default(),
             freeze_depth: 0,
+            transfer_depth: None,
             backbone_lr_mult: 1.0,
             bn: BnPolicy::default(),
             layer_decay: 1.0,

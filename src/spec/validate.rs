@@ -1,5 +1,6 @@
 //! Range and name checks on a deserialized run, each naming the setting it is about.
 
+use super::depth;
 use super::error::suggest;
 use super::schema::{Monitor, RunConfig, Strategy, Task};
 use crate::{data, model};
@@ -199,7 +200,8 @@ pub fn validate(c: &RunConfig) -> Result<(), Problem> {
         ));
     }
     let parts = model::parts(&c.model).len();
-    if t.freeze_depth > parts {
+    transfer_depth(c, parts)?;
+    if t.freeze_depth > parts && t.freeze_depth != depth::FREEZE_COPIED {
         return Err(problem(
             "transfer.freeze_depth",
             format!(
@@ -543,5 +545,60 @@ fn crop(path: &'static str, v: Option<usize>) -> Result<(), Problem> {
             "leave it out to keep the whole image",
         )),
         _ => Ok(()),
+    }
+}
+
+/// `transfer_depth` within the backbone, and only copied parts frozen: a fresh part is random,
+/// so freezing it would train the layers above on noise.
+fn transfer_depth(c: &RunConfig, parts: usize) -> Result<(), Problem> {
+    let t = &c.transfer;
+    let Some(n) = t.transfer_depth else {
+        return Ok(());
+    };
+    let names = model::parts(&c.model);
+    if n > parts {
+        return Err(problem(
+            "transfer.transfer_depth",
+            format!(
+                "{n} is more than the {parts} backbone parts ({})",
+                names.join(", ")
+            ),
+            format!("use 0 to {parts}; {parts} (or leaving it out) copies the whole backbone"),
+        ));
+    }
+    if n == parts {
+        return Ok(());
+    }
+    match t.strategy {
+        Strategy::Scratch => Ok(()),
+        Strategy::LinearProbe => Err(problem(
+            "transfer.transfer_depth",
+            format!(
+                "a linear probe freezes the whole backbone, but only {n} of its {parts} parts are copied"
+            ),
+            "use `strategy = \"finetune\"` with `freeze_depth = \"copied\"` to freeze just the copied parts",
+        )),
+        Strategy::Finetune if t.freeze_depth != depth::FREEZE_COPIED && t.freeze_depth > n => {
+            Err(problem(
+                "transfer.freeze_depth",
+                format!(
+                    "{} is more than `transfer_depth` {n}: {} would be frozen at random initialisation",
+                    t.freeze_depth,
+                    names[n..t.freeze_depth.min(parts)].join(", ")
+                ),
+                format!(
+                    "freeze at most the {n} copied parts (0 to {n}), or write `freeze_depth = \"copied\"`"
+                ),
+            ))
+        }
+        Strategy::Finetune if t.unfreeze_every > 0 => Err(problem(
+            "transfer.unfreeze_every",
+            format!(
+                "gradual unfreezing starts from a frozen backbone, but {} start fresh",
+                names[n..].join(", ")
+            ),
+            "set `unfreeze_every = 0`, or leave `transfer_depth` out to copy every part",
+        )),
+        Strategy::Finetune => Ok(()),
     }
 }

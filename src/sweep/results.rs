@@ -69,20 +69,35 @@ pub fn is_disk_full_message(message: &str) -> bool {
 }
 
 /// Columns every `runs.csv` has for the transfer settings, whether or not they are axes; the
-/// label budget's is the task's.
-fn fixed(task: Task) -> [(&'static str, &'static str); 5] {
-    let budget = match task {
+/// label budget's is the task's. A plan that copies only some parts anywhere also gets
+/// `transfer_depth` and Yosinski's name of each run's `treatment`.
+fn fixed(plan: &Plan) -> Vec<(&'static str, &'static str)> {
+    let budget = match task(plan) {
         Task::Classify => ("labels_per_class", "target.labels_per_class"),
         Task::Detect | Task::Segment => ("labelled_images", "target.labelled_images"),
     };
-    [
+    let mut columns = vec![
         ("strategy", "transfer.strategy"),
         ("freeze_depth", "transfer.freeze_depth"),
+    ];
+    let depth = "transfer.transfer_depth";
+    let partial = plan
+        .runs
+        .iter()
+        .any(|r| r.config.transfer.transfer_depth.is_some());
+    if partial || plan.axes.iter().any(|a| a == depth) {
+        columns.extend([("transfer_depth", depth), ("treatment", TREATMENT)]);
+    }
+    columns.extend([
         ("backbone_lr_mult", "transfer.backbone_lr_mult"),
         budget,
         ("seed", "experiment.seeds"),
-    ]
+    ]);
+    columns
 }
+
+/// The `treatment` column's stand-in path.
+const TREATMENT: &str = "treatment";
 
 /// The task of a plan's runs (one per experiment file).
 fn task(plan: &Plan) -> Task {
@@ -136,7 +151,7 @@ pub fn write_runs_csv(
     outcomes: &[Option<Outcome>],
 ) -> anyhow::Result<()> {
     let task = task(plan);
-    let fixed = fixed(task);
+    let fixed = fixed(plan);
     let columns = metric_columns(task);
     let extra: Vec<usize> = (0..plan.axes.len())
         .filter(|&i| fixed.iter().all(|(_, p)| *p != plan.axes[i]))
@@ -317,6 +332,11 @@ fn fixed_value(run: &Run, path: &str) -> String {
     match path {
         "transfer.strategy" => c.transfer.strategy.as_str().into(),
         "transfer.freeze_depth" => c.transfer.freeze_depth.to_string(),
+        "transfer.transfer_depth" => {
+            let parts = crate::model::parts(&c.model).len();
+            c.transfer.transfer_depth.unwrap_or(parts).to_string()
+        }
+        TREATMENT => crate::spec::depth::treatment(c),
         "transfer.backbone_lr_mult" => c.transfer.backbone_lr_mult.to_string(),
         "target.labels_per_class" => c.target.labels_per_class.to_string(),
         "target.labelled_images" => c.target.labelled_images.to_string(),

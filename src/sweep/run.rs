@@ -317,7 +317,8 @@ pub fn ready(
 }
 
 /// A run's backbone before freezing, for `channels`-channel images and `classes` classes:
-/// initialised from the run's seed (scratch), or pretrained by its source stage or weights file.
+/// initialised from the run's seed (scratch), or pretrained by its source stage or weights file
+/// up to its `transfer_depth` and fresh from the seed above it.
 pub fn backbone(
     run: &Run,
     source: Option<&SourceInfo>,
@@ -327,7 +328,7 @@ pub fn backbone(
 ) -> anyhow::Result<model::Network> {
     let c = &run.config;
     let seed = c.experiment.seed;
-    Ok(match (c.transfer.strategy, source, &c.model.weights) {
+    let net = match (c.transfer.strategy, source, &c.model.weights) {
         (Strategy::Scratch, _, _) => model::build(&c.model, channels, classes, seed, device),
         (_, Some(info), _) => {
             let (path, _) = source::paths(cache, &info.key);
@@ -346,7 +347,15 @@ pub fn backbone(
             "a {} run needs its source stage",
             c.transfer.strategy.as_str()
         ),
-    })
+    };
+    // Parts above the transfer depth start as a scratch run of the same seed would.
+    match c.transfer.transfer_depth {
+        Some(n) if c.transfer.strategy != Strategy::Scratch => {
+            let fresh = model::build(&c.model, channels, classes, seed, device);
+            model::transplant::keep_leading(net, n, &fresh)
+        }
+        _ => Ok(net),
+    }
 }
 
 /// A run's training settings (those of the classifier's augmentation, smoothing and dropout go

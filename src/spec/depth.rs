@@ -1,0 +1,117 @@
+//! How deep a transfer goes: `freeze_depth` written as a number or as `"copied"`, and what a
+//! run's `transfer_depth` and `freeze_depth` mean for each backbone part.
+
+use super::schema::{RunConfig, Strategy};
+
+/// `freeze_depth = "copied"` before `normalize` resolves it to the run's transfer depth.
+// A sentinel rather than an enum: a resolved depth serializes as the plain number it always
+// was, so run ids of existing files do not change.
+pub const FREEZE_COPIED: usize = usize::MAX;
+
+/// What happens to one backbone part in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartRole {
+    /// Copied from the source and frozen.
+    Frozen,
+    /// Copied from the source and fine-tuned.
+    Copied,
+    /// Initialised afresh from the run's seed.
+    Fresh,
+}
+
+/// The role of each of `parts` backbone parts for a run that copies `transfer` of them
+/// (`None`: all) and freezes the first `freeze`.
+pub fn roles(parts: usize, transfer: Option<usize>, freeze: usize) -> Vec<PartRole> {
+    let copied = transfer.unwrap_or(parts);
+    (0..parts)
+        .map(|k| match k {
+            k if k < freeze.min(copied) => PartRole::Frozen,
+            k if k < copied => PartRole::Copied,
+            _ => PartRole::Fresh,
+        })
+        .collect()
+}
+
+/// Yosinski et al.'s name of a normalised run's treatment, the depth aside: `BnB` / `BnB+` for
+/// a self-transfer (the source stage trained on the target's own dataset and classes), `AnB` /
+/// `AnB+` otherwise; `+` when the copied parts are fine-tuned, none when they are frozen,
+/// `(freeze k)` in between; `scratch` for the baseline.
+pub fn treatment(c: &RunConfig) -> String {
+    let t = &c.transfer;
+    if t.strategy == Strategy::Scratch {
+        return "scratch".into();
+    }
+    let own = c
+        .source
+        .as_ref()
+        .is_some_and(|s| s.dataset == c.target.dataset && s.classes == c.target.classes);
+    let name = if own { "BnB" } else { "AnB" };
+    let copied = t
+        .transfer_depth
+        .unwrap_or_else(|| crate::model::parts(&c.model).len());
+    match t.freeze_depth {
+        0 if copied > 0 => format!("{name}+"),
+        k if k >= copied => name.into(),
+        k => format!("{name} (freeze {k})"),
+    }
+}
+
+/// Serde for `freeze_depth`: a number of parts, or `"copied"` ([`FREEZE_COPIED`]).
+pub mod freeze {
+    use serde::Serializer;
+    use serde::de::{self, Deserializer, Visitor};
+
+    use super::FREEZE_COPIED;
+
+    /// Writes the number (or `"copied"` while still unresolved).
+    pub fn serialize<S: Serializer>(n: &usize, s: S) -> Result<S::Ok, S::Error> {
+        match *n {
+            FREEZE_COPIED => s.serialize_str("copied"),
+            n => s.serialize_u64(n as u64),
+        }
+    }
+
+    /// Reads a number of parts or `"copied"`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = usize;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number of backbone parts (0 = none), or \"copied\"")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<usize, E> {
+                match u64::try_from(v) {
+                    Ok(v) => self.visit_u64(v),
+                    Err(_) => Err(E::invalid_value(de::Unexpected::Signed(v), &self)),
+                }
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<usize, E> {
+                usize::try_from(v)
+                    .ok()
+                    .filter(|&n| n != FREEZE_COPIED)
+                    .ok_or_else(|| E::invalid_value(de::Unexpected::Unsigned(v), &self))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<usize, E> {
+                match v {
+                    "copied" => Ok(FREEZE_COPIED),
+                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_follow_transfer_and_freeze() {
+        use PartRole::*;
+        assert_eq!(roles(4, Some(3), 1), [Frozen, Copied, Copied, Fresh]);
+        assert_eq!(roles(3, None, 0), [Copied, Copied, Copied]);
+        assert_eq!(roles(3, Some(0), 0), [Fresh, Fresh, Fresh]);
+        assert_eq!(roles(3, Some(2), 2), [Frozen, Frozen, Fresh]);
+    }
+}
