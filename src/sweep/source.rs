@@ -148,8 +148,16 @@ pub fn obtain(
         train_idx.truncate(limit);
         train_idx.sort_unstable();
     }
+    // Two source stages of one file often differ only in their classes (A and B halves).
+    let classes = match source.classes.as_slice() {
+        [] => String::new(),
+        c => format!(
+            " (classes {})",
+            c.iter().map(u8::to_string).collect::<Vec<_>>().join(", ")
+        ),
+    };
     log(format!(
-        "source {key}: training on {} images of {} for {} epochs",
+        "source {key}: training on {} images of {}{classes} for {} epochs",
         train_idx.len(),
         source.dataset,
         source.epochs
