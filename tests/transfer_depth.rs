@@ -397,3 +397,85 @@ fn a_self_transfer_source_holds_out_the_targets_validation_images() {
     assert_eq!(source.gather(&train).0, target.gather(&candidates).0);
     assert!(train.iter().all(|i| !source.test.contains(i)));
 }
+
+#[path = "common/cli.rs"]
+mod cli_util;
+
+#[test]
+fn a_depth_sweep_writes_treatments_and_the_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("depth.toml");
+    let text = r#"
+[experiment]
+name = "depth"
+seeds = [0]
+
+[source]
+dataset = "uci-digits"
+classes = [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]
+epochs = 1
+
+[target]
+dataset = "uci-digits"
+classes = [5, 6, 7, 8, 9]
+labels_per_class = 5
+val_fraction = 0.1
+
+[model]
+backbone = "resnet-mini"
+width = 4
+stages = 2
+input_size = 8
+
+[train]
+epochs = 1
+
+[transfer]
+strategy = ["scratch", "finetune"]
+transfer_depth = [1, 2]
+freeze_depth = ["copied", 0]
+"#;
+    std::fs::write(&file, text).unwrap();
+    let out_dir = dir.path().join("out");
+    let out = cli_util::sweep(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (header, rows) = cli_util::read_csv(&out_dir.join("runs.csv"));
+    let (t, n, f) = (
+        cli_util::col(&header, "treatment"),
+        cli_util::col(&header, "transfer_depth"),
+        cli_util::col(&header, "freeze_depth"),
+    );
+    let mut seen: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{}@{}/{}", r[t], r[n], r[f]))
+        .collect();
+    seen.sort();
+    // One scratch run, and each source (A: other classes, B: the target's own) at each depth
+    // with its copies frozen or fine-tuned.
+    assert_eq!(
+        seen,
+        [
+            "AnB+@1/0",
+            "AnB+@2/0",
+            "AnB@1/1",
+            "AnB@2/2",
+            "BnB+@1/0",
+            "BnB+@2/0",
+            "BnB@1/1",
+            "BnB@2/2",
+            "scratch@/"
+        ]
+    );
+    assert!(out_dir.join("report/transfer-depth.png").is_file());
+    assert!(out_dir.join("report/transfer-depth.csv").is_file());
+}
