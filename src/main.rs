@@ -204,6 +204,21 @@ enum Command {
         #[arg(long, value_name = "N")]
         cell: Option<usize>,
     },
+    /// Write a finished run's tested weights as safetensors (torchvision's key names, loadable
+    /// by PyTorch's `load_state_dict`) and a JSON beside them with the backbone, head, classes,
+    /// input size and normalisation, e.g. `sweep export results/quickstart --run best`.
+    Export {
+        /// Results folder written by `sweep run`.
+        dir: PathBuf,
+        /// Run id (runs.csv lists them), or `best`: the finished run with the highest test
+        /// metric.
+        #[arg(long, value_name = "ID|best")]
+        run: String,
+        /// Weights file to write [default: DIR/export/<id>.safetensors]; the JSON gets its
+        /// name with `.json`.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Render the report of a results folder from its CSVs (nothing is retrained): charts as
     /// PNG and SVG, index.html and summary.md in DIR/report/, and a summary here.
     Report {
@@ -539,6 +554,23 @@ fn command(cli: Cli) -> ExitCode {
             match tools::augment_preview(&plan, &set, &out, images.max(1), columns.max(1)) {
                 Ok(()) => {
                     println!("{}", out.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("sweep: error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Export { dir, run, out } => {
+            match engine::export::export(&dir, &run, out.as_deref()) {
+                Ok(e) => {
+                    println!(
+                        "exported run {}: {} and {}",
+                        e.run_id,
+                        e.weights.display(),
+                        e.info.display()
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -1002,7 +1034,47 @@ fn render_plan(plan: &Plan) -> String {
     for ((spec, freeze), n) in &depths {
         s.push_str(&transfer_line(spec, *n, *freeze));
     }
+    s.push_str(&saved_line(plan));
     s
+}
+
+/// What `[experiment] save` keeps, and about how much disk that takes.
+fn saved_line(plan: &Plan) -> String {
+    use sweep::spec::schema::{Save, Task};
+    let Some(first) = plan.runs.first() else {
+        return String::new();
+    };
+    let c = &first.config;
+    let copies = match c.experiment.save {
+        Save::None => {
+            return "save: none (no weights are written; the manifest keeps their hash)\n".into();
+        }
+        Save::Best => 1,
+        Save::All => 2,
+    };
+    let what = if copies == 1 {
+        "model.safetensors"
+    } else {
+        "model.safetensors and model-last.safetensors"
+    };
+    let classes = if c.target.classes.is_empty() {
+        10
+    } else {
+        c.target.classes.len()
+    };
+    let per_run = copies * sweep::model::saved_bytes(&c.model, classes);
+    let mb = |b: usize| b as f64 / 1e6;
+    let dense = if c.experiment.task == Task::Classify {
+        ""
+    } else {
+        " plus the task's head"
+    };
+    format!(
+        "save: {what} per run in runs/<id>/, about {:.1} MB each{dense} ({:.0} MB for {} runs)\n",
+        mb(per_run),
+        mb(per_run * plan.runs.len()),
+        plan.runs.len()
+    )
 }
 
 /// `transfer_depth 2, freeze_depth 1 of resnet-mini: frozen stem; copied layer1; fresh ...`.

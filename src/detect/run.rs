@@ -28,8 +28,8 @@ pub struct Tested {
     pub best_epoch: usize,
     /// Labelled training scenes used.
     pub train_images: usize,
-    /// SHA-256 of the tested weights.
-    pub weights: String,
+    /// The tested and the last weights, serialized.
+    pub weights: model::weights::SavedModel,
     /// The test detections as COCO results entries with the dataset's category ids (for
     /// `runs/<id>/detections.json`).
     pub detections: Vec<serde_json::Value>,
@@ -147,7 +147,7 @@ pub fn train_and_test(
         stats,
         best_epoch: fitted.best_epoch,
         train_images: train.len(),
-        weights: model::frozen::weights_hash(&fitted.best),
+        weights: model::weights::SavedModel::of(&fitted.best, &fitted.last)?,
         detections: detections
             .iter()
             .map(|d| d.to_coco(&ds.category_ids))

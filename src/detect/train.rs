@@ -36,6 +36,8 @@ pub struct DetFitted {
     pub best: Detector,
     /// 1-based epoch of `best`.
     pub best_epoch: usize,
+    /// The detector after the last epoch run, in inference mode.
+    pub last: Detector,
     /// Learning curve.
     pub epochs: Vec<DetEpochLog>,
 }
@@ -91,6 +93,7 @@ pub fn fit(
     Ok(DetFitted {
         best: fitted.best,
         best_epoch: fitted.best_epoch,
+        last: fitted.last,
         epochs: fitted.epochs.iter().map(log).collect(),
     })
 }

@@ -333,6 +333,20 @@ pub fn freeze_summary(spec: &ModelSpec, depth: usize) -> String {
     )
 }
 
+/// Approximate size in bytes of a classification run's saved weights (`model.safetensors`):
+/// every parameter and batch-norm statistic as f32, for `classes` classes and 3-channel input.
+pub fn saved_bytes(spec: &ModelSpec, classes: usize) -> usize {
+    struct Floats(usize);
+    impl burn::module::ModuleVisitor for Floats {
+        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
+            self.0 += p.shape().num_elements();
+        }
+    }
+    let mut f = Floats(0);
+    build(spec, 3, classes.max(1), 0, &Device::flex()).visit(&mut f);
+    4 * f.0
+}
+
 fn count(n: usize) -> String {
     match n {
         0..1_000 => n.to_string(),

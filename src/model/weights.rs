@@ -137,6 +137,47 @@ pub fn save_safetensors<M: Module>(model: &M, path: &Path) -> anyhow::Result<()>
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
 }
 
+/// A module's tensors as the bytes of a safetensors file under PyTorch's key names (what
+/// [`save_safetensors`] writes).
+pub fn safetensors_bytes<M: Module>(model: &M) -> anyhow::Result<Vec<u8>> {
+    let mut store = SafetensorsStore::from_bytes(None)
+        .clear_metadata()
+        .metadata("format", "pt")
+        .with_to_adapter(BurnToPyTorchAdapter)
+        .skip_enum_variants(true);
+    model
+        .save_into(&mut store)
+        .map_err(|e| anyhow::anyhow!("cannot serialize the weights: {e}"))?;
+    store
+        .get_bytes()
+        .map_err(|e| anyhow::anyhow!("cannot serialize the weights: {e}"))
+}
+
+/// A run's weights as safetensors bytes: the tested (best-epoch) model's and the last epoch's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedModel {
+    /// The tested weights: `runs/<id>/model.safetensors`.
+    pub best: Vec<u8>,
+    /// The weights after the last epoch: `runs/<id>/model-last.safetensors` with `save = "all"`.
+    pub last: Vec<u8>,
+}
+
+impl SavedModel {
+    /// Serializes both models.
+    pub fn of<M: Module>(best: &M, last: &M) -> anyhow::Result<SavedModel> {
+        Ok(SavedModel {
+            best: safetensors_bytes(best)?,
+            last: safetensors_bytes(last)?,
+        })
+    }
+
+    /// Hex SHA-256 of the tested weights' file: the manifest's `weights_sha256`.
+    pub fn sha256(&self) -> String {
+        use sha2::{Digest, Sha256};
+        format!("{:x}", Sha256::digest(&self.best))
+    }
+}
+
 /// Loads PyTorch-named weights (`.safetensors`, `.pt`, `.pth`, `.bin`) into a module.
 ///
 /// Shape mismatches and missing keys are reported, not applied; the caller decides whether a

@@ -76,8 +76,8 @@ pub struct Tested {
     pub best_epoch: usize,
     /// Labelled training images used.
     pub train_images: usize,
-    /// SHA-256 of the tested weights.
-    pub weights: String,
+    /// The tested and the last weights, serialized.
+    pub weights: model::weights::SavedModel,
     /// The first [`SHOWN`] test masks predicted.
     pub masks: Vec<SavedMask>,
 }
@@ -193,7 +193,7 @@ pub fn train_and_test(
         stats,
         best_epoch: fitted.best_epoch,
         train_images: train.len(),
-        weights: model::frozen::weights_hash(&fitted.best),
+        weights: model::weights::SavedModel::of(&fitted.best, &fitted.last)?,
         masks: ds
             .test
             .iter()

@@ -34,6 +34,8 @@ pub struct SegFitted {
     pub best: Segmenter,
     /// 1-based epoch of `best`.
     pub best_epoch: usize,
+    /// The segmenter after the last epoch run, in inference mode.
+    pub last: Segmenter,
     /// Learning curve.
     pub epochs: Vec<SegEpochLog>,
 }
@@ -89,6 +91,7 @@ pub fn fit(
     Ok(SegFitted {
         best: fitted.best,
         best_epoch: fitted.best_epoch,
+        last: fitted.last,
         epochs: fitted.epochs.iter().map(log).collect(),
     })
 }

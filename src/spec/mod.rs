@@ -468,6 +468,8 @@ pub fn run_id(c: &RunConfig, inputs: &BTreeMap<String, String>) -> String {
     // Name and description label a run; they do not change what it computes.
     c.experiment.name.clear();
     c.experiment.description.clear();
+    // Nor does which weights it keeps.
+    c.experiment.save = schema::Save::Best;
     let hex = hash_hex(&[
         serde_json::to_string(&c).expect("config serializes"),
         serde_json::to_string(inputs).expect("fingerprints serialize"),

@@ -248,6 +248,28 @@ pub struct Experiment {
     /// Not part of a run's identity: [`normalize`](crate::spec::normalize) clears it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
+    /// Which weights each run keeps in `runs/<id>/`; not part of a run's identity.
+    #[serde(default, skip_serializing_if = "Save::is_best")]
+    pub save: Save,
+}
+
+/// `[experiment] save`: the weights a run writes beside its results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Save {
+    /// The tested (best-epoch) weights: `model.safetensors`.
+    #[default]
+    Best,
+    /// Those and the last epoch's: `model-last.safetensors`.
+    All,
+    /// No weights (their hash is still in the manifest).
+    None,
+}
+
+impl Save {
+    fn is_best(&self) -> bool {
+        *self == Save::Best
+    }
 }
 
 /// `[source]` table: the pretraining stage whose backbone the transfer runs start from.

@@ -2,6 +2,7 @@
 
 pub mod best;
 pub mod claim;
+pub mod export;
 pub mod ledger;
 pub mod platform;
 pub mod progress;
@@ -183,6 +184,10 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
             // list this one.
             all[i] = ledger::load(out, &plan.runs[i].id);
             return Err(e);
+        }
+        // Written: a sweep of many runs must not hold every run's weights in memory.
+        if let Some(o) = all[i].as_mut() {
+            o.model = None;
         }
         Ok(())
     };
@@ -385,6 +390,7 @@ fn failed(message: String) -> Outcome {
         detections: Vec::new(),
         segmentation: None,
         masks: Vec::new(),
+        model: None,
     }
 }
 

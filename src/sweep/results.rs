@@ -320,6 +320,12 @@ pub fn write_run_dir(out: &Path, run: &Run, outcome: &Outcome) -> anyhow::Result
         }
         files.push(("classes.csv", w.into_inner()?));
     }
+    if let Some(m) = &outcome.model {
+        files.push(("model.safetensors", m.best.clone()));
+        if run.config.experiment.save == crate::spec::schema::Save::All {
+            files.push(("model-last.safetensors", m.last.clone()));
+        }
+    }
     super::ledger::commit(out, &run.id, &files)
 }
 

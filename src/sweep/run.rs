@@ -10,7 +10,7 @@ use super::source::{self, SourceInfo};
 use crate::data;
 use crate::model;
 use crate::spec::schema::BnPolicy;
-use crate::spec::schema::Task;
+use crate::spec::schema::{Save, Task};
 use crate::spec::{Run, Strategy};
 use crate::train::{self, EpochLog, Metrics, Settings};
 
@@ -73,6 +73,9 @@ pub struct Outcome {
     /// Segmentation runs: the first test masks predicted, written to `runs/<id>/masks.json`.
     #[serde(skip)]
     pub masks: Vec<crate::segment::run::SavedMask>,
+    /// The weights to write into the run's folder (`[experiment] save`), dropped once written.
+    #[serde(skip)]
+    pub model: Option<std::sync::Arc<model::weights::SavedModel>>,
 }
 
 impl Outcome {
@@ -95,7 +98,7 @@ struct Tested {
     masks: Vec<crate::segment::run::SavedMask>,
     best_epoch: usize,
     train_images: usize,
-    weights: String,
+    weights: model::weights::SavedModel,
 }
 
 /// The task's run: classification here, detection in [`crate::detect::run`], segmentation in
@@ -167,7 +170,7 @@ pub struct Manifest {
     pub finished: u64,
     /// The run's seed.
     pub seed: u64,
-    /// SHA-256 of the tested (best-epoch) weights, in parameter order.
+    /// SHA-256 of the tested (best-epoch) weights' safetensors file (`runs/<id>/model.safetensors`).
     pub weights_sha256: Option<String>,
     /// SHA-256 of the files the run read (`target`, `source`, `weights`), as in its id.
     #[serde(default)]
@@ -236,6 +239,8 @@ pub fn execute(
             detections: t.detections,
             segmentation: t.segmentation,
             masks: t.masks,
+            model: (run.config.experiment.save != Save::None)
+                .then(|| std::sync::Arc::new(t.weights.clone())),
             manifest: Some(Manifest {
                 version: env!("CARGO_PKG_VERSION").into(),
                 git_commit: git_commit(),
@@ -243,7 +248,7 @@ pub fn execute(
                 started,
                 finished: unix_now(),
                 seed: run.config.experiment.seed,
-                weights_sha256: Some(t.weights),
+                weights_sha256: Some(t.weights.sha256()),
                 inputs: run.inputs.clone(),
                 normalisation: model::normalisation(&run.config.model).map(|n| n.name.into()),
             }),
@@ -268,6 +273,7 @@ pub fn execute(
                 detections: Vec::new(),
                 segmentation: None,
                 masks: Vec::new(),
+                model: None,
             }
         }
     }
@@ -401,7 +407,7 @@ fn train_and_test(
     cache: &Path,
     device: &Device,
     on_epoch: &mut dyn FnMut(&EpochLog) -> train::Control,
-) -> anyhow::Result<(Metrics, usize, usize, String)> {
+) -> anyhow::Result<(Metrics, usize, usize, model::weights::SavedModel)> {
     let mut r = ready(run, source, cache, device)?;
     // A frozen, deterministic prefix runs once per image (shared with other runs), not per epoch.
     let cached = match train::features::depth(&r.net, &r.settings) {
@@ -438,7 +444,7 @@ fn train_and_test(
         train::metrics(&test.truth, &test.predicted, r.data.classes),
         fitted.best_epoch,
         r.train.len(),
-        model::frozen::weights_hash(&fitted.best),
+        model::weights::SavedModel::of(&fitted.best, &fitted.last)?,
     ))
 }
 

@@ -41,6 +41,8 @@ pub struct DenseFitted<M, S> {
     pub best: M,
     /// 1-based epoch of `best`.
     pub best_epoch: usize,
+    /// The model after the last epoch run, in inference mode.
+    pub last: M,
     /// Learning curve.
     pub epochs: Vec<DenseEpoch<S>>,
 }
@@ -82,6 +84,7 @@ pub fn fit<M: Dense, I, S>(
     let part_ids = model.backbone().part_param_ids();
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut best: Option<(f64, usize, M)> = None;
+    let mut last: Option<M> = None;
     let mut epochs = Vec::new();
     for epoch in 1..=s.epochs {
         if s.patience > 0 && best.as_ref().is_some_and(|b| epoch - 1 - b.1 >= s.patience) {
@@ -133,8 +136,9 @@ pub fn fit<M: Dense, I, S>(
         let control = on_epoch(&log);
         epochs.push(log);
         if best.as_ref().is_none_or(|(b, _, _)| key > *b) {
-            best = Some((key, epoch, valid));
+            best = Some((key, epoch, valid.clone()));
         }
+        last = Some(valid);
         if control.is_break() {
             return Err(super::Pruned { epoch }.into());
         }
@@ -143,6 +147,7 @@ pub fn fit<M: Dense, I, S>(
     Ok(DenseFitted {
         best,
         best_epoch,
+        last: last.expect("at least one epoch"),
         epochs,
     })
 }

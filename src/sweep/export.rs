@@ -1,0 +1,164 @@
+//! `sweep export`: a finished run's tested weights as a safetensors file under the checkpoint's
+//! key names (torchvision's, or those the backbone was loaded with), and a JSON beside it with
+//! what rebuilding and feeding the model takes.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde_json::json;
+
+use super::{Status, ledger, results};
+use crate::spec::schema::Task;
+use crate::spec::{Plan, Run};
+
+/// What `sweep export` wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exported {
+    /// The run exported.
+    pub run_id: String,
+    /// The weights file.
+    pub weights: PathBuf,
+    /// The JSON describing the model.
+    pub info: PathBuf,
+}
+
+/// Exports run `which` (an id, or `best`: the finished run with the highest test metric, as
+/// the report's "best" line picks it) of the results folder `dir` to `out` (default
+/// `DIR/export/<id>.safetensors`), with `<out>.json` beside it.
+pub fn export(dir: &Path, which: &str, out: Option<&Path>) -> anyhow::Result<Exported> {
+    let file = dir.join("experiment.toml");
+    let text = std::fs::read_to_string(&file).with_context(|| {
+        format!(
+            "{} has no experiment.toml; point `sweep export` at a results folder written by `sweep run`",
+            dir.display()
+        )
+    })?;
+    let plan = Plan::parse(&file, &text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let run = choose(dir, &plan, which)?;
+    let outcome = ledger::load(dir, &run.id)
+        .filter(|o| o.status == Status::Ok)
+        .with_context(|| format!("run {} has not finished well in {}", run.id, dir.display()))?;
+    let source = ledger::run_dir(dir, &run.id).join("model.safetensors");
+    let bytes = std::fs::read(&source).map_err(|_| {
+        anyhow::anyhow!(
+            "run {} kept no weights ({} is missing: `save = \"none\"`, or an older sweep trained it); \
+             train it again with `sweep run {} --only {} --rerun all`",
+            run.id,
+            source.display(),
+            file.display(),
+            run.id
+        )
+    })?;
+    let sha = {
+        use sha2::{Digest, Sha256};
+        format!("{:x}", Sha256::digest(&bytes))
+    };
+    let recorded = outcome
+        .manifest
+        .as_ref()
+        .and_then(|m| m.weights_sha256.clone());
+    if recorded.as_deref() != Some(sha.as_str()) {
+        bail!(
+            "{} does not match the run's manifest (SHA-256 {sha}, recorded {}); the folder was changed after the run",
+            source.display(),
+            recorded.unwrap_or_else(|| "none".into())
+        );
+    }
+    let weights = match out {
+        Some(p) => p.to_path_buf(),
+        None => dir.join("export").join(format!("{}.safetensors", run.id)),
+    };
+    let info_path = weights.with_extension("json");
+    let info = describe(run, &outcome, &sha)?;
+    if let Some(parent) = weights.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    results::write_atomic(&weights, &bytes)?;
+    results::write_atomic(&info_path, &serde_json::to_vec_pretty(&info)?)?;
+    Ok(Exported {
+        run_id: run.id.clone(),
+        weights,
+        info: info_path,
+    })
+}
+
+fn choose<'p>(dir: &Path, plan: &'p Plan, which: &str) -> anyhow::Result<&'p Run> {
+    if which != "best" {
+        return plan.runs.iter().find(|r| r.id == which).with_context(|| {
+            format!(
+                "no run `{which}` in {}; its runs.csv lists the ids, or use `--run best`",
+                dir.display()
+            )
+        });
+    }
+    let mut best: Option<(&Run, f64)> = None;
+    for r in &plan.runs {
+        let score = ledger::load(dir, &r.id)
+            .filter(|o| o.status == Status::Ok)
+            .and_then(|o| o.headline());
+        if let Some(s) = score
+            && best.is_none_or(|(_, b)| s > b)
+        {
+            best = Some((r, s));
+        }
+    }
+    best.map(|(r, _)| r)
+        .with_context(|| format!("{} holds no finished run yet", dir.display()))
+}
+
+/// The model's description: architecture, classes, input size and normalisation.
+fn describe(run: &Run, outcome: &super::Outcome, sha: &str) -> anyhow::Result<serde_json::Value> {
+    let c = &run.config;
+    let named = crate::model::normalisation(&c.model);
+    let (channels, classes, mean, std) = match c.experiment.task {
+        Task::Classify => {
+            let data = crate::data::target(&c.target, c.model.input_size, None)?;
+            let (mean, std) = match named {
+                Some(n) => (
+                    n.mean[..data.channels].to_vec(),
+                    n.std[..data.channels].to_vec(),
+                ),
+                None => (data.mean.clone(), data.std.clone()),
+            };
+            (
+                Some(data.channels),
+                Some(data.classes),
+                Some(mean),
+                Some(std),
+            )
+        }
+        // A dense task normalises with its own training images' statistics (not recorded yet).
+        _ => (
+            None,
+            outcome.segmentation.as_ref().map(|s| s.iou.len()),
+            None,
+            None,
+        ),
+    };
+    let class_ids: Vec<u64> = match (&c.target.classes, classes) {
+        (ids, _) if !ids.is_empty() => ids.iter().map(|&i| u64::from(i)).collect(),
+        (_, Some(k)) => (0..k as u64).collect(),
+        _ => Vec::new(),
+    };
+    Ok(json!({
+        "run_id": run.id,
+        "task": format!("{:?}", c.experiment.task).to_lowercase(),
+        "backbone": c.model.backbone,
+        "model": c.model,
+        "head": c.model.head.as_ref().map_or("torchvision".to_string(), |h| h.label()),
+        "classes": classes,
+        "class_ids": class_ids,
+        "input_channels": channels,
+        "input_size": c.model.input_size,
+        "normalisation": {
+            "name": named.map_or("dataset", |n| n.name),
+            "mean": mean,
+            "std": std,
+            "applies_to": "pixels scaled to [0, 1], resized to input_size (area average down, bilinear up): (x - mean) / std per channel",
+        },
+        "test_metric": outcome.headline(),
+        "weights_sha256": sha,
+        "sweep_version": env!("CARGO_PKG_VERSION"),
+    }))
+}

@@ -1,0 +1,154 @@
+//! Saved weights: `runs/<id>/model.safetensors` reloads bit for bit and gives the run's test
+//! metrics again, its hash is the manifest's, `save = "none"` writes none and `"all"` the last
+//! epoch's too, and `sweep export` copies the weights with a JSON that describes the model.
+
+use std::path::Path;
+
+use burn::tensor::Device;
+use sweep::model;
+
+#[path = "common/cli.rs"]
+mod cli_util;
+
+fn experiment(save: &str) -> String {
+    format!(
+        r#"
+[experiment]
+name = "saved"
+seeds = [0]
+{save}
+
+[target]
+dataset = "uci-digits"
+labels_per_class = 5
+
+[model]
+backbone = "resnet-mini"
+width = 4
+stages = 2
+input_size = 8
+
+[train]
+epochs = 2
+patience = 0
+
+[transfer]
+strategy = "scratch"
+"#
+    )
+}
+
+fn run(dir: &Path, save: &str) -> (std::path::PathBuf, String) {
+    let file = dir.join("saved.toml");
+    std::fs::write(&file, experiment(save)).unwrap();
+    let out = dir.join("out");
+    let o = cli_util::sweep(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (header, rows) = cli_util::read_csv(&out.join("runs.csv"));
+    let id = rows[0][cli_util::col(&header, "run_id")].clone();
+    (out, id)
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+#[test]
+fn saved_weights_reload_bit_for_bit_and_test_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, id) = run(dir.path(), "");
+    let run_dir = out.join("runs").join(&id);
+    let file = run_dir.join("model.safetensors");
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(!run_dir.join("model-last.safetensors").exists());
+    let outcome: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("outcome.json")).unwrap()).unwrap();
+    assert_eq!(outcome["manifest"]["weights_sha256"], sha256(&bytes));
+
+    let plan = sweep::spec::Plan::load(&out.join("experiment.toml")).unwrap();
+    let c = &plan.runs[0].config;
+    let data = sweep::data::target(&c.target, c.model.input_size, None).unwrap();
+    let fresh = model::build(&c.model, data.channels, data.classes, 123, &Device::flex());
+    let (net, report) = model::weights::load(fresh, &file).unwrap();
+    assert!(
+        report.is_complete() && report.unexpected.is_empty(),
+        "{report:?}"
+    );
+    assert_eq!(
+        model::weights::safetensors_bytes(&net).unwrap(),
+        bytes,
+        "reloads bit for bit"
+    );
+    let e = sweep::train::evaluate(&net, &data, &data.test, &Device::flex());
+    let m = sweep::train::metrics::metrics(&e.truth, &e.predicted, data.classes);
+    assert_eq!(outcome["test"]["accuracy"].as_f64().unwrap(), m.accuracy);
+    assert_eq!(outcome["test"]["f1"].as_f64().unwrap(), m.f1);
+
+    // Export: the same bytes, and what rebuilding the model takes.
+    let o = cli_util::sweep(&["export", out.to_str().unwrap(), "--run", "best"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let exported = out.join("export").join(format!("{id}.safetensors"));
+    assert_eq!(std::fs::read(&exported).unwrap(), bytes);
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(exported.with_extension("json")).unwrap()).unwrap();
+    assert_eq!(info["run_id"], id.as_str());
+    assert_eq!(info["backbone"], "resnet-mini");
+    assert_eq!(info["classes"], 10);
+    assert_eq!(info["input_size"], 8);
+    assert_eq!(info["input_channels"], 1);
+    let mean = info["normalisation"]["mean"][0].as_f64().unwrap() as f32;
+    assert_eq!(mean, data.mean[0]);
+    let custom = dir.path().join("mine.safetensors");
+    let o = cli_util::sweep(&[
+        "export",
+        out.to_str().unwrap(),
+        "--run",
+        &id,
+        "--out",
+        custom.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(custom.is_file() && dir.path().join("mine.json").is_file());
+    let o = cli_util::sweep(&["export", out.to_str().unwrap(), "--run", "nosuchrun"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no run `nosuchrun`"));
+
+    // A changed weights file is refused, not exported.
+    std::fs::write(&file, &bytes[..bytes.len() - 4]).unwrap();
+    let o = cli_util::sweep(&["export", out.to_str().unwrap(), "--run", &id]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("does not match the run's manifest"));
+}
+
+#[test]
+fn save_none_writes_no_weights_and_all_the_last_epochs_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, id) = run(dir.path(), "save = \"none\"");
+    let run_dir = out.join("runs").join(&id);
+    assert!(run_dir.join("outcome.json").is_file());
+    let names: Vec<String> = std::fs::read_dir(&run_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.ends_with(".safetensors")),
+        "{names:?}"
+    );
+    let o = cli_util::sweep(&["export", out.to_str().unwrap(), "--run", "best"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("kept no weights"));
+
+    let all = tempfile::tempdir().unwrap();
+    let (out_all, id_all) = run(all.path(), "save = \"all\"");
+    assert_eq!(id_all, id, "`save` is not part of a run's identity");
+    let d = out_all.join("runs").join(&id_all);
+    let best = std::fs::read(d.join("model.safetensors")).unwrap();
+    let last = std::fs::read(d.join("model-last.safetensors")).unwrap();
+    assert_eq!(best.len(), last.len());
+}
