@@ -6,7 +6,8 @@
 # scikit-image's photos (tests/lite_parity.rs); then sweep's COCO box evaluator against
 # pycocotools 2.0.11 (scripts/parity_coco.py); then the segmentation metrics against numpy and
 # torchmetrics 1.9.0 (scripts/parity_segment.py), and its losses against PyTorch's.
-# COCO polygon and RLE decoding against pycocotools (scripts/parity_coco_seg.py).
+# COCO polygon and RLE decoding against pycocotools (scripts/parity_coco_seg.py); and an exported
+# run strict-loaded by torchvision, predicting as sweep did (scripts/parity_export.py).
 # The venv (PyTorch 2.9.0, torchvision 0.24.0: scripts/bench/torch-venv.sh) is made once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,3 +50,6 @@ SWEEP_PARITY_DIR="$out" cargo test --release --test segment_loss -- --ignored --
 # COCO segmentations (random polygons, RLE lists and strings) decoded as pycocotools' annToMask.
 "$venv/bin/python" scripts/parity_coco_seg.py "$out"
 SWEEP_PARITY_DIR="$out" cargo test --release --test segment -- --ignored --nocapture coco_decoding
+# A run's export: torchvision's resnet18 strict-loads what `sweep export` wrote and reproduces the
+# run's test predictions (scripts/parity_export.py).
+"$venv/bin/python" scripts/parity_export.py target/release/sweep "$out/export"
