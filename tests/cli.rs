@@ -251,7 +251,13 @@ fn plan_prints_one_line_per_run_and_the_count() {
         .collect();
     assert_eq!(probes.len(), 1, "{text}");
     assert!(lines[26].starts_with("features: ") && lines[26].contains("(2 entries)"));
-    assert_eq!(lines.len(), 27 + 3, "{text}");
+    // What the runs will keep on disk.
+    let save = lines.last().unwrap();
+    assert!(
+        save.starts_with("save: model.safetensors per run") && save.contains("for 24 runs"),
+        "{text}"
+    );
+    assert_eq!(lines.len(), 27 + 3 + 1, "{text}");
 }
 
 #[test]

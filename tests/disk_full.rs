@@ -164,14 +164,19 @@ fn a_full_disk_fails_the_sweep_cleanly_and_the_next_run_trains_the_rest() {
     );
 
     // Room for the lock, experiment.toml, two run folders and the CSVs (plus one page while a
-    // CSV is replaced, one to spare), not for the third run's three files.
+    // CSV is replaced, one to spare), not for the third run's four files.
     let page = page_size();
     let run_pages = |id: &str| -> u64 {
         let d = reference.join("runs").join(id);
-        ["config.toml", "outcome.json", "confusion.csv"]
-            .iter()
-            .map(|f| pages(&d.join(f), page))
-            .sum()
+        [
+            "config.toml",
+            "outcome.json",
+            "confusion.csv",
+            "model.safetensors",
+        ]
+        .iter()
+        .map(|f| pages(&d.join(f), page))
+        .sum()
     };
     let files = ["experiment.toml", "runs.csv", "epochs.csv"];
     let needed = 1
