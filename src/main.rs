@@ -255,8 +255,23 @@ enum Command {
     /// `sweep predict --backbone efficientnet_lite0 --weights imagenet cat.jpg`.
     Predict {
         /// Backbone (`sweep models` lists them).
-        #[arg(long)]
-        backbone: String,
+        #[arg(long, required_unless_present = "results", conflicts_with = "results")]
+        backbone: Option<String>,
+        /// Classify with a trained run of this results folder instead (see --run).
+        #[arg(long, value_name = "DIR")]
+        results: Option<PathBuf>,
+        /// With --results: the run id, or `best` (the finished run with the highest test
+        /// metric).
+        #[arg(
+            long,
+            value_name = "ID|best",
+            default_value = "best",
+            requires = "results"
+        )]
+        run: String,
+        /// With --results: write `image,class,probability` per image to this CSV.
+        #[arg(long, value_name = "FILE", requires = "results")]
+        out: Option<PathBuf>,
         /// Named weights (`imagenet`: `sweep models` says which backbones have them) or a
         /// weights file with a 1000-class ImageNet head.
         #[arg(long, default_value = "imagenet")]
@@ -742,12 +757,25 @@ fn command(cli: Cli) -> ExitCode {
         }
         Command::Predict {
             backbone,
+            results,
+            run,
+            out,
             weights,
             images,
             top,
             size,
             logits,
-        } => predict(&backbone, &weights, &images, top, size, logits),
+        } => match (backbone, results) {
+            (Some(b), _) => predict(&b, &weights, &images, top, size, logits),
+            (None, Some(dir)) => match predict_run(&dir, &run, &images, top, out.as_deref()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("sweep: error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            },
+            (None, None) => unreachable!("clap requires one"),
+        },
     }
 }
 
@@ -847,6 +875,36 @@ fn predict(
         }
     }
     ExitCode::SUCCESS
+}
+
+/// `sweep predict --results DIR`: a trained run's classes for image files, printed and, with
+/// `out`, written as CSV (every image is read before anything is written).
+fn predict_run(
+    dir: &std::path::Path,
+    run: &str,
+    images: &[PathBuf],
+    top: usize,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let (predictor, ids, id) = engine::export::predictor(dir, run)?;
+    let name = |i: usize| ids.get(i).map_or(i.to_string(), u64::to_string);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["image", "class", "probability"])?;
+    println!("run {id}");
+    for image in images {
+        let p = predictor.predict(image, top.max(1))?;
+        println!("{}", image.display());
+        for &(i, prob) in p.top.iter().take(top) {
+            println!("  {:5.1}%  class {}", 100.0 * prob, name(i));
+        }
+        let (i, prob) = p.top[0];
+        w.write_record([image.display().to_string(), name(i), format!("{prob:.6}")])?;
+    }
+    if let Some(out) = out {
+        engine::results::write_atomic(out, &w.into_inner()?)?;
+        println!("wrote {}", out.display());
+    }
+    Ok(())
 }
 
 /// `sweep coco-eval`: the twelve COCO numbers of a results file.

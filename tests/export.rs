@@ -11,6 +11,10 @@ use sweep::model;
 mod cli_util;
 
 fn experiment(save: &str) -> String {
+    digits(save, "uci-digits", 8)
+}
+
+fn digits(save: &str, dataset: &str, size: usize) -> String {
     format!(
         r#"
 [experiment]
@@ -19,14 +23,14 @@ seeds = [0]
 {save}
 
 [target]
-dataset = "uci-digits"
+dataset = "{dataset}"
 labels_per_class = 5
 
 [model]
 backbone = "resnet-mini"
 width = 4
 stages = 2
-input_size = 8
+input_size = {size}
 
 [train]
 epochs = 2
@@ -39,8 +43,12 @@ strategy = "scratch"
 }
 
 fn run(dir: &Path, save: &str) -> (std::path::PathBuf, String) {
+    run_text(dir, &experiment(save))
+}
+
+fn run_text(dir: &Path, text: &str) -> (std::path::PathBuf, String) {
     let file = dir.join("saved.toml");
-    std::fs::write(&file, experiment(save)).unwrap();
+    std::fs::write(&file, text).unwrap();
     let out = dir.join("out");
     let o = cli_util::sweep(&[
         "run",
@@ -151,4 +159,76 @@ fn save_none_writes_no_weights_and_all_the_last_epochs_too() {
     let best = std::fs::read(d.join("model.safetensors")).unwrap();
     let last = std::fs::read(d.join("model-last.safetensors")).unwrap();
     assert_eq!(best.len(), last.len());
+}
+
+#[test]
+fn predict_with_a_run_classifies_image_files_as_the_run_did() {
+    // MNIST's pixels are bytes, so a PNG of a test image holds exactly what the run saw.
+    let dir = tempfile::tempdir().unwrap();
+    let (out, id) = run_text(dir.path(), &digits("", "mnist-10k", 28));
+    let plan = sweep::spec::Plan::load(&out.join("experiment.toml")).unwrap();
+    let c = &plan.runs[0].config;
+    let data = sweep::data::target(&c.target, c.model.input_size, None).unwrap();
+    let shown: Vec<usize> = data.test[..12].to_vec();
+    let (pixels, _) = data.gather(&shown);
+    let plane = c.model.input_size * c.model.input_size;
+    let mut files = Vec::new();
+    for (k, chunk) in pixels.chunks(plane).enumerate() {
+        // Back from the normalised values to the bytes of a PNG.
+        let bytes: Vec<u8> = chunk
+            .iter()
+            .map(|v| {
+                ((v * data.std[0] + data.mean[0]) * 255.0)
+                    .round()
+                    .clamp(0.0, 255.0) as u8
+            })
+            .collect();
+        let path = dir.path().join(format!("test{k}.png"));
+        image::GrayImage::from_raw(28, 28, bytes)
+            .unwrap()
+            .save(&path)
+            .unwrap();
+        files.push(path);
+    }
+    let net = model::weights::load(
+        model::build(&c.model, 1, data.classes, 0, &Device::flex()),
+        &out.join("runs").join(&id).join("model.safetensors"),
+    )
+    .unwrap()
+    .0;
+    let expected = sweep::train::evaluate(&net, &data, &shown, &Device::flex()).predicted;
+
+    let csv_path = dir.path().join("predictions.csv");
+    let mut args = vec![
+        "predict",
+        "--results",
+        out.to_str().unwrap(),
+        "--run",
+        "best",
+    ];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    args.extend(["--out", csv_path.to_str().unwrap()]);
+    let o = cli_util::sweep(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (header, rows) = cli_util::read_csv(&csv_path);
+    assert_eq!(header, ["image", "class", "probability"]);
+    assert_eq!(rows.len(), files.len());
+    for (k, row) in rows.iter().enumerate() {
+        assert_eq!(row[0], files[k].display().to_string());
+        assert_eq!(row[1], expected[k].to_string(), "image {k}: {row:?}");
+        let p: f64 = row[2].parse().unwrap();
+        assert!(p > 0.0 && p <= 1.0);
+    }
+    // A missing image fails before the CSV is written.
+    let gone = dir.path().join("gone.csv");
+    let o = cli_util::sweep(&[
+        "predict",
+        "--results",
+        out.to_str().unwrap(),
+        "nothere.png",
+        "--out",
+        gone.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!gone.exists());
 }

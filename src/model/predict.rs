@@ -33,7 +33,9 @@ pub struct Prediction {
 pub struct Predictor {
     net: super::Network,
     size: usize,
-    normalisation: hub::Normalisation,
+    channels: usize,
+    mean: Vec<f32>,
+    std: Vec<f32>,
     device: Device,
 }
 
@@ -82,12 +84,33 @@ impl Predictor {
                 report.describe()
             );
         }
-        Ok(Predictor {
+        let n = known.map_or(hub::TORCHVISION_NORMALISATION, |k| k.normalisation);
+        Ok(Predictor::with_network(
             net,
             size,
-            normalisation: known.map_or(hub::TORCHVISION_NORMALISATION, |k| k.normalisation),
-            device,
-        })
+            3,
+            n.mean.to_vec(),
+            n.std.to_vec(),
+        ))
+    }
+
+    /// A trained network (a run's) for `channels`-channel `size`-pixel images, normalised by
+    /// the per-channel `mean` and `std` of pixels in [0, 1].
+    pub fn with_network(
+        net: super::Network,
+        size: usize,
+        channels: usize,
+        mean: Vec<f32>,
+        std: Vec<f32>,
+    ) -> Predictor {
+        Predictor {
+            net,
+            size,
+            channels,
+            mean,
+            std,
+            device: Device::flex(),
+        }
     }
 
     /// The input size images are brought to.
@@ -95,17 +118,31 @@ impl Predictor {
         self.size
     }
 
-    /// Logits of CHW RGB pixels in [0, 1] of `size` x `size`.
+    /// Logits of CHW RGB pixels in [0, 1] of `size` x `size` (made grey, ITU-R 601 luma, for a
+    /// network of grey images).
     pub fn logits(&self, pixels: &[f32]) -> Vec<f32> {
         let plane = self.size * self.size;
-        let n = &self.normalisation;
+        let grey: Vec<f32>;
+        let pixels = match self.channels {
+            1 => {
+                grey = (0..plane)
+                    .map(|i| {
+                        0.299 * pixels[i]
+                            + 0.587 * pixels[plane + i]
+                            + 0.114 * pixels[2 * plane + i]
+                    })
+                    .collect();
+                &grey[..]
+            }
+            _ => pixels,
+        };
         let x: Vec<f32> = pixels
             .iter()
             .enumerate()
-            .map(|(i, v)| (v - n.mean[i / plane]) / n.std[i / plane])
+            .map(|(i, v)| (v - self.mean[i / plane]) / self.std[i / plane])
             .collect();
         let x = Tensor::<4>::from_data(
-            TensorData::new(x, [1, 3, self.size, self.size]),
+            TensorData::new(x, [1, self.channels, self.size, self.size]),
             &self.device,
         );
         let y = self.net.forward(x, None);

@@ -26,27 +26,57 @@ pub struct Exported {
 /// the report's "best" line picks it) of the results folder `dir` to `out` (default
 /// `DIR/export/<id>.safetensors`), with `<out>.json` beside it.
 pub fn export(dir: &Path, which: &str, out: Option<&Path>) -> anyhow::Result<Exported> {
+    let found = locate(dir, which)?;
+    let run = &found.plan.runs[found.run];
+    let weights = match out {
+        Some(p) => p.to_path_buf(),
+        None => dir.join("export").join(format!("{}.safetensors", run.id)),
+    };
+    let info_path = weights.with_extension("json");
+    let info = describe(run, &found.outcome, &found.sha)?;
+    if let Some(parent) = weights.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    results::write_atomic(&weights, &found.bytes)?;
+    results::write_atomic(&info_path, &serde_json::to_vec_pretty(&info)?)?;
+    Ok(Exported {
+        run_id: run.id.clone(),
+        weights,
+        info: info_path,
+    })
+}
+
+/// A finished run's saved weights, checked against its manifest.
+struct Found {
+    plan: Plan,
+    run: usize,
+    outcome: super::Outcome,
+    bytes: Vec<u8>,
+    sha: String,
+}
+
+fn locate(dir: &Path, which: &str) -> anyhow::Result<Found> {
     let file = dir.join("experiment.toml");
     let text = std::fs::read_to_string(&file).with_context(|| {
         format!(
-            "{} has no experiment.toml; point `sweep export` at a results folder written by `sweep run`",
+            "{} has no experiment.toml; point at a results folder written by `sweep run`",
             dir.display()
         )
     })?;
     let plan = Plan::parse(&file, &text).map_err(|e| anyhow::anyhow!("{e}"))?;
     let run = choose(dir, &plan, which)?;
-    let outcome = ledger::load(dir, &run.id)
+    let id = plan.runs[run].id.clone();
+    let outcome = ledger::load(dir, &id)
         .filter(|o| o.status == Status::Ok)
-        .with_context(|| format!("run {} has not finished well in {}", run.id, dir.display()))?;
-    let source = ledger::run_dir(dir, &run.id).join("model.safetensors");
+        .with_context(|| format!("run {id} has not finished well in {}", dir.display()))?;
+    let source = ledger::run_dir(dir, &id).join("model.safetensors");
     let bytes = std::fs::read(&source).map_err(|_| {
         anyhow::anyhow!(
-            "run {} kept no weights ({} is missing: `save = \"none\"`, or an older sweep trained it); \
-             train it again with `sweep run {} --only {} --rerun all`",
-            run.id,
+            "run {id} kept no weights ({} is missing: `save = \"none\"`, or an older sweep trained it); \
+             train it again with `sweep run {} --only {id} --rerun all`",
             source.display(),
             file.display(),
-            run.id
         )
     })?;
     let sha = {
@@ -64,43 +94,37 @@ pub fn export(dir: &Path, which: &str, out: Option<&Path>) -> anyhow::Result<Exp
             recorded.unwrap_or_else(|| "none".into())
         );
     }
-    let weights = match out {
-        Some(p) => p.to_path_buf(),
-        None => dir.join("export").join(format!("{}.safetensors", run.id)),
-    };
-    let info_path = weights.with_extension("json");
-    let info = describe(run, &outcome, &sha)?;
-    if let Some(parent) = weights.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
-    }
-    results::write_atomic(&weights, &bytes)?;
-    results::write_atomic(&info_path, &serde_json::to_vec_pretty(&info)?)?;
-    Ok(Exported {
-        run_id: run.id.clone(),
-        weights,
-        info: info_path,
+    Ok(Found {
+        plan,
+        run,
+        outcome,
+        bytes,
+        sha,
     })
 }
 
-fn choose<'p>(dir: &Path, plan: &'p Plan, which: &str) -> anyhow::Result<&'p Run> {
+fn choose(dir: &Path, plan: &Plan, which: &str) -> anyhow::Result<usize> {
     if which != "best" {
-        return plan.runs.iter().find(|r| r.id == which).with_context(|| {
-            format!(
-                "no run `{which}` in {}; its runs.csv lists the ids, or use `--run best`",
-                dir.display()
-            )
-        });
+        return plan
+            .runs
+            .iter()
+            .position(|r| r.id == which)
+            .with_context(|| {
+                format!(
+                    "no run `{which}` in {}; its runs.csv lists the ids, or use `--run best`",
+                    dir.display()
+                )
+            });
     }
-    let mut best: Option<(&Run, f64)> = None;
-    for r in &plan.runs {
+    let mut best: Option<(usize, f64)> = None;
+    for (i, r) in plan.runs.iter().enumerate() {
         let score = ledger::load(dir, &r.id)
             .filter(|o| o.status == Status::Ok)
             .and_then(|o| o.headline());
         if let Some(s) = score
             && best.is_none_or(|(_, b)| s > b)
         {
-            best = Some((r, s));
+            best = Some((i, s));
         }
     }
     best.map(|(r, _)| r)
@@ -161,4 +185,65 @@ fn describe(run: &Run, outcome: &super::Outcome, sha: &str) -> anyhow::Result<se
         "weights_sha256": sha,
         "sweep_version": env!("CARGO_PKG_VERSION"),
     }))
+}
+
+/// A predictor for run `which` (an id or `best`) of the results folder `dir`, with the class ids
+/// of the dataset its outputs stand for and the run's id.
+pub fn predictor(
+    dir: &Path,
+    which: &str,
+) -> anyhow::Result<(crate::model::predict::Predictor, Vec<u64>, String)> {
+    let found = locate(dir, which)?;
+    let run = &found.plan.runs[found.run];
+    let c = &run.config;
+    if c.experiment.task != Task::Classify {
+        bail!(
+            "run {} is a {} run; `sweep predict` classifies images",
+            run.id,
+            format!("{:?}", c.experiment.task).to_lowercase()
+        );
+    }
+    let info = describe(run, &found.outcome, &found.sha)?;
+    let floats = |key: &str| -> Vec<f32> {
+        info["normalisation"][key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_f64())
+                    .map(|v| v as f32)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let channels = info["input_channels"].as_u64().unwrap_or(3) as usize;
+    let classes = info["classes"].as_u64().unwrap_or(0) as usize;
+    let path = ledger::run_dir(dir, &run.id).join("model.safetensors");
+    let net = crate::model::build(
+        &c.model,
+        channels,
+        classes,
+        0,
+        &burn::tensor::Device::flex(),
+    );
+    let (net, report) = crate::model::weights::load(net, &path)?;
+    if !report.is_complete() {
+        bail!(
+            "{} does not fit run {}: {}",
+            path.display(),
+            run.id,
+            report.describe()
+        );
+    }
+    let ids = info["class_ids"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
+        .unwrap_or_default();
+    let p = crate::model::predict::Predictor::with_network(
+        net,
+        c.model.input_size,
+        channels,
+        floats("mean"),
+        floats("std"),
+    );
+    Ok((p, ids, run.id.clone()))
 }
