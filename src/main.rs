@@ -252,7 +252,8 @@ enum Command {
     },
     /// Classify images with a pretrained backbone and print the top classes with their names:
     /// the check to run before trusting a checkpoint, e.g.
-    /// `sweep predict --backbone efficientnet_lite0 --weights imagenet cat.jpg`.
+    /// `sweep predict --backbone efficientnet_lite0 --weights imagenet cat.jpg`; or with a
+    /// trained run: `sweep predict --results results/quickstart --run best digit.png`.
     Predict {
         /// Backbone (`sweep models` lists them).
         #[arg(long, required_unless_present = "results", conflicts_with = "results")]
