@@ -47,17 +47,7 @@ fn run(dir: &Path, save: &str) -> (std::path::PathBuf, String) {
 }
 
 fn run_text(dir: &Path, text: &str) -> (std::path::PathBuf, String) {
-    let file = dir.join("saved.toml");
-    std::fs::write(&file, text).unwrap();
-    let out = dir.join("out");
-    let o = cli_util::sweep(&[
-        "run",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = cli_util::run_experiment(dir, "saved", text);
     let (header, rows) = cli_util::read_csv(&out.join("runs.csv"));
     let id = rows[0][cli_util::col(&header, "run_id")].clone();
     (out, id)

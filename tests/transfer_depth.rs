@@ -404,7 +404,6 @@ mod cli_util;
 #[test]
 fn a_depth_sweep_writes_treatments_and_the_figure() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("depth.toml");
     let text = r#"
 [experiment]
 name = "depth"
@@ -435,20 +434,7 @@ strategy = ["scratch", "finetune"]
 transfer_depth = [1, 2]
 freeze_depth = ["copied", 0]
 "#;
-    std::fs::write(&file, text).unwrap();
-    let out_dir = dir.path().join("out");
-    let out = cli_util::sweep(&[
-        "run",
-        file.to_str().unwrap(),
-        "--out",
-        out_dir.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out_dir = cli_util::run_experiment(dir.path(), "depth", text);
     let (header, rows) = cli_util::read_csv(&out_dir.join("runs.csv"));
     let (t, n, f) = (
         cli_util::col(&header, "treatment"),

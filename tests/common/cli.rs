@@ -29,3 +29,21 @@ pub fn col(header: &[String], name: &str) -> usize {
         .position(|h| h == name)
         .unwrap_or_else(|| panic!("no column {name} in {header:?}"))
 }
+
+/// Writes `text` to `DIR/NAME.toml`, runs `sweep run` on it into `DIR/out` (quietly) and
+/// returns that folder; panics with sweep's errors if the run fails.
+#[allow(dead_code)]
+pub fn run_experiment(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let file = dir.join(format!("{name}.toml"));
+    std::fs::write(&file, text).unwrap();
+    let out = dir.join("out");
+    let o = sweep(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    out
+}
