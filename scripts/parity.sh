@@ -53,3 +53,8 @@ SWEEP_PARITY_DIR="$out" cargo test --release --test segment -- --ignored --nocap
 # A run's export: torchvision's resnet18 strict-loads what `sweep export` wrote and reproduces the
 # run's test predictions (scripts/parity_export.py).
 "$venv/bin/python" scripts/parity_export.py target/release/sweep "$out/export"
+# TensorBoard event files read back with the `tensorboard` package's EventAccumulator: the epochs
+# of epochs.csv as scalars, the run's settings as hparams (scripts/parity_tensorboard.py).
+"$venv/bin/python" -c "import tensorboard" 2>/dev/null ||
+  "$venv/bin/pip" install --quiet --disable-pip-version-check tensorboard==2.21.0
+"$venv/bin/python" scripts/parity_tensorboard.py target/release/sweep "$out/tensorboard"

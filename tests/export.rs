@@ -222,3 +222,40 @@ fn predict_with_a_run_classifies_image_files_as_the_run_did() {
     assert_eq!(o.status.code(), Some(1));
     assert!(!gone.exists());
 }
+
+#[test]
+fn tensorboard_files_hold_one_record_per_scalar_and_keep_the_run_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, id) = run(dir.path(), "tensorboard = true");
+    let (_, plain) = run(tempfile::tempdir().unwrap().path(), "");
+    assert_eq!(id, plain, "`tensorboard` is not part of a run's identity");
+    let tb = out.join("runs").join(&id).join("tb");
+    let files: Vec<_> = std::fs::read_dir(&tb)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1);
+    assert!(
+        files[0]
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("events.out.tfevents.")
+    );
+    // TFRecord framing: u64 length, masked CRC-32C of it, the event, masked CRC-32C of that.
+    let bytes = std::fs::read(&files[0]).unwrap();
+    let masked = |d: &[u8]| crc32c::crc32c(d).rotate_right(15).wrapping_add(0xa282_ead8);
+    let (mut at, mut records) = (0, 0);
+    while at < bytes.len() {
+        let len = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
+        let crc = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap());
+        assert_eq!(crc, masked(&bytes[at..at + 8]));
+        let data = &bytes[at + 12..at + 12 + len];
+        let crc = u32::from_le_bytes(bytes[at + 12 + len..at + 16 + len].try_into().unwrap());
+        assert_eq!(crc, masked(data));
+        at += 16 + len;
+        records += 1;
+    }
+    // The version, the hparams, and 5 scalars for each of the 2 epochs.
+    assert_eq!(records, 2 + 5 * 2);
+}

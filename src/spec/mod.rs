@@ -470,6 +470,7 @@ pub fn run_id(c: &RunConfig, inputs: &BTreeMap<String, String>) -> String {
     c.experiment.description.clear();
     // Nor does which weights it keeps.
     c.experiment.save = schema::Save::Best;
+    c.experiment.tensorboard = false;
     let hex = hash_hex(&[
         serde_json::to_string(&c).expect("config serializes"),
         serde_json::to_string(inputs).expect("fingerprints serialize"),

@@ -251,6 +251,9 @@ pub struct Experiment {
     /// Which weights each run keeps in `runs/<id>/`; not part of a run's identity.
     #[serde(default, skip_serializing_if = "Save::is_best")]
     pub save: Save,
+    /// Write TensorBoard event files per run (`runs/<id>/tb/`); not part of a run's identity.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tensorboard: bool,
 }
 
 /// `[experiment] save`: the weights a run writes beside its results.

@@ -133,6 +133,10 @@ pub fn commit(dir: &Path, id: &str, files: &[(&str, Vec<u8>)]) -> anyhow::Result
         .and_then(|()| {
             files.iter().try_for_each(|(name, bytes)| {
                 let path = tmp.join(name);
+                // A file in a subfolder (`tb/...`).
+                if let Some(parent) = path.parent().filter(|p| *p != tmp) {
+                    std::fs::create_dir_all(parent).map_err(|e| write_error(parent, e))?;
+                }
                 write(&path, bytes).map_err(|e| write_error(&path, e))
             })
         });

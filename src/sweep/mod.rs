@@ -14,6 +14,7 @@ pub mod slurm;
 pub mod source;
 pub mod status;
 pub mod summary;
+pub mod tensorboard;
 pub mod tools;
 pub mod verify;
 pub mod workers;

@@ -320,6 +320,16 @@ pub fn write_run_dir(out: &Path, run: &Run, outcome: &Outcome) -> anyhow::Result
         }
         files.push(("classes.csv", w.into_inner()?));
     }
+    let tb_name;
+    if run.config.experiment.tensorboard && !outcome.epochs.is_empty() {
+        let when = outcome.manifest.as_ref().map_or(0, |m| m.finished);
+        tb_name = format!("tb/events.out.tfevents.{when}.sweep");
+        let settings = super::tensorboard::settings(&run.config);
+        files.push((
+            tb_name.as_str(),
+            super::tensorboard::events(&outcome.epochs, &settings, when as f64),
+        ));
+    }
     if let Some(m) = &outcome.model {
         files.push(("model.safetensors", m.best.clone()));
         if run.config.experiment.save == crate::spec::schema::Save::All {
