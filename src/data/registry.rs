@@ -48,7 +48,8 @@ pub fn find(name: &str) -> Option<&'static DatasetInfo> {
     DATASETS.iter().find(|d| d.name == name)
 }
 
-/// Folder of the bundled datasets: `$SWEEP_DATA_DIR`, else `./data`, else the source tree's.
+/// Folder of the bundled datasets: `$SWEEP_DATA_DIR`, else `./data`, else the one a pip-installed
+/// wheel puts beside the binary (`<prefix>/share/sweep/data`), else the source tree's.
 pub fn data_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("SWEEP_DATA_DIR") {
         return PathBuf::from(dir);
@@ -57,7 +58,11 @@ pub fn data_dir() -> PathBuf {
     if local.join("uci-digits").is_dir() {
         return local;
     }
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data"))
+    let installed = std::env::current_exe().ok().and_then(|exe| {
+        let dir = exe.parent()?.parent()?.join("share").join("sweep").join("data");
+        dir.join("uci-digits").is_dir().then_some(dir)
+    });
+    installed.unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data")))
 }
 
 /// Folder the Debian package `dataset-fashion-mnist` installs into (`$SWEEP_FASHION_DIR` overrides).
