@@ -128,6 +128,25 @@ fn segmentation_sweep_writes_metrics_masks_and_report_and_verifies() {
         String::from_utf8_lossy(&verify.stderr)
     );
 
+    // The best segmenter exported with the normalisation of its training images.
+    let export = sweep(&["export", out_dir.to_str().unwrap(), "--run", "best"]);
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let json = std::fs::read_dir(out_dir.join("export"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+    assert_eq!(info["task"], "segment");
+    assert_eq!(info["classes"], 11);
+    let n = &info["normalisation"];
+    assert_eq!(n["mean"].as_array().unwrap().len(), 1, "{info}");
+    assert!(n["std"][0].as_f64().unwrap() > 0.0, "{info}");
+
     // A classification experiment with a [segment] table, and a segmentation one with a
     // classification budget: refused, naming the setting, with nothing written.
     let cases = [

@@ -59,7 +59,12 @@ pub fn data_dir() -> PathBuf {
         return local;
     }
     let installed = std::env::current_exe().ok().and_then(|exe| {
-        let dir = exe.parent()?.parent()?.join("share").join("sweep").join("data");
+        let dir = exe
+            .parent()?
+            .parent()?
+            .join("share")
+            .join("sweep")
+            .join("data");
         dir.join("uci-digits").is_dir().then_some(dir)
     });
     installed.unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data")))

@@ -22,6 +22,8 @@ use crate::train::EpochLog;
 
 /// What a finished detection run reports.
 pub struct Tested {
+    /// The per-channel mean and std the images were normalised with (of the training images).
+    pub normalisation: (Vec<f32>, Vec<f32>),
     /// COCO metrics on the test scenes.
     pub stats: Stats,
     /// Epoch whose weights were tested.
@@ -144,6 +146,7 @@ pub fn train_and_test(
     let detections = det::predict(&fitted.best, &ds.test, &norm, device);
     let stats = det::evaluate(&ds.test, classes, &detections)?;
     Ok(Tested {
+        normalisation: (norm.mean.clone(), norm.std.clone()),
         stats,
         best_epoch: fitted.best_epoch,
         train_images: train.len(),

@@ -70,6 +70,8 @@ impl SavedMask {
 
 /// What a finished segmentation run reports.
 pub struct Tested {
+    /// The per-channel mean and std the images were normalised with (of the training images).
+    pub normalisation: (Vec<f32>, Vec<f32>),
     /// Metrics on the test images.
     pub stats: Stats,
     /// Epoch whose weights were tested.
@@ -190,6 +192,7 @@ pub fn train_and_test(
     let preds = seg::predict(&fitted.best, &ds.test, &norm, device);
     let stats = seg::evaluate(&ds.test, classes, &preds)?;
     Ok(Tested {
+        normalisation: (norm.mean.clone(), norm.std.clone()),
         stats,
         best_epoch: fitted.best_epoch,
         train_images: train.len(),

@@ -152,13 +152,16 @@ fn describe(run: &Run, outcome: &super::Outcome, sha: &str) -> anyhow::Result<se
                 Some(std),
             )
         }
-        // A dense task normalises with its own training images' statistics (not recorded yet).
-        _ => (
-            None,
-            outcome.segmentation.as_ref().map(|s| s.iou.len()),
-            None,
-            None,
-        ),
+        // A dense task normalises with its own training images' statistics, recorded by the run.
+        _ => {
+            let (mean, std) = outcome.input_normalisation.clone().unzip();
+            (
+                mean.as_ref().map(Vec::len),
+                outcome.segmentation.as_ref().map(|s| s.iou.len()),
+                mean,
+                std,
+            )
+        }
     };
     let class_ids: Vec<u64> = match (&c.target.classes, classes) {
         (ids, _) if !ids.is_empty() => ids.iter().map(|&i| u64::from(i)).collect(),
@@ -176,7 +179,10 @@ fn describe(run: &Run, outcome: &super::Outcome, sha: &str) -> anyhow::Result<se
         "input_channels": channels,
         "input_size": c.model.input_size,
         "normalisation": {
-            "name": named.map_or("dataset", |n| n.name),
+            "name": match c.experiment.task {
+                Task::Classify => named.map_or("dataset", |n| n.name),
+                _ => "training images",
+            },
             "mean": mean,
             "std": std,
             "applies_to": "pixels scaled to [0, 1], resized to input_size (area average down, bilinear up): (x - mean) / std per channel",

@@ -391,6 +391,7 @@ fn failed(message: String) -> Outcome {
         detections: Vec::new(),
         segmentation: None,
         masks: Vec::new(),
+        input_normalisation: None,
         model: None,
     }
 }

@@ -73,6 +73,10 @@ pub struct Outcome {
     /// Segmentation runs: the first test masks predicted, written to `runs/<id>/masks.json`.
     #[serde(skip)]
     pub masks: Vec<crate::segment::run::SavedMask>,
+    /// A detection or segmentation run's input normalisation (per-channel mean and std of its
+    /// training images), for `sweep export`; a classifier's is its dataset's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_normalisation: Option<(Vec<f32>, Vec<f32>)>,
     /// The weights to write into the run's folder (`[experiment] save`), dropped once written.
     #[serde(skip)]
     pub model: Option<std::sync::Arc<model::weights::SavedModel>>,
@@ -99,6 +103,7 @@ struct Tested {
     best_epoch: usize,
     train_images: usize,
     weights: model::weights::SavedModel,
+    normalisation: Option<(Vec<f32>, Vec<f32>)>,
 }
 
 /// The task's run: classification here, detection in [`crate::detect::run`], segmentation in
@@ -123,6 +128,7 @@ fn train_and_test_task(
                 best_epoch,
                 train_images,
                 weights,
+                normalisation: None,
             })
         }
         Task::Detect => {
@@ -136,6 +142,7 @@ fn train_and_test_task(
                 best_epoch: t.best_epoch,
                 train_images: t.train_images,
                 weights: t.weights,
+                normalisation: Some(t.normalisation),
             })
         }
         Task::Segment => {
@@ -149,6 +156,7 @@ fn train_and_test_task(
                 best_epoch: t.best_epoch,
                 train_images: t.train_images,
                 weights: t.weights,
+                normalisation: Some(t.normalisation),
             })
         }
     }
@@ -239,6 +247,7 @@ pub fn execute(
             detections: t.detections,
             segmentation: t.segmentation,
             masks: t.masks,
+            input_normalisation: t.normalisation.clone(),
             model: (run.config.experiment.save != Save::None)
                 .then(|| std::sync::Arc::new(t.weights.clone())),
             manifest: Some(Manifest {
@@ -273,6 +282,7 @@ pub fn execute(
                 detections: Vec::new(),
                 segmentation: None,
                 masks: Vec::new(),
+                input_normalisation: None,
                 model: None,
             }
         }
