@@ -30,14 +30,7 @@ pub struct Best {
 /// The best finished trial of the search in `dir` (stopped and failed trials never win);
 /// `cell` restricts the choice to one grid cell.
 pub fn best(dir: &Path, cell: Option<usize>) -> anyhow::Result<(Plan, Best)> {
-    let file = dir.join("experiment.toml");
-    let text = std::fs::read_to_string(&file).with_context(|| {
-        format!(
-            "{} has no experiment.toml; point `sweep best` at a results folder",
-            dir.display()
-        )
-    })?;
-    let plan = Plan::parse(&file, &text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let plan = ledger::plan(dir, "best")?;
     let Some(s) = plan.search.clone().filter(|s| s.samples()) else {
         bail!(
             "{} holds a grid, not a search: every run is in runs.csv",

@@ -26,7 +26,7 @@ pub struct Exported {
 /// the report's "best" line picks it) of the results folder `dir` to `out` (default
 /// `DIR/export/<id>.safetensors`), with `<out>.json` beside it.
 pub fn export(dir: &Path, which: &str, out: Option<&Path>) -> anyhow::Result<Exported> {
-    let found = locate(dir, which)?;
+    let found = locate(dir, which, "export")?;
     let run = &found.plan.runs[found.run];
     let weights = match out {
         Some(p) => p.to_path_buf(),
@@ -56,15 +56,9 @@ struct Found {
     sha: String,
 }
 
-fn locate(dir: &Path, which: &str) -> anyhow::Result<Found> {
+fn locate(dir: &Path, which: &str, verb: &str) -> anyhow::Result<Found> {
+    let plan = ledger::plan(dir, verb)?;
     let file = dir.join("experiment.toml");
-    let text = std::fs::read_to_string(&file).with_context(|| {
-        format!(
-            "{} has no experiment.toml; point at a results folder written by `sweep run`",
-            dir.display()
-        )
-    })?;
-    let plan = Plan::parse(&file, &text).map_err(|e| anyhow::anyhow!("{e}"))?;
     let run = choose(dir, &plan, which)?;
     let id = plan.runs[run].id.clone();
     let outcome = ledger::load(dir, &id)
@@ -199,7 +193,7 @@ pub fn predictor(
     dir: &Path,
     which: &str,
 ) -> anyhow::Result<(crate::model::predict::Predictor, Vec<u64>, String)> {
-    let found = locate(dir, which)?;
+    let found = locate(dir, which, "predict --results")?;
     let run = &found.plan.runs[found.run];
     let c = &run.config;
     if c.experiment.task != Task::Classify {

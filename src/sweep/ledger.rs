@@ -63,6 +63,19 @@ pub fn finished_since(dir: &Path, id: &str, since: std::time::SystemTime) -> boo
         .is_ok_and(|t| t >= since)
 }
 
+/// The plan of the experiment a results folder holds (its copy of the experiment file), for
+/// `sweep VERB DIR`.
+pub fn plan(dir: &Path, verb: &str) -> anyhow::Result<Plan> {
+    let file = dir.join("experiment.toml");
+    let text = std::fs::read_to_string(&file).with_context(|| {
+        format!(
+            "{} has no experiment.toml; point `sweep {verb}` at a results folder",
+            dir.display()
+        )
+    })?;
+    Plan::parse(&file, &text).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 /// Refuses a folder that holds the results of an experiment with another name.
 pub fn check_experiment(dir: &Path, plan: &Plan) -> anyhow::Result<()> {
     let path = dir.join("experiment.toml");

@@ -102,14 +102,7 @@ pub fn verify(
     seed: u64,
     log: &(dyn Fn(String) + Sync),
 ) -> anyhow::Result<Vec<Check>> {
-    let file = dir.join("experiment.toml");
-    let text = std::fs::read_to_string(&file).with_context(|| {
-        format!(
-            "{} has no experiment.toml; point `sweep verify` at a results folder",
-            dir.display()
-        )
-    })?;
-    let plan = Plan::parse(&file, &text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let plan = ledger::plan(dir, "verify")?;
     let plan = super::search::results_plan(dir, &plan)?;
     let mut finished: Vec<(usize, run::Outcome)> = plan
         .runs
