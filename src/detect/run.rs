@@ -16,6 +16,7 @@ use crate::model;
 use crate::seed;
 use crate::spec::Run;
 use crate::spec::schema::DetAugment;
+use crate::spec::schema::Save;
 use crate::sweep::run as sweep_run;
 use crate::sweep::source::SourceInfo;
 use crate::train::EpochLog;
@@ -150,7 +151,10 @@ pub fn train_and_test(
         stats,
         best_epoch: fitted.best_epoch,
         train_images: train.len(),
-        weights: model::weights::SavedModel::of(&fitted.best, &fitted.last)?,
+        weights: model::weights::SavedModel::of(
+            &fitted.best,
+            (run.config.experiment.save == Save::All).then_some(&fitted.last),
+        )?,
         detections: detections
             .iter()
             .map(|d| d.to_coco(&ds.category_ids))

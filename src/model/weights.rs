@@ -153,21 +153,22 @@ pub fn safetensors_bytes<M: Module>(model: &M) -> anyhow::Result<Vec<u8>> {
         .map_err(|e| anyhow::anyhow!("cannot serialize the weights: {e}"))
 }
 
-/// A run's weights as safetensors bytes: the tested (best-epoch) model's and the last epoch's.
+/// A run's weights as safetensors bytes: the tested (best-epoch) model's and, when kept, the
+/// last epoch's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SavedModel {
     /// The tested weights: `runs/<id>/model.safetensors`.
     pub best: Vec<u8>,
     /// The weights after the last epoch: `runs/<id>/model-last.safetensors` with `save = "all"`.
-    pub last: Vec<u8>,
+    pub last: Option<Vec<u8>>,
 }
 
 impl SavedModel {
-    /// Serializes both models.
-    pub fn of<M: Module>(best: &M, last: &M) -> anyhow::Result<SavedModel> {
+    /// Serializes `best` (always: its file's hash is the manifest's) and `last` when given.
+    pub fn of<M: Module>(best: &M, last: Option<&M>) -> anyhow::Result<SavedModel> {
         Ok(SavedModel {
             best: safetensors_bytes(best)?,
-            last: safetensors_bytes(last)?,
+            last: last.map(safetensors_bytes).transpose()?,
         })
     }
 

@@ -17,6 +17,7 @@ use crate::detect::scenes::ScenesConfig;
 use crate::model;
 use crate::seed;
 use crate::spec::Run;
+use crate::spec::schema::Save;
 use crate::spec::schema::SegAugment;
 use crate::sweep::run as sweep_run;
 use crate::sweep::source::SourceInfo;
@@ -196,7 +197,10 @@ pub fn train_and_test(
         stats,
         best_epoch: fitted.best_epoch,
         train_images: train.len(),
-        weights: model::weights::SavedModel::of(&fitted.best, &fitted.last)?,
+        weights: model::weights::SavedModel::of(
+            &fitted.best,
+            (run.config.experiment.save == Save::All).then_some(&fitted.last),
+        )?,
         masks: ds
             .test
             .iter()

@@ -32,6 +32,13 @@ pub fn roles(parts: usize, transfer: Option<usize>, freeze: usize) -> Vec<PartRo
         .collect()
 }
 
+/// Backbone parts a run copies from its source: `transfer_depth`, all of them when absent.
+pub fn copied_parts(c: &RunConfig) -> usize {
+    c.transfer
+        .transfer_depth
+        .unwrap_or_else(|| crate::model::parts(&c.model).len())
+}
+
 /// Yosinski et al.'s name of a normalised run's treatment, the depth aside: `BnB` / `BnB+` for
 /// a self-transfer (the source stage trained on the target's own dataset and classes), `AnB` /
 /// `AnB+` otherwise; `+` when the copied parts are fine-tuned, none when they are frozen,
@@ -46,9 +53,7 @@ pub fn treatment(c: &RunConfig) -> String {
         .as_ref()
         .is_some_and(|s| s.dataset == c.target.dataset && s.classes == c.target.classes);
     let name = if own { "BnB" } else { "AnB" };
-    let copied = t
-        .transfer_depth
-        .unwrap_or_else(|| crate::model::parts(&c.model).len());
+    let copied = copied_parts(c);
     match t.freeze_depth {
         0 if copied > 0 => format!("{name}+"),
         k if k >= copied => name.into(),

@@ -541,8 +541,7 @@ fn axis_value(c: &RunConfig, path: &[String]) -> String {
     }
     // Absent means every part: the column shows how many that is.
     if p == ["transfer", "transfer_depth"] {
-        let parts = model::parts(&c.model).len();
-        return c.transfer.transfer_depth.unwrap_or(parts).to_string();
+        return depth::copied_parts(c).to_string();
     }
     let json = serde_json::to_value(c).expect("config serializes");
     let value = p.iter().try_fold(&json, |v, k| v.get(k));

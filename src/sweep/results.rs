@@ -332,8 +332,8 @@ pub fn write_run_dir(out: &Path, run: &Run, outcome: &Outcome) -> anyhow::Result
     }
     if let Some(m) = &outcome.model {
         files.push(("model.safetensors", m.best.clone()));
-        if run.config.experiment.save == crate::spec::schema::Save::All {
-            files.push(("model-last.safetensors", m.last.clone()));
+        if let Some(last) = &m.last {
+            files.push(("model-last.safetensors", last.clone()));
         }
     }
     super::ledger::commit(out, &run.id, &files)
@@ -348,10 +348,7 @@ fn fixed_value(run: &Run, path: &str) -> String {
     match path {
         "transfer.strategy" => c.transfer.strategy.as_str().into(),
         "transfer.freeze_depth" => c.transfer.freeze_depth.to_string(),
-        "transfer.transfer_depth" => {
-            let parts = crate::model::parts(&c.model).len();
-            c.transfer.transfer_depth.unwrap_or(parts).to_string()
-        }
+        "transfer.transfer_depth" => crate::spec::depth::copied_parts(c).to_string(),
         TREATMENT => crate::spec::depth::treatment(c),
         "transfer.backbone_lr_mult" => c.transfer.backbone_lr_mult.to_string(),
         "target.labels_per_class" => c.target.labels_per_class.to_string(),

@@ -236,32 +236,38 @@ pub fn execute(
     });
     let seconds = start.elapsed().as_secs_f64();
     match result {
-        Ok(t) => Outcome {
-            status: Status::Ok,
-            test: t.test,
-            best_epoch: t.best_epoch,
-            epochs,
-            train_images: t.train_images,
-            seconds,
-            detection: t.detection,
-            detections: t.detections,
-            segmentation: t.segmentation,
-            masks: t.masks,
-            input_normalisation: t.normalisation.clone(),
-            model: (run.config.experiment.save != Save::None)
-                .then(|| std::sync::Arc::new(t.weights.clone())),
-            manifest: Some(Manifest {
-                version: env!("CARGO_PKG_VERSION").into(),
-                git_commit: git_commit(),
-                platform: super::platform::Platform::current(device, rayon::current_num_threads()),
-                started,
-                finished: unix_now(),
-                seed: run.config.experiment.seed,
-                weights_sha256: Some(t.weights.sha256()),
-                inputs: run.inputs.clone(),
-                normalisation: model::normalisation(&run.config.model).map(|n| n.name.into()),
-            }),
-        },
+        Ok(t) => {
+            let weights_sha256 = Some(t.weights.sha256());
+            Outcome {
+                status: Status::Ok,
+                test: t.test,
+                best_epoch: t.best_epoch,
+                epochs,
+                train_images: t.train_images,
+                seconds,
+                detection: t.detection,
+                detections: t.detections,
+                segmentation: t.segmentation,
+                masks: t.masks,
+                input_normalisation: t.normalisation,
+                model: (run.config.experiment.save != Save::None)
+                    .then(|| std::sync::Arc::new(t.weights)),
+                manifest: Some(Manifest {
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    git_commit: git_commit(),
+                    platform: super::platform::Platform::current(
+                        device,
+                        rayon::current_num_threads(),
+                    ),
+                    started,
+                    finished: unix_now(),
+                    seed: run.config.experiment.seed,
+                    weights_sha256,
+                    inputs: run.inputs.clone(),
+                    normalisation: model::normalisation(&run.config.model).map(|n| n.name.into()),
+                }),
+            }
+        }
         Err(e) => {
             let status = if e.downcast_ref::<train::Diverged>().is_some() {
                 Status::Diverged
@@ -454,7 +460,10 @@ fn train_and_test(
         train::metrics(&test.truth, &test.predicted, r.data.classes),
         fitted.best_epoch,
         r.train.len(),
-        model::weights::SavedModel::of(&fitted.best, &fitted.last)?,
+        model::weights::SavedModel::of(
+            &fitted.best,
+            (run.config.experiment.save == Save::All).then_some(&fitted.last),
+        )?,
     ))
 }
 
