@@ -15,9 +15,13 @@ use sweep::spec::schema::ModelSpec;
 
 const BATCH: usize = 32;
 
-/// Steps to time: enough for about two seconds, at least 2.
+/// Steps to time: enough for about BENCH_SECONDS (default 2) seconds, at least 2.
 fn steps(first: f64) -> usize {
-    ((2.0 / first).ceil() as usize).clamp(2, 20)
+    let seconds: f64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2.0);
+    ((seconds / first).ceil() as usize).clamp(2, 200)
 }
 
 fn main() {

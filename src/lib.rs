@@ -4,6 +4,7 @@
 //! → [`train`] → [`sweep`] (source stage, runs, results) → [`report`]; [`detect`] is the
 //! detection task, [`segment`] segmentation's.
 
+pub mod alloc;
 pub mod data;
 pub mod detect;
 pub mod device;
@@ -15,3 +16,7 @@ pub mod segment;
 pub mod spec;
 pub mod sweep;
 pub mod train;
+
+/// Every program linking `sweep` backs its large tensors with huge pages (see [`alloc`]).
+#[global_allocator]
+static ALLOCATOR: alloc::HugePages = alloc::HugePages;

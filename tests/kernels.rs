@@ -229,10 +229,74 @@ fn compare_eval(device: &Device, exact: bool) {
     close(&flat(stock), &flat(ours), "inference output with ReLU6");
 }
 
+/// A linear layer (a classifier's: batch 32 and a narrow one) through `kernels::linear` against
+/// burn's: output, input, weight and bias gradients; then frozen weights, and an untracked input.
+fn compare_linear(device: &Device) {
+    let close = |a: Vec<f32>, b: Vec<f32>, what: &str| {
+        assert_eq!(a.len(), b.len(), "{what}");
+        let worst = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs() / x.abs().max(1.0))
+            .fold(0.0f32, f32::max);
+        assert!(worst <= 1e-5, "{what}: differs by {worst:e}");
+    };
+    // 1024 x 1024 takes flex's path for large weights, 37 x 23 burn's product.
+    for (batch, cin, cout) in [(32, 1024, 1024), (5, 37, 23)] {
+        let lin = burn::nn::LinearConfig::new(cin, cout).init(device);
+        let x = Tensor::<1>::from_floats(values(batch * cin, 3).as_slice(), device)
+            .reshape([batch, cin])
+            .require_grad();
+        let (stock, ours) = (lin.forward(x.clone()), kernels::linear(&lin, x.clone()));
+        // A weighted sum, so each output's gradient differs.
+        let weights = Tensor::<1>::from_floats(values(batch * cout, 5).as_slice(), device)
+            .reshape([batch, cout]);
+        let gs = (stock.clone() * weights.clone()).sum().backward();
+        let go = (ours.clone() * weights.clone()).sum().backward();
+        close(flat(stock), flat(ours), "linear output");
+        close(
+            flat(x.grad(&gs).unwrap()),
+            flat(x.grad(&go).unwrap()),
+            "linear x grad",
+        );
+        let (w, b) = (lin.weight.val(), lin.bias.as_ref().unwrap().val());
+        close(
+            flat(w.grad(&gs).unwrap()),
+            flat(w.grad(&go).unwrap()),
+            "linear weight grad",
+        );
+        close(
+            flat(b.grad(&gs).unwrap()),
+            flat(b.grad(&go).unwrap()),
+            "linear bias grad",
+        );
+        // Frozen weights: the input gradient alone; an untracked input: the weight's alone.
+        let frozen = lin.clone().no_grad();
+        let go = (kernels::linear(&frozen, x.clone()) * weights.clone())
+            .sum()
+            .backward();
+        close(
+            flat(x.grad(&gs).unwrap()),
+            flat(x.grad(&go).unwrap()),
+            "frozen linear x grad",
+        );
+        assert!(frozen.weight.val().grad(&go).is_none());
+        let go = (kernels::linear(&lin, x.clone().detach()) * weights)
+            .sum()
+            .backward();
+        close(
+            flat(w.grad(&gs).unwrap()),
+            flat(w.grad(&go).unwrap()),
+            "weight grad, input untracked",
+        );
+    }
+}
+
 #[test]
 fn on_flex_the_kernels_agree_with_the_stock_layers() {
     compare(&Device::flex().autodiff(), false);
     compare_eval(&Device::flex().autodiff(), false);
+    compare_linear(&Device::flex().autodiff());
 }
 
 #[cfg(feature = "tch")]
@@ -241,4 +305,5 @@ fn on_flex_the_kernels_agree_with_the_stock_layers() {
 fn on_libtorch_the_native_kernels_agree_with_the_stock_layers() {
     compare(&Device::libtorch().autodiff(), false);
     compare_eval(&Device::libtorch().autodiff(), false);
+    compare_linear(&Device::libtorch().autodiff());
 }

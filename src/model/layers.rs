@@ -206,7 +206,7 @@ pub fn dropout(x: Tensor<2>, rng: Option<&mut StdRng>, p: f64) -> Tensor<2> {
 pub fn dense(layers: &[Dense], mut x: Tensor<2>, mut rng: Option<&mut StdRng>) -> Tensor<2> {
     for l in layers {
         x = match (l, rng.as_deref_mut()) {
-            (Dense::Linear(lin), _) => lin.forward(x),
+            (Dense::Linear(lin), _) => crate::model::kernels::linear(lin, x),
             (Dense::Relu(r), _) => r.forward(x),
             (Dense::Gelu(g), _) => g.forward(x),
             (Dense::Tanh(t), _) => t.forward(x),

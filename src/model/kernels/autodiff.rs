@@ -143,6 +143,26 @@ impl<B: Backend + Kernels> Backward<B, 1> for ReluBackward {
     }
 }
 
+#[derive(Debug)]
+struct LinearBackward;
+
+impl<B: Backend + Kernels> Backward<B, 2> for LinearBackward {
+    type State = (FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, w) = ops.state;
+        let (gx, gw) = B::linear_mm_grads(x, w, grad, node_x.is_some(), node_w.is_some());
+        if let (Some(node), Some(g)) = (node_x, gx) {
+            grads.register::<B>(node.id, g);
+        }
+        if let (Some(node), Some(g)) = (node_w, gw) {
+            grads.register::<B>(node.id, g);
+        }
+    }
+}
+
 /// A tensor of the autodiff backend over `B`.
 type Tracked<B, C> = FloatTensor<Autodiff<B, C>>;
 
@@ -263,6 +283,22 @@ impl<B: Backend + Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
         ceiling: f64,
     ) -> Tracked<B, C> {
         tracked_eval::<B, C>([x, gamma, beta, mean, var], epsilon, Some(ceiling))
+    }
+
+    fn linear_mm(x: Tracked<B, C>, w: Tracked<B, C>) -> Tracked<B, C> {
+        match LinearBackward
+            .prepare::<C>([x.node(), w.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (x, w) = (x.into_primitive(), w.into_primitive());
+                prep.finish((x.clone(), w.clone()), B::linear_mm(x, w))
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::linear_mm(x.into_primitive(), w.into_primitive()))
+            }
+        }
     }
 
     fn relu_op(x: Tracked<B, C>) -> Tracked<B, C> {

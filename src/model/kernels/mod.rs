@@ -25,6 +25,7 @@ use burn::backend::ops::ConvOptions;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, DispatchDevice, TensorMetadata, backend_extension};
 use burn::nn::BatchNorm;
+use burn::nn::Linear;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::Tensor;
@@ -193,6 +194,24 @@ pub trait Kernels: Backend {
     ) -> FloatTensor<Self> {
         let out = Self::bn_eval(x, gamma, beta, mean, var, epsilon);
         activate::<Self>(out, ceiling)
+    }
+
+    /// x · w for a linear layer: x [batch, in], w [in, out] (burn's layout).
+    fn linear_mm(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::float_matmul(x, w)
+    }
+
+    /// Gradients of [`Kernels::linear_mm`] for x (when `want_x`) and w (when `want_w`).
+    fn linear_mm_grads(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        want_x: bool,
+        want_w: bool,
+    ) -> (Option<FloatTensor<Self>>, Option<FloatTensor<Self>>) {
+        let gx = want_x.then(|| Self::float_matmul(grad.clone(), Self::float_transpose(w)));
+        let gw = want_w.then(|| Self::float_matmul(Self::float_transpose(x), grad));
+        (gx, gw)
     }
 
     /// max(x, 0).
@@ -406,6 +425,20 @@ fn normalise(bn: &BatchNorm, x: Tensor<4>, ceiling: Option<f64>) -> Tensor<4> {
     bn.running_mean.update(running_mean.detach());
     bn.running_var.update(running_var.detach());
     Tensor::from_dispatch(out)
+}
+
+/// `linear.forward(x)` for a batch of feature rows, its product through [`Kernels`] where the
+/// backend has them.
+pub fn linear(linear: &Linear, x: Tensor<2>) -> Tensor<2> {
+    if !routed(x.device().as_dispatch()) {
+        return linear.forward(x);
+    }
+    let w = linear.weight.val().into_dispatch();
+    let y = Tensor::<2>::from_dispatch(<Dispatch as Kernels>::linear_mm(x.into_dispatch(), w));
+    match &linear.bias {
+        Some(b) => y + b.val().unsqueeze(),
+        None => y,
+    }
 }
 
 /// max(x, 0), through [`Kernels`] where the backend has them.
