@@ -313,9 +313,54 @@ impl Kernels for Flex {
             }
             false => Self::float_matmul(grad.clone(), Self::float_transpose(w.clone())),
         });
-        let gw = want_w.then(|| Self::float_matmul(Self::float_transpose(x), grad));
+        let f32_2d = |t: &FloatTensor<Flex>| t.dtype() == DType::F32 && t.shape().num_dims() == 2;
+        let gw = want_w.then(|| match large && f32_2d(&x) && f32_2d(&grad) {
+            true => linear_weight_grad(x, grad),
+            false => Self::float_matmul(Self::float_transpose(x), grad),
+        });
         (gx, gw)
     }
+}
+
+/// A linear layer's weight gradient xᵀ · dy ([in, out]) by the GEMM burn-flex's matmul makes,
+/// written straight into a fresh buffer: burn-flex's output tensor is a zeroed byte vector copied
+/// into an aligned one, a second pass over hundreds of megabytes for a VGG classifier's weight.
+fn linear_weight_grad(x: FloatTensor<Flex>, dy: FloatTensor<Flex>) -> FloatTensor<Flex> {
+    let (x, dy) = (contiguous(x), contiguous(dy));
+    let (batch, cin, cout) = (x.shape()[0], x.shape()[1], dy.shape()[1]);
+    let mut out = vec![0f32; cin * cout];
+    // Split over rows and columns only, never the batch sum: the same floats at any thread count.
+    let parallelism = match rayon::current_num_threads() {
+        1 => gemm::Parallelism::None,
+        _ => gemm::Parallelism::Rayon(0),
+    };
+    let (xs, dys) = (values(&x), values(&dy));
+    // SAFETY: out holds cin × cout values at row stride cout; xᵀ is read as cin × batch from x
+    // ([batch, cin], column stride cin) and dy as batch × cout, both in bounds.
+    unsafe {
+        gemm::gemm(
+            cin,
+            cout,
+            batch,
+            out.as_mut_ptr(),
+            1,
+            cout as isize,
+            false,
+            xs.as_ptr(),
+            cin as isize,
+            1,
+            dys.as_ptr(),
+            1,
+            cout as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+    tensor(out, [cin, cout])
 }
 
 /// Fused training batch norm (and activation, with a ceiling) on a batch of layout `l`.
