@@ -91,12 +91,14 @@ fn shown(s: &str) -> &str {
 }
 
 /// The SIMD level macerator (burn-flex's SIMD layer) dispatches to on this CPU, e.g.
-/// `x86-64-v4 (AVX-512)`. gemm, burn-flex's matrix kernels, runs its AVX2/FMA path on every
-/// x86-64-v3 CPU (its AVX-512 kernels are behind burn-flex's `x86-v4` feature, off here).
+/// `x86-64-v4 (AVX-512, gemm AVX-512)`. gemm (the convolutions' and matmuls' kernels) picks
+/// the same level: its AVX-512 kernels are on (its `x86-v4` feature) since sweep 2026-12-03.
+/// Manifests from before say `x86-64-v4 (AVX-512)`, gemm then on AVX2, so `sweep verify` sees
+/// the difference and judges such runs within float tolerance instead of bit for bit.
 pub fn simd_level() -> String {
     let arch = format!("{:?}", macerator::Arch::detect());
     let meaning = match arch.as_str() {
-        "V4" | "V4FP16" => "x86-64-v4 (AVX-512)",
+        "V4" | "V4FP16" => "x86-64-v4 (AVX-512, gemm AVX-512)",
         "V3" => "x86-64-v3 (AVX2, FMA)",
         "V2" => "x86-64-v2 (SSE4.2)",
         "Scalar" => "scalar",
