@@ -292,11 +292,44 @@ fn compare_linear(device: &Device) {
     }
 }
 
+/// SiLU through `kernels::silu` against burn's: output and input gradient, on values from −30 to
+/// 30 (both tails of σ) and a tensor past one parallel task.
+fn compare_silu(device: &Device) {
+    let n = 40_000;
+    let v: Vec<f32> = (0..n)
+        .map(|i| (i as f32 / n as f32 - 0.5) * 60.0 + values(1, i)[0] * 0.3)
+        .collect();
+    let x = Tensor::<1>::from_floats(v.as_slice(), device)
+        .reshape([4, 10, 1000])
+        .require_grad();
+    let weights = Tensor::<1>::from_floats(values(n, 9).as_slice(), device).reshape([4, 10, 1000]);
+    let stock = burn::tensor::activation::silu(x.clone());
+    let ours = kernels::silu(x.clone());
+    let gs = (stock.clone() * weights.clone()).sum().backward();
+    let go = (ours.clone() * weights).sum().backward();
+    for (a, b, what) in [
+        (flat(stock), flat(ours), "silu output"),
+        (
+            flat(x.grad(&gs).unwrap()),
+            flat(x.grad(&go).unwrap()),
+            "silu x grad",
+        ),
+    ] {
+        let worst = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs() / x.abs().max(1.0))
+            .fold(0.0f32, f32::max);
+        assert!(worst <= 1e-5, "{what}: differs by {worst:e}");
+    }
+}
+
 #[test]
 fn on_flex_the_kernels_agree_with_the_stock_layers() {
     compare(&Device::flex().autodiff(), false);
     compare_eval(&Device::flex().autodiff(), false);
     compare_linear(&Device::flex().autodiff());
+    compare_silu(&Device::flex().autodiff());
 }
 
 #[cfg(feature = "tch")]
@@ -306,4 +339,5 @@ fn on_libtorch_the_native_kernels_agree_with_the_stock_layers() {
     compare(&Device::libtorch().autodiff(), false);
     compare_eval(&Device::libtorch().autodiff(), false);
     compare_linear(&Device::libtorch().autodiff());
+    compare_silu(&Device::libtorch().autodiff());
 }

@@ -106,7 +106,7 @@ impl Layer {
             Layer::Relu(_) => super::kernels::relu(x),
             Layer::MaxPool(p) => p.forward(x),
             Layer::Relu6(r) => r.forward(x),
-            Layer::Silu(a) => a.forward(x),
+            Layer::Silu(_) => crate::model::kernels::silu(x),
         }
     }
 }

@@ -4,7 +4,7 @@
 use burn::module::Module;
 use burn::nn::activation::{Relu6, SiLU as Silu};
 use burn::nn::conv::Conv2d;
-use burn::tensor::activation::{sigmoid, silu};
+use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::rngs::StdRng;
 
@@ -73,7 +73,7 @@ fn part_forward(p: &Part, x: Tensor<4>) -> Tensor<4> {
         Part::Bn(b) => super::kernels::batch_norm(b, x),
         Part::Se(se) => {
             let s = x.clone().mean_dim(3).mean_dim(2);
-            let s = sigmoid(se.fc2.forward(silu(se.fc1.forward(s))));
+            let s = sigmoid(se.fc2.forward(super::kernels::silu(se.fc1.forward(s))));
             x * s
         }
     }

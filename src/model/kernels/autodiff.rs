@@ -163,6 +163,21 @@ impl<B: Backend + Kernels> Backward<B, 2> for LinearBackward {
     }
 }
 
+#[derive(Debug)]
+struct SiluBackward;
+
+impl<B: Backend + Kernels> Backward<B, 1> for SiluBackward {
+    type State = FloatTensor<B>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        if let Some(node) = node {
+            grads.register::<B>(node.id, B::silu_grad(ops.state, grad));
+        }
+    }
+}
+
 /// A tensor of the autodiff backend over `B`.
 type Tracked<B, C> = FloatTensor<Autodiff<B, C>>;
 
@@ -298,6 +313,20 @@ impl<B: Backend + Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
             OpsKind::UnTracked(prep) => {
                 prep.finish(B::linear_mm(x.into_primitive(), w.into_primitive()))
             }
+        }
+    }
+
+    fn silu_op(x: Tracked<B, C>) -> Tracked<B, C> {
+        match SiluBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let x = x.into_primitive();
+                prep.finish(x.clone(), B::silu_op(x))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::silu_op(x.into_primitive())),
         }
     }
 

@@ -214,6 +214,17 @@ pub trait Kernels: Backend {
         (gx, gw)
     }
 
+    /// SiLU, x·σ(x).
+    fn silu_op(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let s = Self::sigmoid(x.clone());
+        Self::float_mul(x, s)
+    }
+
+    /// Gradient of [`Kernels::silu_op`], from its input.
+    fn silu_grad(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        silu_grad_by_ops::<Self>(x, grad)
+    }
+
     /// max(x, 0).
     fn relu_op(x: FloatTensor<Self>) -> FloatTensor<Self> {
         Self::relu(x)
@@ -223,6 +234,14 @@ pub trait Kernels: Backend {
     fn relu_grad(output: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
         Self::relu_backward(output, grad)
     }
+}
+
+/// dy·σ(x)·(1 + x·(1 − σ(x))) by the backend's ops: SiLU's gradient.
+fn silu_grad_by_ops<B: Backend>(x: FloatTensor<B>, grad: FloatTensor<B>) -> FloatTensor<B> {
+    let s = B::sigmoid(x.clone());
+    let one_minus = B::float_add_scalar(B::float_neg(s.clone()), 1f32.into());
+    let inner = B::float_add_scalar(B::float_mul(x, one_minus), 1f32.into());
+    B::float_mul(grad, B::float_mul(s, inner))
 }
 
 /// clamp(x, 0, `ceiling`) by the backend's ops: its ReLU, and a clamp for a finite ceiling.
@@ -439,6 +458,14 @@ pub fn linear(linear: &Linear, x: Tensor<2>) -> Tensor<2> {
         Some(b) => y + b.val().unsqueeze(),
         None => y,
     }
+}
+
+/// SiLU (x·σ(x)), through [`Kernels`] where the backend has them.
+pub fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if !routed(x.device().as_dispatch()) {
+        return burn::tensor::activation::silu(x);
+    }
+    Tensor::from_dispatch(<Dispatch as Kernels>::silu_op(x.into_dispatch()))
 }
 
 /// max(x, 0), through [`Kernels`] where the backend has them.

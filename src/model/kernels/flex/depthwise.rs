@@ -8,63 +8,7 @@
 use rayon::prelude::*;
 
 use super::conv::{Geometry, inside};
-
-/// The widest vectors this CPU has, for the per-plane loops to be compiled for: the build
-/// targets baseline x86-64 (SSE2). Each lane does the same multiply and add in the same order at
-/// every width (Rust does not contract them into FMAs), so the floats do not change with it.
-#[derive(Clone, Copy)]
-enum Level {
-    /// AVX-512F.
-    V4,
-    /// AVX2.
-    V3,
-    /// The build's baseline.
-    Base,
-}
-
-impl Level {
-    /// This CPU's.
-    fn detect() -> Level {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return Level::V4;
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                return Level::V3;
-            }
-        }
-        Level::Base
-    }
-
-    /// Runs `f`, inlined into a function compiled for this level.
-    #[inline(always)]
-    fn run(self, f: impl FnOnce()) {
-        match self {
-            // SAFETY: detect() found the feature on this CPU.
-            #[cfg(target_arch = "x86_64")]
-            Level::V4 => unsafe { v4(f) },
-            // SAFETY: as above.
-            #[cfg(target_arch = "x86_64")]
-            Level::V3 => unsafe { v3(f) },
-            _ => f(),
-        }
-    }
-}
-
-/// `f` compiled with AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn v4(f: impl FnOnce()) {
-    f()
-}
-
-/// `f` compiled with AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn v3(f: impl FnOnce()) {
-    f()
-}
+use super::simd::{Level, versions};
 
 /// Calls `f(ki, kj, oy, iy, xlo..xhi, first input column)` for every kernel tap and output row
 /// whose input row lies inside the image.
@@ -112,9 +56,32 @@ pub fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<
             let ch = plane % g.c;
             let (x, w) = (&x[plane * hw..][..hw], &w[ch * taps_n..][..taps_n]);
             let b = bias.map(|b| b[ch]);
-            level.run(|| forward_plane(g, x, w, b, out, xp));
+            forward_plane_at(level, g, x, w, b, out, xp);
         });
     out
+}
+
+versions! {
+    /// [`forward_plane`] compiled for `level`.
+    fn forward_plane_at(
+        g: &Geometry,
+        x: &[f32],
+        w: &[f32],
+        bias: Option<f32>,
+        out: &mut [f32],
+        xp: &mut Vec<f32>,
+    ) => forward_plane
+}
+
+versions! {
+    /// [`input_grad_plane`] compiled for `level`.
+    fn input_grad_plane_at(
+        g: &Geometry,
+        dy: &[f32],
+        w: &[f32],
+        dx: &mut [f32],
+        dxp: &mut Vec<f32>,
+    ) => input_grad_plane
 }
 
 /// One output plane of [`forward`] from its input plane, its channel's taps and a scratch
@@ -196,7 +163,7 @@ pub fn input_grad(g: &Geometry, dy: &[f32], w: &[f32]) -> Vec<f32> {
         .for_each_init(Vec::new, |dxp, (plane, dx)| {
             let ch = plane % g.c;
             let (dy, w) = (&dy[plane * p..][..p], &w[ch * taps_n..][..taps_n]);
-            level.run(|| input_grad_plane(g, dy, w, dx, dxp));
+            input_grad_plane_at(level, g, dy, w, dx, dxp);
         });
     dx
 }

@@ -5,8 +5,10 @@
 mod conv;
 mod depthwise;
 mod norm;
+mod silu;
+mod simd;
 
-use burn::backend::ops::{ConvOptions, FloatTensorOps, ModuleOps};
+use burn::backend::ops::{ActivationOps, ConvOptions, FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{DType, Flex, TensorMetadata};
 use burn::tensor::TensorData;
@@ -290,6 +292,27 @@ impl Kernels for Flex {
             epsilon,
             Some(ceiling as f32),
         )
+    }
+
+    fn silu_op(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        if x.dtype() != DType::F32 {
+            let s = Self::sigmoid(x.clone());
+            return Self::float_mul(x, s);
+        }
+        let shape = x.shape();
+        let x = contiguous(x);
+        let out = silu::forward(values(&x));
+        Flex::float_from_data(TensorData::new(out, shape), &Default::default())
+    }
+
+    fn silu_grad(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        if x.dtype() != DType::F32 || grad.dtype() != DType::F32 {
+            return super::silu_grad_by_ops::<Self>(x, grad);
+        }
+        let shape = x.shape();
+        let (x, grad) = (contiguous(x), contiguous(grad));
+        let dx = silu::grad(values(&x), values(&grad));
+        Flex::float_from_data(TensorData::new(dx, shape), &Default::default())
     }
 
     fn linear_mm_grads(
