@@ -232,15 +232,7 @@ fn compare_eval(device: &Device, exact: bool) {
 /// A linear layer (a classifier's: batch 32 and a narrow one) through `kernels::linear` against
 /// burn's: output, input, weight and bias gradients; then frozen weights, and an untracked input.
 fn compare_linear(device: &Device) {
-    let close = |a: Vec<f32>, b: Vec<f32>, what: &str| {
-        assert_eq!(a.len(), b.len(), "{what}");
-        let worst = a
-            .iter()
-            .zip(&b)
-            .map(|(x, y)| (x - y).abs() / x.abs().max(1.0))
-            .fold(0.0f32, f32::max);
-        assert!(worst <= 1e-5, "{what}: differs by {worst:e}");
-    };
+    let close = |a: Vec<f32>, b: Vec<f32>, what: &str| assert_close(&a, &b, what);
     // 1024 x 1024 takes flex's path for large weights, 37 x 23 burn's product.
     for (batch, cin, cout) in [(32, 1024, 1024), (5, 37, 23)] {
         let lin = burn::nn::LinearConfig::new(cin, cout).init(device);
@@ -315,13 +307,19 @@ fn compare_silu(device: &Device) {
             "silu x grad",
         ),
     ] {
-        let worst = a
-            .iter()
-            .zip(&b)
-            .map(|(x, y)| (x - y).abs() / x.abs().max(1.0))
-            .fold(0.0f32, f32::max);
-        assert!(worst <= 1e-5, "{what}: differs by {worst:e}");
+        assert_close(&a, &b, what);
     }
+}
+
+/// `a` and `b` agree within 1e-5, relative to magnitudes above 1.
+fn assert_close(a: &[f32], b: &[f32], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}");
+    let worst = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs() / x.abs().max(1.0))
+        .fold(0.0f32, f32::max);
+    assert!(worst <= 1e-5, "{what}: differs by {worst:e}");
 }
 
 #[test]
