@@ -209,15 +209,14 @@ pub trait Kernels: Backend {
         want_x: bool,
         want_w: bool,
     ) -> (Option<FloatTensor<Self>>, Option<FloatTensor<Self>>) {
-        let gx = want_x.then(|| Self::float_matmul(grad.clone(), Self::float_transpose(w)));
-        let gw = want_w.then(|| Self::float_matmul(Self::float_transpose(x), grad));
+        let gx = want_x.then(|| linear_x_grad_by_ops::<Self>(w, grad.clone()));
+        let gw = want_w.then(|| linear_w_grad_by_ops::<Self>(x, grad));
         (gx, gw)
     }
 
     /// SiLU, x·σ(x).
     fn silu_op(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        let s = Self::sigmoid(x.clone());
-        Self::float_mul(x, s)
+        silu_by_ops::<Self>(x)
     }
 
     /// Gradient of [`Kernels::silu_op`], from its input.
@@ -234,6 +233,22 @@ pub trait Kernels: Backend {
     fn relu_grad(output: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
         Self::relu_backward(output, grad)
     }
+}
+
+/// dy · wᵀ by the backend's ops: a linear layer's input gradient.
+fn linear_x_grad_by_ops<B: Backend>(w: FloatTensor<B>, grad: FloatTensor<B>) -> FloatTensor<B> {
+    B::float_matmul(grad, B::float_transpose(w))
+}
+
+/// xᵀ · dy by the backend's ops: a linear layer's weight gradient.
+fn linear_w_grad_by_ops<B: Backend>(x: FloatTensor<B>, grad: FloatTensor<B>) -> FloatTensor<B> {
+    B::float_matmul(B::float_transpose(x), grad)
+}
+
+/// x·σ(x) by the backend's ops: SiLU.
+fn silu_by_ops<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+    let s = B::sigmoid(x.clone());
+    B::float_mul(x, s)
 }
 
 /// dy·σ(x)·(1 + x·(1 − σ(x))) by the backend's ops: SiLU's gradient.

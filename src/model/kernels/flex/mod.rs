@@ -8,7 +8,7 @@ mod norm;
 mod silu;
 mod simd;
 
-use burn::backend::ops::{ActivationOps, ConvOptions, FloatTensorOps, ModuleOps};
+use burn::backend::ops::{ConvOptions, FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{DType, Flex, TensorMetadata};
 use burn::tensor::TensorData;
@@ -296,8 +296,7 @@ impl Kernels for Flex {
 
     fn silu_op(x: FloatTensor<Self>) -> FloatTensor<Self> {
         if x.dtype() != DType::F32 {
-            let s = Self::sigmoid(x.clone());
-            return Self::float_mul(x, s);
+            return super::silu_by_ops::<Self>(x);
         }
         let shape = x.shape();
         let x = contiguous(x);
@@ -334,12 +333,12 @@ impl Kernels for Flex {
                 let t = Self::float_matmul(w.clone(), Self::float_transpose(grad.clone()));
                 contiguous(Self::float_transpose(t))
             }
-            false => Self::float_matmul(grad.clone(), Self::float_transpose(w.clone())),
+            false => super::linear_x_grad_by_ops::<Self>(w.clone(), grad.clone()),
         });
         let f32_2d = |t: &FloatTensor<Flex>| t.dtype() == DType::F32 && t.shape().num_dims() == 2;
         let gw = want_w.then(|| match large && f32_2d(&x) && f32_2d(&grad) {
             true => linear_weight_grad(x, grad),
-            false => Self::float_matmul(Self::float_transpose(x), grad),
+            false => super::linear_w_grad_by_ops::<Self>(x, grad),
         });
         (gx, gw)
     }
