@@ -25,6 +25,11 @@ fn steps(first: f64) -> usize {
 }
 
 fn main() {
+    // Inside the compute pool, as `sweep run` trains.
+    sweep::device::in_benchmark_pool(bench)
+}
+
+fn bench() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let size: usize = args
         .first()

@@ -44,6 +44,11 @@ impl ModuleVisitor for Trained<'_> {
 }
 
 fn main() {
+    // Inside the compute pool, as `sweep run` trains.
+    sweep::device::in_benchmark_pool(bench)
+}
+
+fn bench() {
     let name = std::env::args().nth(1).unwrap_or_else(|| "cpu".into());
     // flex on autodiff (Device::flex().autodiff()) with RAYON_NUM_THREADS threads, as bench_step.
     let device = sweep::device::for_benchmark(&name);

@@ -34,6 +34,11 @@ fn timed(mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
+    // Inside the compute pool, as `sweep run` trains.
+    sweep::device::in_benchmark_pool(bench)
+}
+
+fn bench() {
     let device = sweep::device::for_benchmark("cpu");
     let plain = device.clone().without_autodiff();
     for (name, cin, cout) in SHAPES {

@@ -29,6 +29,11 @@ const STEPS: usize = 10;
 const LR: f64 = 3e-3;
 
 fn main() {
+    // Inside the compute pool, as `sweep run` trains.
+    sweep::device::in_benchmark_pool(bench)
+}
+
+fn bench() {
     let name = std::env::args().nth(1).unwrap_or_else(|| "cpu".into());
     let device = sweep::device::for_benchmark(&name);
     let cfg = ScenesConfig {

@@ -48,6 +48,11 @@ fn train(mut net: Network, x: Tensor<4>, from: usize, device: &Device) -> f64 {
 }
 
 fn main() {
+    // Inside the compute pool, as `sweep run` trains.
+    sweep::device::in_benchmark_pool(bench)
+}
+
+fn bench() {
     let spec = ModelSpec {
         backbone: "resnet-mini".into(),
         width: 32,

@@ -220,11 +220,37 @@ pub fn for_benchmark(name: &str) -> Device {
     };
     let choice: Choice = name.parse().unwrap_or_else(|e| panic!("{e}"));
     let device = choice.open().unwrap_or_else(|e| panic!("{e:#}"))[0].clone();
-    let threads = std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|t| t.parse().ok());
-    use_threads(threads.unwrap_or(1));
+    use_threads(benchmark_threads());
     device
+}
+
+/// The compute threads of a benchmark program: `RAYON_NUM_THREADS`, 1 when unset.
+fn benchmark_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(1)
+}
+
+/// The rayon pool a run's compute goes to: `threads` threads (LibTorch told too), with stacks
+/// deep enough for loading a big backbone's weights, which recurses through burn-store.
+/// Training runs inside it (`pool.install`), as `sweep run` does: a kernel's parallel loop
+/// called from outside the pool hands its work to a pool thread and sleeps until it is done, a
+/// wake-up per call that costs more than a small layer's arithmetic.
+pub fn compute_pool(threads: usize) -> Result<rayon::ThreadPool, rayon::ThreadPoolBuildError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .stack_size(64 << 20)
+        .start_handler(move |_| use_threads(threads))
+        .build()
+}
+
+/// For the benchmark programs: runs `f` in a [`compute_pool`] of `RAYON_NUM_THREADS` threads,
+/// as `sweep run` runs training.
+pub fn in_benchmark_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    compute_pool(benchmark_threads())
+        .unwrap_or_else(|e| panic!("no thread pool: {e}"))
+        .install(f)
 }
 
 /// Makes glibc's allocator keep freed memory for the next allocation instead of returning it to

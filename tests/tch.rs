@@ -74,11 +74,7 @@ fn weights_saved_under_flex_load_under_libtorch_with_the_same_logits_and_back() 
 #[test]
 fn threads_govern_libtorch_threads_on_each_pool_thread() {
     for threads in [1, 2] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .start_handler(move |_| sweep::device::use_threads(threads))
-            .build()
-            .unwrap();
+        let pool = sweep::device::compute_pool(threads).unwrap();
         let seen = pool.install(sweep::device::libtorch_threads);
         assert_eq!(seen, threads);
     }

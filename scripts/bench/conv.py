@@ -4,6 +4,7 @@ ATen's native_batch_norm and native_batch_norm_backward; then with the ReLU afte
 relu and threshold_backward). Prints `shape op ms` lines. Used by
 scripts/bench/conv.sh; not a test."""
 
+import os
 import time
 
 import torch
@@ -14,6 +15,12 @@ SHAPES = [(64, 3, 32, 32, 3, 1, 1), (64, 32, 32, 32, 3, 1, 1), (64, 32, 64, 32, 
           (64, 64, 64, 16, 3, 1, 1), (64, 32, 64, 32, 1, 2, 1), (64, 64, 128, 16, 3, 2, 1),
           (64, 128, 128, 8, 3, 1, 1), (64, 64, 128, 16, 1, 2, 1), (32, 32, 96, 16, 1, 1, 1),
           (32, 96, 96, 16, 3, 1, 96)]
+# The quickstart's (resnet-mini, width 16, 16x16, batch 32), with SHAPES=quickstart.
+QUICKSTART = [(32, 1, 16, 16, 3, 1, 1), (32, 16, 16, 16, 3, 1, 1), (32, 16, 32, 16, 3, 2, 1),
+              (32, 32, 32, 8, 3, 1, 1), (32, 16, 32, 16, 1, 2, 1), (32, 32, 64, 8, 3, 2, 1),
+              (32, 64, 64, 4, 3, 1, 1), (32, 32, 64, 8, 1, 2, 1)]
+if os.environ.get("SHAPES") == "quickstart":
+    SHAPES = QUICKSTART
 
 
 def ms(f):

@@ -6,7 +6,8 @@
 # (examples/bench_conv.rs, scripts/bench/conv.py). Prints a Markdown table: milliseconds,
 # speed against PyTorch (PyTorch ms / sweep ms: above 1, sweep is faster), GFLOP/s, and the
 # share of this core's ceiling (a 1024^3 f32 GEMM, measured in the same run).
-# Usage: scripts/bench/conv.sh [THREADS] (default 1).
+# Usage: scripts/bench/conv.sh [THREADS] (default 1); SHAPES=quickstart times the quickstart
+# model's convolutions (resnet-mini, width 16, 16x16, batch 32) instead.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 threads=${1:-1}

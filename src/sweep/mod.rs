@@ -312,18 +312,9 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
         for k in 0..opts.jobs.max(1) {
             // Workers take the devices in turn: several runs per GPU when jobs outnumber them.
             let device = devices[k % devices.len()].clone();
-            let threads = opts.threads;
-            scope.spawn(move || {
-                // Loading a big backbone's weights recurses deeply through burn-store.
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(opts.threads.max(1))
-                    .stack_size(64 << 20)
-                    .start_handler(move |_| crate::device::use_threads(threads))
-                    .build();
-                match pool {
-                    Ok(pool) => pool.install(|| worker(device)),
-                    Err(_) => worker(device),
-                }
+            scope.spawn(move || match crate::device::compute_pool(opts.threads) {
+                Ok(pool) => pool.install(|| worker(device)),
+                Err(_) => worker(device),
             });
         }
     });

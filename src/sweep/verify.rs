@@ -142,11 +142,7 @@ pub fn verify(
                 )
             })?
             .remove(0);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.max(1))
-            .stack_size(64 << 20)
-            .start_handler(move |_| crate::device::use_threads(threads))
-            .build()?;
+        let pool = crate::device::compute_pool(threads)?;
         log(format!(
             "verify: run {} ({threads} thread(s), {choice})",
             r.id
