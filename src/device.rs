@@ -163,12 +163,15 @@ fn vulkan(_: Option<usize>) -> anyhow::Result<Vec<Device>> {
     )
 }
 
-/// How the manifest names the backend of `device`: `flex (CPU)`, `libtorch 2.9.0+cu128 (CPU)`,
+/// How the manifest names the backend of `device`: `flex (CPU, kernels 2)`, `libtorch 2.9.0+cu128 (CPU)`,
 /// or burn's name for a GPU.
 pub fn describe(device: &Device) -> String {
     let name = format!("{device:?}");
     if name.contains("Flex") {
-        return "flex (CPU)".into();
+        return format!(
+            "flex (CPU, kernels {})",
+            crate::model::kernels::FLEX_REVISION
+        );
     }
     match Choice::of(device) {
         Choice::TchCpu => format!("libtorch {} (CPU)", tch::version()),

@@ -83,7 +83,11 @@ fn the_cpu_trains_and_a_gpu_without_its_feature_is_a_clear_error() {
         .unwrap()
         .unwrap();
     let text = std::fs::read_to_string(outcome.path().join("outcome.json")).unwrap();
-    assert!(text.contains("\"backend\": \"flex (CPU)\""), "{text}");
+    let backend = format!(
+        "\"backend\": \"flex (CPU, kernels {})\"",
+        sweep::model::kernels::FLEX_REVISION
+    );
+    assert!(text.contains(&backend), "{text}");
     assert!(text.contains("\"device\": \"cpu\""), "{text}");
 
     // The same runs whatever the device setting: it is not part of a run's identity.

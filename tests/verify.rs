@@ -50,9 +50,13 @@ fn the_platform_records_what_floats_depend_on_and_lists_differences() {
         !p.cpu.is_empty() && !p.simd.is_empty() && !p.os.is_empty(),
         "{p:?}"
     );
+    let flex = format!(
+        "flex (CPU, kernels {})",
+        sweep::model::kernels::FLEX_REVISION
+    );
     assert_eq!(
         (p.backend.as_str(), p.device.as_str()),
-        ("flex (CPU)", "cpu")
+        (flex.as_str(), "cpu")
     );
     assert_eq!(p.threads, 2);
     assert!(p.differences(&p.clone()).is_empty());
@@ -80,6 +84,15 @@ fn the_platform_records_what_floats_depend_on_and_lists_differences() {
         old.differences(&p)
             .iter()
             .any(|s| s.contains("not recorded"))
+    );
+    // A run trained before the kernels' floats last changed: told apart by its backend.
+    let before = Platform {
+        backend: "flex (CPU)".into(),
+        ..p.clone()
+    };
+    assert_eq!(
+        before.differences(&p),
+        [format!("backend: flex (CPU) -> {flex}")]
     );
 }
 

@@ -287,6 +287,12 @@ fn activation_grad<B: Kernels>(
 /// Set by [`use_stock_layers`]: every layer takes burn's stock implementation.
 static STOCK: AtomicBool = AtomicBool::new(false);
 
+/// Revision of the arithmetic of the Flex kernels, named in manifests (`flex (CPU, kernels 2)`):
+/// raised when a change alters the floats they compute, so that `sweep verify` of a run trained
+/// before names the difference and judges it within tolerance instead of bit for bit.
+/// 2 (2026-12-04): convolution weight gradients with `dy` transposed (another summation order).
+pub const FLEX_REVISION: u32 = 2;
+
 /// Makes every layer take burn's stock implementation (`true`) or the backend's kernels, the
 /// default: for benchmarks that measure both in one process.
 pub fn use_stock_layers(stock: bool) {

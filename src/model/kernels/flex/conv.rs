@@ -348,15 +348,17 @@ fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) ->
 #[derive(Clone, Copy)]
 struct Mat(*const f32, usize, usize);
 
-/// `dst` (m×n, rows `ld` apart) = a·b, or `dst += a·b` when `accumulate`.
+/// A matrix written to: its first element and its row and column strides.
+#[derive(Clone, Copy)]
+struct MatMut(*mut f32, usize, usize);
+
+/// `dst` (m×n) = a·b, or `dst += a·b` when `accumulate`.
 ///
 /// # Safety
 /// Every operand covers the extent its sizes and strides describe, and `dst` is not aliased.
-#[allow(clippy::too_many_arguments)]
 unsafe fn matmul(
     [m, n, k]: [usize; 3],
-    dst: *mut f32,
-    ld: usize,
+    dst: MatMut,
     accumulate: bool,
     a: Mat,
     b: Mat,
@@ -368,9 +370,9 @@ unsafe fn matmul(
             m,
             n,
             k,
-            dst,
-            1,
-            ld as isize,
+            dst.0,
+            dst.2 as isize,
+            dst.1 as isize,
             accumulate,
             a.0,
             a.2 as isize,
@@ -407,6 +409,28 @@ fn gather(src: &[f32], imgs: usize, ch: usize, p: usize, o0: usize, rows: usize,
     }
 }
 
+/// Copies output channels `o0..o0 + rows` of `imgs` NCHW images `src` ([imgs, ch, p]) into a
+/// pixel-major [imgs·p, rows] matrix: the transpose of what [`gather`] writes.
+fn gather_pixels(
+    src: &[f32],
+    imgs: usize,
+    ch: usize,
+    p: usize,
+    o0: usize,
+    rows: usize,
+    dst: &mut [f32],
+) {
+    for i in 0..imgs {
+        let dst = &mut dst[i * p * rows..][..p * rows];
+        for o in 0..rows {
+            let plane = &src[(i * ch + o0 + o) * p..][..p];
+            for (t, v) in plane.iter().enumerate() {
+                dst[t * rows + o] = *v;
+            }
+        }
+    }
+}
+
 /// The convolution's output [n, co, oh, ow] of `x` [n, c, h, w] and `w` [co, cg, kh, kw].
 pub fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     let (p, k, cg, cog) = (g.p(), g.k(), g.cg(), g.cog());
@@ -433,7 +457,7 @@ pub fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<
                             let rhs = Mat(col.as_ptr(), n, 1);
                             // SAFETY: lhs is cog×k of w, rhs k×n of col, dst cog×n of out
                             // with rows p apart.
-                            unsafe { matmul([cog, n, k], dst, p, false, lhs, rhs, par) };
+                            unsafe { matmul([cog, n, k], MatMut(dst, p, 1), false, lhs, rhs, par) };
                         }
                         continue;
                     }
@@ -458,7 +482,7 @@ pub fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<
                         _ => tmp.as_mut_ptr(),
                     };
                     // SAFETY: lhs is cog×k of w, rhs k×ld of x or col, dst cog×ld of out or tmp.
-                    unsafe { matmul([cog, ld, k], dst, ld, false, lhs, rhs, par) };
+                    unsafe { matmul([cog, ld, k], MatMut(dst, ld, 1), false, lhs, rhs, par) };
                     for i in (0..imgs).filter(|_| imgs > 1) {
                         for o in 0..cog {
                             let row = &tmp[o * ld + i * p..][..p];
@@ -502,7 +526,14 @@ pub fn input_grad(g: &Geometry, dy: &[f32], w: &[f32]) -> Vec<f32> {
                             // SAFETY: lhs is k×cog of w, rhs cog×n of dy with rows p apart,
                             // dst k×n of col.
                             unsafe {
-                                matmul([k, n, cog], col.as_mut_ptr(), n, false, lhs, rhs, par)
+                                matmul(
+                                    [k, n, cog],
+                                    MatMut(col.as_mut_ptr(), n, 1),
+                                    false,
+                                    lhs,
+                                    rhs,
+                                    par,
+                                )
                             };
                             col2im(g, col, n, 0, group, dx, (r0, r1));
                         }
@@ -520,7 +551,7 @@ pub fn input_grad(g: &Geometry, dy: &[f32], w: &[f32]) -> Vec<f32> {
                         false => col.as_mut_ptr(),
                     };
                     // SAFETY: lhs is k×cog of w, rhs cog×ld of dy or dyc, dst k×ld of dx or col.
-                    unsafe { matmul([k, ld, cog], dst, ld, false, lhs, rhs, par) };
+                    unsafe { matmul([k, ld, cog], MatMut(dst, ld, 1), false, lhs, rhs, par) };
                     for i in (0..imgs).filter(|_| !direct) {
                         col2im(
                             g,
@@ -539,13 +570,24 @@ pub fn input_grad(g: &Geometry, dy: &[f32], w: &[f32]) -> Vec<f32> {
 }
 
 /// The gradient for `w` [co, cg, kh, kw] from `x` and the output's gradient `dy`.
+///
+/// Both operands have the output pixels (the sum) as their contiguous dimension, and gemm's
+/// micro-kernels want one of them the other way round: with dW as the product (gemm views it
+/// column-major, output channels across) it repacks the column matrix, a transpose nine times
+/// the size of `dy`'s. So unless an image is multiplied tile by tile, `dy` is transposed
+/// instead (pixel-major, [`gather_pixels`]) when it is the smaller (k > cog), and the product
+/// written as dWᵀ [k, cog], turned round at the end: at 16 channels of 16×16 this ran in 0.56
+/// ms instead of 1.43.
 pub fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let (p, k, cg, cog) = (g.p(), g.k(), g.cg(), g.cog());
     let (chunk, in_img, out_img) = (g.chunk(), g.c * g.h * g.w, g.co * p);
     let chunks = g.n.div_ceil(chunk);
     let slices = chunks.min(WEIGHT_SLICES);
     let par = inner_parallelism(slices);
+    // dy is the operand transposed when it is the smaller one (and not tile by tile).
+    let pixel_major = !g.tiled() && k > cog;
     let partial = |slice: usize| {
+        // [groups, k, cog] when `pixel_major`, else [groups, cog, k].
         let mut dw = vec![0f32; g.co * k];
         for (step, index) in (slice * chunks / slices..(slice + 1) * chunks / slices).enumerate() {
             let first = index * chunk;
@@ -555,7 +597,7 @@ pub fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
             let ld = imgs * p;
             let direct = g.pointwise() && imgs == 1;
             let cols = if direct { 0 } else { g.col_floats(imgs) };
-            let dycs = if imgs > 1 { cog * ld } else { 0 };
+            let dycs = if pixel_major || imgs > 1 { cog * ld } else { 0 };
             with_scratch(cols, dycs, |col, dyc| {
                 for group in 0..g.groups {
                     let dst = dw[group * cog * k..][..cog * k].as_mut_ptr();
@@ -567,18 +609,25 @@ pub fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                             let rhs = Mat(col.as_ptr(), 1, n);
                             let accumulate = step > 0 || tile > 0;
                             // SAFETY: lhs is cog×n of dy with rows p apart, rhs n×k, dst cog×k.
-                            unsafe { matmul([cog, k, n], dst, k, accumulate, lhs, rhs, par) };
+                            unsafe {
+                                matmul([cog, k, n], MatMut(dst, k, 1), accumulate, lhs, rhs, par)
+                            };
                         }
                         continue;
                     }
-                    let lhs = match imgs {
-                        1 => Mat(dy[group * cog * p..].as_ptr(), p, 1),
-                        _ => {
+                    // dy: row o, column j (an output pixel).
+                    let lhs = match (pixel_major, imgs) {
+                        (true, _) => {
+                            gather_pixels(dy, imgs, g.co, p, group * cog, cog, dyc);
+                            Mat(dyc.as_ptr(), 1, cog)
+                        }
+                        (false, 1) => Mat(dy[group * cog * p..].as_ptr(), p, 1),
+                        (false, _) => {
                             gather(dy, imgs, g.co, p, group * cog, cog, dyc);
                             Mat(dyc.as_ptr(), ld, 1)
                         }
                     };
-                    // colᵀ: row j (an output pixel), column r.
+                    // colᵀ: row j, column r.
                     let rhs = if direct {
                         Mat(x[group * cg * p..].as_ptr(), 1, p)
                     } else {
@@ -595,8 +644,13 @@ pub fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                         }
                         Mat(col.as_ptr(), 1, ld)
                     };
-                    // SAFETY: lhs is cog×ld, rhs ld×k, dst cog×k of dw.
-                    unsafe { matmul([cog, k, ld], dst, k, step > 0, lhs, rhs, par) };
+                    let dst = match pixel_major {
+                        true => MatMut(dst, 1, cog),
+                        false => MatMut(dst, k, 1),
+                    };
+                    // SAFETY: lhs is cog×ld, rhs ld×k, dst cog×k of this group's dW (or of its
+                    // dWᵀ, k×cog, read column-major).
+                    unsafe { matmul([cog, k, ld], dst, step > 0, lhs, rhs, par) };
                 }
             });
         }
@@ -608,7 +662,18 @@ pub fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     for more in partials {
         dw.iter_mut().zip(&more).for_each(|(a, b)| *a += b);
     }
-    dw
+    if !pixel_major {
+        return dw;
+    }
+    let mut out = vec![0f32; g.co * k];
+    for (out, dwt) in out.chunks_exact_mut(cog * k).zip(dw.chunks_exact(cog * k)) {
+        for (r, row) in dwt.chunks_exact(cog).enumerate() {
+            for (o, v) in row.iter().enumerate() {
+                out[o * k + r] = *v;
+            }
+        }
+    }
+    out
 }
 
 /// The gradient for a bias [co]: the sum of `dy` over images and pixels, channel by channel.
