@@ -84,10 +84,7 @@ impl Choice {
     /// device's feature or no device answers.
     pub fn open(self) -> anyhow::Result<Vec<Device>> {
         let devices = match self {
-            Choice::Cpu => {
-                tune_gemm();
-                vec![Device::flex()]
-            }
+            Choice::Cpu => vec![Device::flex()],
             Choice::Cuda(i) => cuda(i)?,
             Choice::Vulkan(i) => vulkan(i)?,
             Choice::TchCpu => tch::cpu()?,
@@ -269,17 +266,6 @@ pub fn keep_freed_memory() {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 25);
         libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
     }
-}
-
-/// Makes gemm (burn-flex's matmuls and sweep's convolutions) pack its left operand into
-/// contiguous panels even when the product has few columns. In its column-major view a linear
-/// layer's product on a batch of 32 has 32 columns, and below 8 micro-kernel widths gemm reads
-/// the weight in place, a 16 KB stride per step: an AlexNet or VGG classifier's forward GEMM ran
-/// at 26-38 GFLOP/s so and at 65-70 packed, measured (BENCHMARKS.md, "Linear layers"). Packing
-/// changes which memory the micro-kernel reads, not the order it adds in: bitwise the same results.
-pub fn tune_gemm() {
-    gemm::set_lhs_packing_threshold_single_thread(1);
-    gemm::set_lhs_packing_threshold_multi_thread(1);
 }
 
 /// Makes the calling thread's compute use `threads` threads. burn-flex runs on the caller's rayon

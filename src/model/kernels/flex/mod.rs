@@ -314,6 +314,10 @@ impl Kernels for Flex {
         Flex::float_from_data(TensorData::new(dx, shape), &Default::default())
     }
 
+    fn linear_mm(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
+        with_packed_weights(|| Self::float_matmul(x, w))
+    }
+
     fn linear_mm_grads(
         x: FloatTensor<Self>,
         w: FloatTensor<Self>,
@@ -321,27 +325,77 @@ impl Kernels for Flex {
         want_x: bool,
         want_w: bool,
     ) -> (Option<FloatTensor<Self>>, Option<FloatTensor<Self>>) {
-        // dx = dy · wᵀ as (w · dyᵀ)ᵀ: the same products (summed in other blocks), but gemm runs the
-        // batch (32 here) along its vector lanes and reads w once, in rows: 85 GFLOP/s on an
-        // AlexNet classifier's shape against 43 for dy · wᵀ (BENCHMARKS.md, "Linear layers").
-        // One transposing copy of the small [batch, in] result makes it contiguous again. Only
-        // for weights past L2 (a million values): a small head keeps burn's product, and with it
-        // the floats runs had before.
-        let large = w.shape().num_elements() >= 1 << 20;
-        let gx = want_x.then(|| match large {
-            true => {
-                let t = Self::float_matmul(w.clone(), Self::float_transpose(grad.clone()));
-                contiguous(Self::float_transpose(t))
-            }
-            false => super::linear_x_grad_by_ops::<Self>(w.clone(), grad.clone()),
-        });
-        let f32_2d = |t: &FloatTensor<Flex>| t.dtype() == DType::F32 && t.shape().num_dims() == 2;
-        let gw = want_w.then(|| match large && f32_2d(&x) && f32_2d(&grad) {
-            true => linear_weight_grad(x, grad),
-            false => super::linear_w_grad_by_ops::<Self>(x, grad),
-        });
-        (gx, gw)
+        with_packed_weights(|| linear_grads(x, w, grad, want_x, want_w))
     }
+}
+
+/// Runs `f`, a linear layer's products, with gemm packing its left operand into contiguous
+/// panels even when the product has few columns. In its column-major view a linear layer's
+/// product on a batch of 32 has 32 columns, and below 8 micro-kernel widths (gemm's default)
+/// gemm reads the weight in place, a 16 KB stride per step: an AlexNet or VGG classifier's
+/// forward GEMM ran at 26-38 GFLOP/s so and at 65-70 packed (BENCHMARKS.md, "Linear layers").
+/// Convolutions are the other way round: their left operand is the column matrix, already in
+/// contiguous runs, and packing it too made a forward pass 10-18% slower (16 and 32 channels),
+/// so the setting is only on while a linear layer multiplies. gemm's thresholds are global: a
+/// convolution on another thread meanwhile may pack too. Packing changes which memory the
+/// micro-kernel reads, not the order it adds in, so the floats are the same either way.
+fn with_packed_weights<R>(f: impl FnOnce() -> R) -> R {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static DEFAULTS: OnceLock<(usize, usize)> = OnceLock::new();
+    static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+    let &(single, multi) = DEFAULTS.get_or_init(|| {
+        (
+            gemm::get_lhs_packing_threshold_single_thread(),
+            gemm::get_lhs_packing_threshold_multi_thread(),
+        )
+    });
+    if ACTIVE.fetch_add(1, Ordering::SeqCst) == 0 {
+        gemm::set_lhs_packing_threshold_single_thread(1);
+        gemm::set_lhs_packing_threshold_multi_thread(1);
+    }
+    /// Puts gemm's defaults back when the last linear product ends, panicking or not.
+    struct Restore(usize, usize);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if ACTIVE.fetch_sub(1, Ordering::SeqCst) == 1 {
+                gemm::set_lhs_packing_threshold_single_thread(self.0);
+                gemm::set_lhs_packing_threshold_multi_thread(self.1);
+            }
+        }
+    }
+    let _restore = Restore(single, multi);
+    f()
+}
+
+/// [`Kernels::linear_mm_grads`] on Flex.
+fn linear_grads(
+    x: FloatTensor<Flex>,
+    w: FloatTensor<Flex>,
+    grad: FloatTensor<Flex>,
+    want_x: bool,
+    want_w: bool,
+) -> (Option<FloatTensor<Flex>>, Option<FloatTensor<Flex>>) {
+    // dx = dy · wᵀ as (w · dyᵀ)ᵀ: the same products (summed in other blocks), but gemm runs the
+    // batch (32 here) along its vector lanes and reads w once, in rows: 85 GFLOP/s on an
+    // AlexNet classifier's shape against 43 for dy · wᵀ (BENCHMARKS.md, "Linear layers").
+    // One transposing copy of the small [batch, in] result makes it contiguous again. Only
+    // for weights past L2 (a million values): a small head keeps burn's product, and with it
+    // the floats runs had before.
+    let large = w.shape().num_elements() >= 1 << 20;
+    let gx = want_x.then(|| match large {
+        true => {
+            let t = Flex::float_matmul(w.clone(), Flex::float_transpose(grad.clone()));
+            contiguous(Flex::float_transpose(t))
+        }
+        false => super::linear_x_grad_by_ops::<Flex>(w.clone(), grad.clone()),
+    });
+    let f32_2d = |t: &FloatTensor<Flex>| t.dtype() == DType::F32 && t.shape().num_dims() == 2;
+    let gw = want_w.then(|| match large && f32_2d(&x) && f32_2d(&grad) {
+        true => linear_weight_grad(x, grad),
+        false => super::linear_w_grad_by_ops::<Flex>(x, grad),
+    });
+    (gx, gw)
 }
 
 /// A linear layer's weight gradient xᵀ · dy ([in, out]) by the GEMM burn-flex's matmul makes,
