@@ -205,6 +205,67 @@ fn zero(s: &mut [f32]) {
     }
 }
 
+/// Where one kernel tap reads, for output rows `r0..r1`: the output rows and columns whose input
+/// lies inside the image, and for stride 1 the one flat run of [`flat_run`].
+#[derive(Clone, Copy)]
+struct Tap {
+    /// Row of the column matrix within an input channel's block: ki·kw + kj.
+    row: usize,
+    /// Kernel row and column.
+    ki: usize,
+    kj: usize,
+    /// Output rows (within `r0..r1`) and columns inside the image.
+    ys: (usize, usize),
+    xs: (usize, usize),
+    /// `flat_run`'s `(lo, hi, shift)`.
+    flat: Option<(usize, usize, isize)>,
+}
+
+/// Every tap of `g` for output rows `r0..r1`, worked out once per call rather than once per
+/// channel (the bounds take divisions, which on 4×4 maps cost as much as the copies).
+fn taps(g: &Geometry, (r0, r1): (usize, usize)) -> Vec<Tap> {
+    let mut out = Vec::with_capacity(g.kh * g.kw);
+    for ki in 0..g.kh {
+        let (ylo, yhi) = inside(g.h, g.oh, g.sh, ki, g.pt);
+        let ys = (ylo.clamp(r0, r1), yhi.clamp(r0, r1));
+        for kj in 0..g.kw {
+            out.push(Tap {
+                row: ki * g.kw + kj,
+                ki,
+                kj,
+                ys,
+                xs: inside(g.w, g.ow, g.sw, kj, g.pl),
+                flat: flat_run(g, ki, kj, ys),
+            });
+        }
+    }
+    out
+}
+
+/// `dst[t] = src[t·s]` for every t of `dst`.
+#[inline(always)]
+fn strided_copy(dst: &mut [f32], src: &[f32], s: usize) {
+    if dst.is_empty() {
+        return;
+    }
+    let src = &src[..(dst.len() - 1) * s + 1];
+    for (t, d) in dst.iter_mut().enumerate() {
+        *d = src[t * s];
+    }
+}
+
+/// `dst[t·s] += src[t]` for every t of `src`.
+#[inline(always)]
+fn strided_add(dst: &mut [f32], src: &[f32], s: usize) {
+    if src.is_empty() {
+        return;
+    }
+    let dst = &mut dst[..(src.len() - 1) * s + 1];
+    for (t, v) in src.iter().enumerate() {
+        dst[t * s] += *v;
+    }
+}
+
 /// Writes output rows `r0..r1` of group `group` of one image `x` [c, h, w] as columns from `c0`
 /// of `col`, a [k, ld] matrix: row (ci, ki, kj), column (oy − r0, ox) holds
 /// x[ci, oy·sh + ki − pt, ox·sw + kj − pl].
@@ -219,46 +280,42 @@ fn im2col(
     (r0, r1): (usize, usize),
 ) {
     let (p, hw, base) = ((r1 - r0) * g.ow, g.h * g.w, r0 * g.ow);
+    let taps = taps(g, (r0, r1));
+    let block = g.kh * g.kw;
     for ci in 0..g.cg() {
         let plane = &x[(group * g.cg() + ci) * hw..][..hw];
-        for ki in 0..g.kh {
-            let (ylo, yhi) = inside(g.h, g.oh, g.sh, ki, g.pt);
-            let (ylo, yhi) = (ylo.clamp(r0, r1), yhi.clamp(r0, r1));
-            for kj in 0..g.kw {
-                let (xlo, xhi) = inside(g.w, g.ow, g.sw, kj, g.pl);
-                let row = &mut col[((ci * g.kh + ki) * g.kw + kj) * ld + c0..][..p];
-                if let Some((lo, hi, shift)) = flat_run(g, ki, kj, (ylo, yhi)) {
-                    // One copy for the whole tap, then the few columns that wrapped around.
-                    row[..lo - base].fill(0.0);
-                    row[hi - base..].fill(0.0);
-                    if hi > lo {
-                        let from = (lo as isize + shift) as usize;
-                        row[lo - base..hi - base].copy_from_slice(&plane[from..from + hi - lo]);
-                    }
+        for t in &taps {
+            let ((ylo, yhi), (xlo, xhi)) = (t.ys, t.xs);
+            let row = &mut col[(ci * block + t.row) * ld + c0..][..p];
+            if let Some((lo, hi, shift)) = t.flat {
+                // One copy for the whole tap, then the few columns that wrapped around.
+                row[..lo - base].fill(0.0);
+                row[hi - base..].fill(0.0);
+                if hi > lo {
+                    let from = (lo as isize + shift) as usize;
+                    row[lo - base..hi - base].copy_from_slice(&plane[from..from + hi - lo]);
+                }
+                if xlo > 0 || xhi < g.ow {
                     for oy in ylo..yhi {
                         let r = &mut row[(oy - r0) * g.ow..][..g.ow];
                         zero(&mut r[..xlo]);
                         zero(&mut r[xhi..]);
                     }
-                    continue;
                 }
-                row[..(ylo - r0) * g.ow].fill(0.0);
-                row[(yhi - r0) * g.ow..].fill(0.0);
-                for oy in ylo..yhi {
-                    let src = &plane[(oy * g.sh + ki - g.pt) * g.w..][..g.w];
-                    let dst = &mut row[(oy - r0) * g.ow..][..g.ow];
-                    zero(&mut dst[..xlo]);
-                    zero(&mut dst[xhi..]);
-                    if g.sw == 1 {
-                        let s0 = xlo + kj - g.pl;
-                        dst[xlo..xhi].copy_from_slice(&src[s0..s0 + xhi - xlo]);
-                    } else {
-                        if xhi > xlo {
-                            let from = &src[xlo * g.sw + kj - g.pl..];
-                            for (d, s) in dst[xlo..xhi].iter_mut().zip(from.iter().step_by(g.sw)) {
-                                *d = *s;
-                            }
-                        }
+                continue;
+            }
+            row[..(ylo - r0) * g.ow].fill(0.0);
+            row[(yhi - r0) * g.ow..].fill(0.0);
+            for oy in ylo..yhi {
+                let src = &plane[(oy * g.sh + t.ki - g.pt) * g.w..][..g.w];
+                let dst = &mut row[(oy - r0) * g.ow..][..g.ow];
+                zero(&mut dst[..xlo]);
+                zero(&mut dst[xhi..]);
+                if xhi > xlo {
+                    let from = &src[xlo * g.sw + t.kj - g.pl..];
+                    match g.sw {
+                        1 => dst[xlo..xhi].copy_from_slice(&from[..xhi - xlo]),
+                        s => strided_copy(&mut dst[xlo..xhi], from, s),
                     }
                 }
             }
@@ -279,45 +336,44 @@ fn col2im(
     (r0, r1): (usize, usize),
 ) {
     let (p, hw, base) = ((r1 - r0) * g.ow, g.h * g.w, r0 * g.ow);
+    let taps = taps(g, (r0, r1));
+    let block = g.kh * g.kw;
     for ci in 0..g.cg() {
         let plane = &mut dx[(group * g.cg() + ci) * hw..][..hw];
-        for ki in 0..g.kh {
-            let (ylo, yhi) = inside(g.h, g.oh, g.sh, ki, g.pt);
-            let (ylo, yhi) = (ylo.clamp(r0, r1), yhi.clamp(r0, r1));
-            for kj in 0..g.kw {
-                let (xlo, xhi) = inside(g.w, g.ow, g.sw, kj, g.pl);
-                let row = &mut col[((ci * g.kh + ki) * g.kw + kj) * ld + c0..][..p];
-                if let Some((lo, hi, shift)) = flat_run(g, ki, kj, (ylo, yhi)) {
+        for t in &taps {
+            let ((ylo, yhi), (xlo, xhi)) = (t.ys, t.xs);
+            let row = &mut col[(ci * block + t.row) * ld + c0..][..p];
+            if let Some((lo, hi, shift)) = t.flat {
+                if xlo > 0 || xhi < g.ow {
                     for oy in ylo..yhi {
                         let r = &mut row[(oy - r0) * g.ow..][..g.ow];
                         zero(&mut r[..xlo]);
                         zero(&mut r[xhi..]);
                     }
-                    if hi > lo {
-                        let to = (lo as isize + shift) as usize;
-                        let src = &row[lo - base..hi - base];
-                        for (d, s) in plane[to..to + hi - lo].iter_mut().zip(src) {
-                            *d += *s;
-                        }
-                    }
-                    continue;
                 }
-                for oy in ylo..yhi {
-                    let dst = &mut plane[(oy * g.sh + ki - g.pt) * g.w..][..g.w];
-                    let src = &row[(oy - r0) * g.ow..][..g.ow];
-                    if g.sw == 1 {
-                        let s0 = xlo + kj - g.pl;
-                        for (d, s) in dst[s0..s0 + xhi - xlo].iter_mut().zip(&src[xlo..xhi]) {
+                if hi > lo {
+                    let to = (lo as isize + shift) as usize;
+                    let src = &row[lo - base..hi - base];
+                    for (d, s) in plane[to..to + hi - lo].iter_mut().zip(src) {
+                        *d += *s;
+                    }
+                }
+                continue;
+            }
+            if xhi == xlo {
+                continue;
+            }
+            for oy in ylo..yhi {
+                let dst = &mut plane[(oy * g.sh + t.ki - g.pt) * g.w..][..g.w];
+                let src = &row[(oy - r0) * g.ow..][xlo..xhi];
+                let to = &mut dst[xlo * g.sw + t.kj - g.pl..];
+                match g.sw {
+                    1 => {
+                        for (d, s) in to.iter_mut().zip(src) {
                             *d += *s;
                         }
-                    } else {
-                        if xhi > xlo {
-                            let to = &mut dst[xlo * g.sw + kj - g.pl..];
-                            for (d, s) in to.iter_mut().step_by(g.sw).zip(&src[xlo..xhi]) {
-                                *d += *s;
-                            }
-                        }
                     }
+                    s => strided_add(to, src, s),
                 }
             }
         }
