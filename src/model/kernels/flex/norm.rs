@@ -9,10 +9,13 @@
 
 use rayon::prelude::*;
 
+use super::simd::{Level, versions};
+
 /// Lanes of a sum: enough independent accumulators for the compiler to vectorise.
 const LANES: usize = 16;
 
 /// Σ v, in a fixed order.
+#[inline(always)]
 pub fn sum(v: &[f32]) -> f32 {
     let mut acc = [0f32; LANES];
     let chunks = v.chunks_exact(LANES);
@@ -26,6 +29,7 @@ pub fn sum(v: &[f32]) -> f32 {
 }
 
 /// Σ (v − m)², in a fixed order.
+#[inline(always)]
 fn centred_squares(v: &[f32], m: f32) -> f32 {
     let mut acc = [0f32; LANES];
     let chunks = v.chunks_exact(LANES);
@@ -39,6 +43,7 @@ fn centred_squares(v: &[f32], m: f32) -> f32 {
 }
 
 /// (Σ g, Σ g·(v − m)), in a fixed order.
+#[inline(always)]
 fn grad_sums(g: &[f32], v: &[f32], m: f32) -> (f32, f32) {
     let (mut sg, mut sgv) = ([0f32; LANES], [0f32; LANES]);
     let (gc, vc) = (g.chunks_exact(LANES), v.chunks_exact(LANES));
@@ -48,6 +53,9 @@ fn grad_sums(g: &[f32], v: &[f32], m: f32) -> (f32, f32) {
         rgv += g * (v - m);
     }
     for (g, v) in gc.zip(vc) {
+        // As arrays, so that the lane loop has no bounds checks and vectorises.
+        let lanes = |c: &[f32]| -> [f32; LANES] { c.try_into().expect("a chunk of LANES") };
+        let (g, v) = (lanes(g), lanes(v));
         for l in 0..LANES {
             sg[l] += g[l];
             sgv[l] += g[l] * (v[l] - m);
@@ -58,6 +66,7 @@ fn grad_sums(g: &[f32], v: &[f32], m: f32) -> (f32, f32) {
 
 /// [`grad_sums`] of the gradient through the activation: `g` where 0 < (v − m)·a + b < `hi`
 /// (the forward's output, recomputed bit for bit), else 0.
+#[inline(always)]
 fn masked_grad_sums(g: &[f32], v: &[f32], m: f32, (a, b, hi): (f32, f32, f32)) -> (f32, f32) {
     let (mut sg, mut sgv) = ([0f32; LANES], [0f32; LANES]);
     let (gc, vc) = (g.chunks_exact(LANES), v.chunks_exact(LANES));
@@ -125,26 +134,56 @@ fn affine(
     ceiling: Option<f32>,
 ) -> Vec<f32> {
     let mut y = vec![0f32; x.len()];
+    let level = Level::detect();
     y.par_chunks_mut(l.p)
         .zip(x.par_chunks(l.p))
         .enumerate()
         .for_each(|(plane, (y, x))| {
             let ch = plane % l.c;
-            let (m, a, b) = (mean[ch], scale[ch], shift[ch]);
-            match ceiling {
-                None => {
-                    for (y, x) in y.iter_mut().zip(x) {
-                        *y = (x - m) * a + b;
-                    }
-                }
-                Some(hi) => {
-                    for (y, x) in y.iter_mut().zip(x) {
-                        *y = clamp((x - m) * a + b, hi);
-                    }
-                }
-            }
+            let mab = (mean[ch], scale[ch], shift[ch]);
+            affine_plane_at(level, y, x, mab, ceiling);
         });
     y
+}
+
+versions! {
+    /// [`affine_plane`] compiled for `level`: batch norm's loops run at the CPU's vector width.
+    fn affine_plane_at(y: &mut [f32], x: &[f32], mab: (f32, f32, f32), ceiling: Option<f32>) => affine_plane
+}
+
+/// One plane of [`affine`], with the channel's (mean, scale, shift).
+#[inline(always)]
+fn affine_plane(y: &mut [f32], x: &[f32], (m, a, b): (f32, f32, f32), ceiling: Option<f32>) {
+    match ceiling {
+        None => {
+            for (y, x) in y.iter_mut().zip(x) {
+                *y = (x - m) * a + b;
+            }
+        }
+        Some(hi) => {
+            for (y, x) in y.iter_mut().zip(x) {
+                *y = clamp((x - m) * a + b, hi);
+            }
+        }
+    }
+}
+
+versions! {
+    /// [`channel_stats`] compiled for `level`.
+    fn channel_stats_at(l: Layout, x: &[f32], ch: usize, out: &mut (f32, f32)) => channel_stats
+}
+
+/// Channel `ch`'s batch mean and biased variance.
+#[inline(always)]
+fn channel_stats(l: Layout, x: &[f32], ch: usize, out: &mut (f32, f32)) {
+    let count = (l.n * l.p) as f32;
+    let mean = l.planes(x, ch).map(sum).sum::<f32>() / count;
+    let var = l
+        .planes(x, ch)
+        .map(|v| centred_squares(v, mean))
+        .sum::<f32>()
+        / count;
+    *out = (mean, var);
 }
 
 /// Batch norm over a training batch, then clamp(·, 0, ceiling) if there is one: (output, batch
@@ -156,17 +195,13 @@ pub fn train(
     epsilon: f64,
     ceiling: Option<f32>,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
-    let count = (l.n * l.p) as f32;
+    let level = Level::detect();
     let stats: Vec<(f32, f32)> = (0..l.c)
         .into_par_iter()
         .map(|ch| {
-            let mean = l.planes(x, ch).map(sum).sum::<f32>() / count;
-            let var = l
-                .planes(x, ch)
-                .map(|v| centred_squares(v, mean))
-                .sum::<f32>()
-                / count;
-            (mean, var)
+            let mut out = (0.0, 0.0);
+            channel_stats_at(level, l, x, ch, &mut out);
+            out
         })
         .collect();
     let (mean, var): (Vec<f32>, Vec<f32>) = stats.into_iter().unzip();
@@ -203,19 +238,13 @@ pub fn train_grads(l: Layout, s: Saved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<
         s.act
             .map(|(beta, hi)| (s.gamma[ch] * inv_std[ch], beta[ch], hi))
     };
+    let level = Level::detect();
     let sums: Vec<(f32, f32)> = (0..l.c)
         .into_par_iter()
         .map(|ch| {
-            let (mut sg, mut sgx) = (0f32, 0f32);
-            for (g, v) in l.planes(dy, ch).zip(l.planes(x, ch)) {
-                let (a, b) = match affine(ch) {
-                    None => grad_sums(g, v, mean[ch]),
-                    Some(f) => masked_grad_sums(g, v, mean[ch], f),
-                };
-                sg += a;
-                sgx += b;
-            }
-            (sg, sgx)
+            let mut out = (0.0, 0.0);
+            channel_grad_sums_at(level, l, [dy, x], ch, (mean[ch], affine(ch)), &mut out);
+            out
         })
         .collect();
     let dbeta: Vec<f32> = sums.iter().map(|s| s.0).collect();
@@ -235,22 +264,77 @@ pub fn train_grads(l: Layout, s: Saved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<
         .enumerate()
         .for_each(|(plane, (dx, (dy, x)))| {
             let ch = plane % l.c;
-            let ((a, shift, slope), m) = (coef[ch], mean[ch]);
-            match affine(ch) {
-                None => {
-                    for ((d, g), v) in dx.iter_mut().zip(dy).zip(x) {
-                        *d = a * (g - shift - (v - m) * slope);
-                    }
-                }
-                Some((scale, b, hi)) => {
-                    for ((d, g), v) in dx.iter_mut().zip(dy).zip(x) {
-                        let g = passed(*g, (v - m) * scale + b, hi);
-                        *d = a * (g - shift - (v - m) * slope);
-                    }
-                }
-            }
+            dx_plane_at(level, dx, [dy, x], (coef[ch], mean[ch]), affine(ch));
         });
     (dx, dgamma, dbeta)
+}
+
+/// The forward's (scale, shift, ceiling) of a channel when an activation was fused.
+type Act = Option<(f32, f32, f32)>;
+
+versions! {
+    /// [`channel_grad_sums`] compiled for `level`.
+    fn channel_grad_sums_at(
+        l: Layout,
+        dy_x: [&[f32]; 2],
+        ch: usize,
+        mean_act: (f32, Act),
+        out: &mut (f32, f32),
+    ) => channel_grad_sums
+}
+
+/// Channel `ch`'s (Σ dy, Σ dy·(x − mean)), the gradient taken through the activation if any.
+#[inline(always)]
+fn channel_grad_sums(
+    l: Layout,
+    [dy, x]: [&[f32]; 2],
+    ch: usize,
+    (mean, act): (f32, Act),
+    out: &mut (f32, f32),
+) {
+    let (mut sg, mut sgx) = (0f32, 0f32);
+    for (g, v) in l.planes(dy, ch).zip(l.planes(x, ch)) {
+        let (a, b) = match act {
+            None => grad_sums(g, v, mean),
+            Some(f) => masked_grad_sums(g, v, mean, f),
+        };
+        sg += a;
+        sgx += b;
+    }
+    *out = (sg, sgx);
+}
+
+versions! {
+    /// [`dx_plane`] compiled for `level`.
+    fn dx_plane_at(
+        dx: &mut [f32],
+        dy_x: [&[f32]; 2],
+        coef_mean: ((f32, f32, f32), f32),
+        act: Act,
+    ) => dx_plane
+}
+
+/// One plane of the input gradient, from the channel's (γ/σ, Σdy/M, Σ(dy·x̂)/(σM)) and mean.
+#[inline(always)]
+fn dx_plane(
+    dx: &mut [f32],
+    [dy, x]: [&[f32]; 2],
+    ((a, shift, slope), m): ((f32, f32, f32), f32),
+    act: Act,
+) {
+    match act {
+        None => {
+            for ((d, g), v) in dx.iter_mut().zip(dy).zip(x) {
+                *d = a * (g - shift - (v - m) * slope);
+            }
+        }
+        Some((scale, b, hi)) => {
+            for ((d, g), v) in dx.iter_mut().zip(dy).zip(x) {
+                let g = passed(*g, (v - m) * scale + b, hi);
+                *d = a * (g - shift - (v - m) * slope);
+            }
+        }
+    }
 }
 
 /// Batch norm with given statistics (inference, or a layer in eval mode), then clamp(·, 0,
