@@ -68,7 +68,9 @@ fn assert_same_results(a: &Path, b: &Path) {
 
 #[test]
 fn two_processes_on_one_folder_train_each_run_once_and_match_one_process() {
-    let (dir, file, plan) = setup(&grid_toml("shared", 3, 3));
+    // Runs long enough (about 0.2 s each on the flex kernels of 2026-12-04) that the second
+    // process starts before the first has claimed every run.
+    let (dir, file, plan) = setup(&grid_toml("shared", 10, 12));
     let reference = dir.path().join("reference");
     let r = run(
         &file,
