@@ -290,7 +290,9 @@ static STOCK: AtomicBool = AtomicBool::new(false);
 /// Revision of the arithmetic of the Flex kernels, named in manifests (`flex (CPU, kernels 2)`):
 /// raised when a change alters the floats they compute, so that `sweep verify` of a run trained
 /// before names the difference and judges it within tolerance instead of bit for bit.
-/// 2 (2026-12-04): convolution weight gradients with `dy` transposed (another summation order).
+/// 2 (2026-12-04): convolution weight gradients with `dy` transposed. gemm's blocking follows the
+/// operands' shapes, so sums may run in another order (the quickstart's 24 runs came out bitwise
+/// the same on AVX-512; not proven for every shape).
 pub const FLEX_REVISION: u32 = 2;
 
 /// Makes every layer take burn's stock implementation (`true`) or the backend's kernels, the
