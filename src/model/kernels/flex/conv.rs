@@ -248,6 +248,13 @@ fn strided_copy(dst: &mut [f32], src: &[f32], s: usize) {
     if dst.is_empty() {
         return;
     }
+    // Stride 2 (nearly every strided convolution) as pairs: no index arithmetic per value.
+    if s == 2 && src.len() >= 2 * dst.len() {
+        for (d, pair) in dst.iter_mut().zip(src.chunks_exact(2)) {
+            *d = pair[0];
+        }
+        return;
+    }
     let src = &src[..(dst.len() - 1) * s + 1];
     for (t, d) in dst.iter_mut().enumerate() {
         *d = src[t * s];
