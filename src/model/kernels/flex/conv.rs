@@ -209,8 +209,6 @@ fn zero(s: &mut [f32]) {
 /// lies inside the image, and for stride 1 the one flat run of [`flat_run`].
 #[derive(Clone, Copy)]
 struct Tap {
-    /// Row of the column matrix within an input channel's block: ki·kw + kj.
-    row: usize,
     /// Kernel row and column.
     ki: usize,
     kj: usize,
@@ -230,7 +228,6 @@ fn taps(g: &Geometry, (r0, r1): (usize, usize)) -> Vec<Tap> {
         let ys = (ylo.clamp(r0, r1), yhi.clamp(r0, r1));
         for kj in 0..g.kw {
             out.push(Tap {
-                row: ki * g.kw + kj,
                 ki,
                 kj,
                 ys,
@@ -288,12 +285,11 @@ fn im2col(
 ) {
     let (p, hw, base) = ((r1 - r0) * g.ow, g.h * g.w, r0 * g.ow);
     let taps = taps(g, (r0, r1));
-    let block = g.kh * g.kw;
     for ci in 0..g.cg() {
         let plane = &x[(group * g.cg() + ci) * hw..][..hw];
         for t in &taps {
             let ((ylo, yhi), (xlo, xhi)) = (t.ys, t.xs);
-            let row = &mut col[(ci * block + t.row) * ld + c0..][..p];
+            let row = &mut col[((ci * g.kh + t.ki) * g.kw + t.kj) * ld + c0..][..p];
             if let Some((lo, hi, shift)) = t.flat {
                 // One copy for the whole tap, then the few columns that wrapped around.
                 row[..lo - base].fill(0.0);
@@ -344,12 +340,11 @@ fn col2im(
 ) {
     let (p, hw, base) = ((r1 - r0) * g.ow, g.h * g.w, r0 * g.ow);
     let taps = taps(g, (r0, r1));
-    let block = g.kh * g.kw;
     for ci in 0..g.cg() {
         let plane = &mut dx[(group * g.cg() + ci) * hw..][..hw];
         for t in &taps {
             let ((ylo, yhi), (xlo, xhi)) = (t.ys, t.xs);
-            let row = &mut col[(ci * block + t.row) * ld + c0..][..p];
+            let row = &mut col[((ci * g.kh + t.ki) * g.kw + t.kj) * ld + c0..][..p];
             if let Some((lo, hi, shift)) = t.flat {
                 if xlo > 0 || xhi < g.ow {
                     for oy in ylo..yhi {

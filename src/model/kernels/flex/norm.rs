@@ -53,9 +53,6 @@ fn grad_sums(g: &[f32], v: &[f32], m: f32) -> (f32, f32) {
         rgv += g * (v - m);
     }
     for (g, v) in gc.zip(vc) {
-        // As arrays, so that the lane loop has no bounds checks and vectorises.
-        let lanes = |c: &[f32]| -> [f32; LANES] { c.try_into().expect("a chunk of LANES") };
-        let (g, v) = (lanes(g), lanes(v));
         for l in 0..LANES {
             sg[l] += g[l];
             sgv[l] += g[l] * (v[l] - m);
