@@ -217,3 +217,25 @@ fn batch_norm_in_eval_mode_agrees_with_burns() {
         close(&stock, &ours, &format!("eval batch norm on {shape:?}"));
     }
 }
+
+/// Shapes no backbone makes at the sizes above: images multiplied tile by tile (64 channels of
+/// 40×40 and 64×64, stride 1 and 2), odd sizes with padding wider than a stride (5×5, stride 2,
+/// padding 2 on 11×13), a 2×2 stride-3 kernel that skips columns, and a 3×3 kernel without padding.
+#[test]
+fn flex_kernels_agree_with_burns_ops_on_tiled_and_uneven_shapes() {
+    let call = |x: [usize; 4], weight: [usize; 4], stride: usize, padding: usize| ConvCall {
+        x,
+        weight,
+        options: ConvOptions::new([stride, stride], [padding, padding], [1, 1], 1),
+    };
+    let calls = [
+        call([1, 64, 40, 40], [8, 64, 3, 3], 1, 1),
+        call([2, 64, 64, 64], [4, 64, 3, 3], 2, 1),
+        call([3, 6, 11, 13], [5, 6, 5, 5], 2, 2),
+        call([2, 4, 10, 11], [3, 4, 2, 2], 3, 0),
+        call([2, 5, 7, 9], [4, 5, 3, 3], 1, 0),
+    ];
+    for c in &calls {
+        check_conv("hand-made", c);
+    }
+}

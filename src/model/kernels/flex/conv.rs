@@ -13,6 +13,8 @@ use std::cell::Cell;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use super::columns::{col2im, im2col};
+
 /// Columns a GEMM should get at least, so that small images (4×4 at the end of a ResNet) are
 /// multiplied several at once.
 const MIN_COLUMNS: usize = 256;
@@ -164,224 +166,6 @@ impl Geometry {
     }
 }
 
-/// Output positions `lo..hi` (of `out`) whose input position `o * s + k - pad` lies in `0..len`.
-pub(super) fn inside(len: usize, out: usize, s: usize, k: usize, pad: usize) -> (usize, usize) {
-    let lo = if pad > k { (pad - k).div_ceil(s) } else { 0 };
-    let hi = if len + pad > k {
-        (len + pad - k).div_ceil(s).min(out)
-    } else {
-        0
-    };
-    (lo.min(hi), hi)
-}
-
-/// For stride 1 with an output as wide as the input (3×3 padding 1, 1×1, 5×5 padding 2), the
-/// valid rows of a kernel tap are one contiguous run of the plane: output index t reads input
-/// index t + shift. Returns the run `lo..hi` of output indices inside the plane, and the shift.
-fn flat_run(
-    g: &Geometry,
-    ki: usize,
-    kj: usize,
-    (ylo, yhi): (usize, usize),
-) -> Option<(usize, usize, isize)> {
-    if !(g.sh == 1 && g.sw == 1 && g.ow == g.w) {
-        return None;
-    }
-    let shift = (ki as isize - g.pt as isize) * g.w as isize + kj as isize - g.pl as isize;
-    let (first, last) = ((ylo * g.w) as isize, (yhi * g.w) as isize);
-    let lo = (-shift).clamp(first, last);
-    let hi = ((g.h * g.w) as isize - shift).clamp(lo, last);
-    let (lo, hi) = (lo as usize, hi as usize);
-    Some((lo, hi, shift))
-}
-
-/// Zeroes `s`, usually 0 or 1 values (a padded edge): without a call to memset for those.
-#[inline]
-fn zero(s: &mut [f32]) {
-    match s {
-        [] => {}
-        [v] => *v = 0.0,
-        _ => s.fill(0.0),
-    }
-}
-
-/// Where one kernel tap reads, for output rows `r0..r1`: the output rows and columns whose input
-/// lies inside the image, and for stride 1 the one flat run of [`flat_run`].
-#[derive(Clone, Copy)]
-struct Tap {
-    /// Kernel row and column.
-    ki: usize,
-    kj: usize,
-    /// Output rows (within `r0..r1`) and columns inside the image.
-    ys: (usize, usize),
-    xs: (usize, usize),
-    /// `flat_run`'s `(lo, hi, shift)`.
-    flat: Option<(usize, usize, isize)>,
-}
-
-/// Every tap of `g` for output rows `r0..r1`, worked out once per call rather than once per
-/// channel (the bounds take divisions, which on 4×4 maps cost as much as the copies).
-fn taps(g: &Geometry, (r0, r1): (usize, usize)) -> Vec<Tap> {
-    let mut out = Vec::with_capacity(g.kh * g.kw);
-    for ki in 0..g.kh {
-        let (ylo, yhi) = inside(g.h, g.oh, g.sh, ki, g.pt);
-        let ys = (ylo.clamp(r0, r1), yhi.clamp(r0, r1));
-        for kj in 0..g.kw {
-            out.push(Tap {
-                ki,
-                kj,
-                ys,
-                xs: inside(g.w, g.ow, g.sw, kj, g.pl),
-                flat: flat_run(g, ki, kj, ys),
-            });
-        }
-    }
-    out
-}
-
-/// `dst[t] = src[t·s]` for every t of `dst`.
-#[inline(always)]
-fn strided_copy(dst: &mut [f32], src: &[f32], s: usize) {
-    if dst.is_empty() {
-        return;
-    }
-    // Stride 2 (nearly every strided convolution) as pairs: no index arithmetic per value.
-    if s == 2 && src.len() >= 2 * dst.len() {
-        for (d, pair) in dst.iter_mut().zip(src.chunks_exact(2)) {
-            *d = pair[0];
-        }
-        return;
-    }
-    let src = &src[..(dst.len() - 1) * s + 1];
-    for (t, d) in dst.iter_mut().enumerate() {
-        *d = src[t * s];
-    }
-}
-
-/// `dst[t·s] += src[t]` for every t of `src`.
-#[inline(always)]
-fn strided_add(dst: &mut [f32], src: &[f32], s: usize) {
-    if src.is_empty() {
-        return;
-    }
-    let dst = &mut dst[..(src.len() - 1) * s + 1];
-    for (t, v) in src.iter().enumerate() {
-        dst[t * s] += *v;
-    }
-}
-
-/// Writes output rows `r0..r1` of group `group` of one image `x` [c, h, w] as columns from `c0`
-/// of `col`, a [k, ld] matrix: row (ci, ki, kj), column (oy − r0, ox) holds
-/// x[ci, oy·sh + ki − pt, ox·sw + kj − pl].
-#[allow(clippy::too_many_arguments)]
-fn im2col(
-    g: &Geometry,
-    x: &[f32],
-    group: usize,
-    col: &mut [f32],
-    ld: usize,
-    c0: usize,
-    (r0, r1): (usize, usize),
-) {
-    let (p, hw, base) = ((r1 - r0) * g.ow, g.h * g.w, r0 * g.ow);
-    let taps = taps(g, (r0, r1));
-    for ci in 0..g.cg() {
-        let plane = &x[(group * g.cg() + ci) * hw..][..hw];
-        for t in &taps {
-            let ((ylo, yhi), (xlo, xhi)) = (t.ys, t.xs);
-            let row = &mut col[((ci * g.kh + t.ki) * g.kw + t.kj) * ld + c0..][..p];
-            if let Some((lo, hi, shift)) = t.flat {
-                // One copy for the whole tap, then the few columns that wrapped around.
-                row[..lo - base].fill(0.0);
-                row[hi - base..].fill(0.0);
-                if hi > lo {
-                    let from = (lo as isize + shift) as usize;
-                    row[lo - base..hi - base].copy_from_slice(&plane[from..from + hi - lo]);
-                }
-                if xlo > 0 || xhi < g.ow {
-                    for oy in ylo..yhi {
-                        let r = &mut row[(oy - r0) * g.ow..][..g.ow];
-                        zero(&mut r[..xlo]);
-                        zero(&mut r[xhi..]);
-                    }
-                }
-                continue;
-            }
-            row[..(ylo - r0) * g.ow].fill(0.0);
-            row[(yhi - r0) * g.ow..].fill(0.0);
-            for oy in ylo..yhi {
-                let src = &plane[(oy * g.sh + t.ki - g.pt) * g.w..][..g.w];
-                let dst = &mut row[(oy - r0) * g.ow..][..g.ow];
-                zero(&mut dst[..xlo]);
-                zero(&mut dst[xhi..]);
-                if xhi > xlo {
-                    let from = &src[xlo * g.sw + t.kj - g.pl..];
-                    match g.sw {
-                        1 => dst[xlo..xhi].copy_from_slice(&from[..xhi - xlo]),
-                        s => strided_copy(&mut dst[xlo..xhi], from, s),
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The adjoint of [`im2col`]: adds the columns of output rows `r0..r1` from `c0` of `col` into
-/// group `group` of `dx` (zeroing the entries of `col` that fall outside the image on the way).
-#[allow(clippy::too_many_arguments)]
-fn col2im(
-    g: &Geometry,
-    col: &mut [f32],
-    ld: usize,
-    c0: usize,
-    group: usize,
-    dx: &mut [f32],
-    (r0, r1): (usize, usize),
-) {
-    let (p, hw, base) = ((r1 - r0) * g.ow, g.h * g.w, r0 * g.ow);
-    let taps = taps(g, (r0, r1));
-    for ci in 0..g.cg() {
-        let plane = &mut dx[(group * g.cg() + ci) * hw..][..hw];
-        for t in &taps {
-            let ((ylo, yhi), (xlo, xhi)) = (t.ys, t.xs);
-            let row = &mut col[((ci * g.kh + t.ki) * g.kw + t.kj) * ld + c0..][..p];
-            if let Some((lo, hi, shift)) = t.flat {
-                if xlo > 0 || xhi < g.ow {
-                    for oy in ylo..yhi {
-                        let r = &mut row[(oy - r0) * g.ow..][..g.ow];
-                        zero(&mut r[..xlo]);
-                        zero(&mut r[xhi..]);
-                    }
-                }
-                if hi > lo {
-                    let to = (lo as isize + shift) as usize;
-                    let src = &row[lo - base..hi - base];
-                    for (d, s) in plane[to..to + hi - lo].iter_mut().zip(src) {
-                        *d += *s;
-                    }
-                }
-                continue;
-            }
-            if xhi == xlo {
-                continue;
-            }
-            for oy in ylo..yhi {
-                let dst = &mut plane[(oy * g.sh + t.ki - g.pt) * g.w..][..g.w];
-                let src = &row[(oy - r0) * g.ow..][xlo..xhi];
-                let to = &mut dst[xlo * g.sw + t.kj - g.pl..];
-                match g.sw {
-                    1 => {
-                        for (d, s) in to.iter_mut().zip(src) {
-                            *d += *s;
-                        }
-                    }
-                    s => strided_add(to, src, s),
-                }
-            }
-        }
-    }
-}
-
 thread_local! {
     /// Each thread's column and staging buffers, kept between calls: a training step needs the
     /// same sizes every step, and a fresh zeroed allocation each time costs a pass of memset.
@@ -510,7 +294,7 @@ pub fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<
                     if g.tiled() {
                         for (r0, r1) in g.tiles() {
                             let n = (r1 - r0) * g.ow;
-                            im2col(g, x, group, col, n, 0, (r0, r1));
+                            im2col(g, x, group, (col, n, 0), (r0, r1));
                             let dst = out[group * cog * p + r0 * g.ow..].as_mut_ptr();
                             let rhs = Mat(col.as_ptr(), n, 1);
                             // SAFETY: lhs is cog×k of w, rhs k×n of col, dst cog×n of out
@@ -523,15 +307,8 @@ pub fn forward(g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<
                         Mat(x[group * cg * p..].as_ptr(), p, 1)
                     } else {
                         for i in 0..imgs {
-                            im2col(
-                                g,
-                                &x[i * in_img..][..in_img],
-                                group,
-                                col,
-                                ld,
-                                i * p,
-                                (0, g.oh),
-                            );
+                            let x = &x[i * in_img..][..in_img];
+                            im2col(g, x, group, (col, ld, i * p), (0, g.oh));
                         }
                         Mat(col.as_ptr(), ld, 1)
                     };
@@ -593,7 +370,7 @@ pub fn input_grad(g: &Geometry, dy: &[f32], w: &[f32]) -> Vec<f32> {
                                     par,
                                 )
                             };
-                            col2im(g, col, n, 0, group, dx, (r0, r1));
+                            col2im(g, (&mut *col, n, 0), group, dx, (r0, r1));
                         }
                         continue;
                     }
@@ -611,15 +388,8 @@ pub fn input_grad(g: &Geometry, dy: &[f32], w: &[f32]) -> Vec<f32> {
                     // SAFETY: lhs is k×cog of w, rhs cog×ld of dy or dyc, dst k×ld of dx or col.
                     unsafe { matmul([k, ld, cog], MatMut(dst, ld, 1), false, lhs, rhs, par) };
                     for i in (0..imgs).filter(|_| !direct) {
-                        col2im(
-                            g,
-                            col,
-                            ld,
-                            i * p,
-                            group,
-                            &mut dx[i * in_img..][..in_img],
-                            (0, g.oh),
-                        );
+                        let dx = &mut dx[i * in_img..][..in_img];
+                        col2im(g, (&mut *col, ld, i * p), group, dx, (0, g.oh));
                     }
                 }
             });
@@ -662,7 +432,7 @@ pub fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                     if g.tiled() {
                         for (tile, (r0, r1)) in g.tiles().enumerate() {
                             let n = (r1 - r0) * g.ow;
-                            im2col(g, x, group, col, n, 0, (r0, r1));
+                            im2col(g, x, group, (col, n, 0), (r0, r1));
                             let lhs = Mat(dy[group * cog * p + r0 * g.ow..].as_ptr(), p, 1);
                             let rhs = Mat(col.as_ptr(), 1, n);
                             let accumulate = step > 0 || tile > 0;
@@ -690,15 +460,8 @@ pub fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                         Mat(x[group * cg * p..].as_ptr(), 1, p)
                     } else {
                         for i in 0..imgs {
-                            im2col(
-                                g,
-                                &x[i * in_img..][..in_img],
-                                group,
-                                col,
-                                ld,
-                                i * p,
-                                (0, g.oh),
-                            );
+                            let x = &x[i * in_img..][..in_img];
+                            im2col(g, x, group, (col, ld, i * p), (0, g.oh));
                         }
                         Mat(col.as_ptr(), 1, ld)
                     };

@@ -7,7 +7,8 @@
 
 use rayon::prelude::*;
 
-use super::conv::{Geometry, inside};
+use super::columns::inside;
+use super::conv::Geometry;
 use super::simd::{Level, versions};
 
 /// Calls `f(ki, kj, oy, iy, xlo..xhi, first input column)` for every kernel tap and output row

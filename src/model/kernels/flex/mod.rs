@@ -2,6 +2,7 @@
 //! batch norm in Rust. What these kernels do not take (other dtypes, dilation) goes to burn's
 //! own ops, the trait's defaults.
 
+mod columns;
 mod conv;
 mod depthwise;
 mod norm;
