@@ -220,7 +220,8 @@ fn batch_norm_in_eval_mode_agrees_with_burns() {
 
 /// Shapes no backbone makes at the sizes above: images multiplied tile by tile (64 channels of
 /// 40×40 and 64×64, stride 1 and 2), odd sizes with padding wider than a stride (5×5, stride 2,
-/// padding 2 on 11×13), a 2×2 stride-3 kernel that skips columns, and a 3×3 kernel without padding.
+/// padding 2 on 11×13), a 2×2 stride-3 kernel that skips columns, a 3×3 kernel without padding,
+/// and a batch of 19 for batch norm.
 #[test]
 fn flex_kernels_agree_with_burns_ops_on_tiled_and_uneven_shapes() {
     let call = |x: [usize; 4], weight: [usize; 4], stride: usize, padding: usize| ConvCall {
@@ -234,6 +235,9 @@ fn flex_kernels_agree_with_burns_ops_on_tiled_and_uneven_shapes() {
         call([3, 6, 11, 13], [5, 6, 5, 5], 2, 2),
         call([2, 4, 10, 11], [3, 4, 2, 2], 3, 0),
         call([2, 5, 7, 9], [4, 5, 3, 3], 1, 0),
+        // 19 images: batch norm's backward adds up its planes' sums 8 at a time, so two whole
+        // groups and a part of one; 5×7 planes end after two chunks of 16.
+        call([19, 3, 5, 7], [4, 3, 3, 3], 1, 1),
     ];
     for c in &calls {
         check_conv("hand-made", c);

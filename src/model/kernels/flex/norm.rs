@@ -42,47 +42,63 @@ fn centred_squares(v: &[f32], m: f32) -> f32 {
     acc.iter().sum::<f32>() + rest
 }
 
-/// (Σ g, Σ g·(v − m)), in a fixed order.
-#[inline(always)]
-fn grad_sums(g: &[f32], v: &[f32], m: f32) -> (f32, f32) {
-    let (mut sg, mut sgv) = ([0f32; LANES], [0f32; LANES]);
-    let (gc, vc) = (g.chunks_exact(LANES), v.chunks_exact(LANES));
-    let (mut rg, mut rgv) = (0f32, 0f32);
-    for (g, v) in gc.remainder().iter().zip(vc.remainder()) {
-        rg += g;
-        rgv += g * (v - m);
-    }
-    for (g, v) in gc.zip(vc) {
-        for l in 0..LANES {
-            sg[l] += g[l];
-            sgv[l] += g[l] * (v[l] - m);
-        }
-    }
-    (sg.iter().sum::<f32>() + rg, sgv.iter().sum::<f32>() + rgv)
+/// One plane's part of (Σ g, Σ g·(v − m)): the lanes' sums over whole chunks of [`LANES`], and
+/// the sums of the values after the last whole chunk. [`channel_grad_sums`] adds the lanes up.
+struct Partial {
+    g: [f32; LANES],
+    gv: [f32; LANES],
+    rest: (f32, f32),
 }
 
-/// [`grad_sums`] of the gradient through the activation: `g` where 0 < (v − m)·a + b < `hi`
-/// (the forward's output, recomputed bit for bit), else 0.
+/// A plane's [`Partial`] of `through(g, v)`: `g` itself, or `g` through the fused activation.
 #[inline(always)]
-fn masked_grad_sums(g: &[f32], v: &[f32], m: f32, (a, b, hi): (f32, f32, f32)) -> (f32, f32) {
+fn grad_lanes(g: &[f32], v: &[f32], m: f32, through: impl Fn(f32, f32) -> f32) -> Partial {
     let (mut sg, mut sgv) = ([0f32; LANES], [0f32; LANES]);
     let (gc, vc) = (g.chunks_exact(LANES), v.chunks_exact(LANES));
     let (mut rg, mut rgv) = (0f32, 0f32);
     for (g, v) in gc.remainder().iter().zip(vc.remainder()) {
-        let g = passed(*g, (v - m) * a + b, hi);
+        let g = through(*g, *v);
         rg += g;
         rgv += g * (v - m);
     }
     for (g, v) in gc.zip(vc) {
-        let lanes = |c: &[f32]| -> [f32; LANES] { c.try_into().expect("a chunk of LANES") };
         let (g, v) = (lanes(g), lanes(v));
         for l in 0..LANES {
-            let g = passed(g[l], (v[l] - m) * a + b, hi);
+            let g = through(g[l], v[l]);
             sg[l] += g;
             sgv[l] += g * (v[l] - m);
         }
     }
-    (sg.iter().sum::<f32>() + rg, sgv.iter().sum::<f32>() + rgv)
+    Partial {
+        g: sg,
+        gv: sgv,
+        rest: (rg, rgv),
+    }
+}
+
+/// A chunk of [`LANES`] values as an array, so that the loops over it have no bounds checks
+/// and vectorise.
+#[inline(always)]
+fn lanes(c: &[f32]) -> [f32; LANES] {
+    c.try_into().expect("a chunk of LANES")
+}
+
+/// Planes whose lanes are added up side by side in [`grouped_grad_sums`].
+const GROUP: usize = 8;
+
+/// Each column's sum, row after row from −0.0: for every plane (a column) the same additions in
+/// the same order as `lanes.iter().sum::<f32>()`, but eight planes at a time in one vector,
+/// instead of one chain of dependent additions per plane, which on small maps cost more than
+/// the arithmetic of the pass.
+#[inline(always)]
+fn column_sums(rows: &[[f32; GROUP]; LANES]) -> [f32; GROUP] {
+    let mut out = [-0.0f32; GROUP];
+    for row in rows {
+        for (o, v) in out.iter_mut().zip(row) {
+            *o += v;
+        }
+    }
+    out
 }
 
 /// clamp(v, 0, hi), keeping a NaN a NaN (a diverged run must still show as one).
@@ -284,21 +300,57 @@ versions! {
 #[inline(always)]
 fn channel_grad_sums(
     l: Layout,
-    [dy, x]: [&[f32]; 2],
+    dy_x: [&[f32]; 2],
     ch: usize,
     (mean, act): (f32, Act),
     out: &mut (f32, f32),
 ) {
+    // One loop for each case, so that neither tests for the activation inside it.
+    *out = match act {
+        None => grouped_grad_sums(l, dy_x, ch, mean),
+        // Where 0 < (v − m)·a + b < hi (the forward's output, recomputed bit for bit), else 0.
+        Some((a, b, hi)) => {
+            let [dy, x] = dy_x;
+            let (mut sg, mut sgx) = (0f32, 0f32);
+            for (dy, x) in l.planes(dy, ch).zip(l.planes(x, ch)) {
+                let p = grad_lanes(dy, x, mean, |g, v| passed(g, (v - mean) * a + b, hi));
+                sg += p.g.iter().sum::<f32>() + p.rest.0;
+                sgx += p.gv.iter().sum::<f32>() + p.rest.1;
+            }
+            (sg, sgx)
+        }
+    };
+}
+
+/// [`channel_grad_sums`] without an activation, [`GROUP`] planes' lanes added up side by side:
+/// the same additions in the same order as one plane after the other. (With an activation the
+/// pass measured slower grouped, 0.54–0.69 → 0.70–0.80 ms on the quickstart's shapes, and
+/// faster without, 0.66–1.00 → 0.54–0.60: the masking's arithmetic already overlaps each
+/// plane's chain of additions.)
+#[inline(always)]
+fn grouped_grad_sums(l: Layout, [dy, x]: [&[f32]; 2], ch: usize, mean: f32) -> (f32, f32) {
     let (mut sg, mut sgx) = (0f32, 0f32);
-    for (g, v) in l.planes(dy, ch).zip(l.planes(x, ch)) {
-        let (a, b) = match act {
-            None => grad_sums(g, v, mean),
-            Some(f) => masked_grad_sums(g, v, mean, f),
-        };
-        sg += a;
-        sgx += b;
+    let mut planes = l.planes(dy, ch).zip(l.planes(x, ch)).peekable();
+    while planes.peek().is_some() {
+        let (mut g, mut gv) = ([[0f32; GROUP]; LANES], [[0f32; GROUP]; LANES]);
+        let mut rest = [(0f32, 0f32); GROUP];
+        let mut k = 0;
+        for (dy, x) in planes.by_ref().take(GROUP) {
+            let p = grad_lanes(dy, x, mean, |g, _| g);
+            for l in 0..LANES {
+                g[l][k] = p.g[l];
+                gv[l][k] = p.gv[l];
+            }
+            rest[k] = p.rest;
+            k += 1;
+        }
+        let (g, gv) = (column_sums(&g), column_sums(&gv));
+        for j in 0..k {
+            sg += g[j] + rest[j].0;
+            sgx += gv[j] + rest[j].1;
+        }
     }
-    *out = (sg, sgx);
+    (sg, sgx)
 }
 
 versions! {
