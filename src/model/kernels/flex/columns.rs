@@ -35,8 +35,7 @@ struct Padded {
     cols: usize,
     /// Values per phase.
     phase: usize,
-    /// The first output row, and the first padded row (y0 above).
-    r0: usize,
+    /// The first padded row (y0 above).
     y0: usize,
     /// Per phase, the columns `lo..hi` inside the image.
     inner: Vec<(usize, usize)>,
@@ -58,7 +57,6 @@ impl Padded {
         Padded {
             cols,
             phase: rows * cols,
-            r0,
             y0,
             inner,
             lines,
@@ -80,14 +78,14 @@ impl Padded {
         j * g.sw + q - g.pl
     }
 
-    /// Where each tap (ki, kj), in order, reads for output row r0: the run's first value in
-    /// the plane (each next output row is [`Padded::step`] further on).
+    /// Where each tap (ki, kj), in order, reads for the tile's first output row: the run's first
+    /// value in the plane, padded row ki (each next output row is [`Padded::step`] further on).
     fn runs(&self, g: &Geometry) -> Vec<usize> {
         let mut out = Vec::with_capacity(g.kh * g.kw);
         for ki in 0..g.kh {
             for kj in 0..g.kw {
                 let q = kj % g.sw;
-                out.push(q * self.phase + (self.r0 * g.sh + ki - self.y0) * self.cols + kj / g.sw);
+                out.push(q * self.phase + ki * self.cols + kj / g.sw);
             }
         }
         out
@@ -99,7 +97,7 @@ impl Padded {
     }
 
     /// Copies `plane` (one input channel, [h, w]) into `buf`'s inside-the-image values; the
-    /// rest of `buf` is left as it is (zero, from [`Padded::zeroed`]).
+    /// rest of `buf` is left as it is (zero, from [`with_plane`]).
     fn load(&self, g: &Geometry, plane: &[f32], buf: &mut [f32]) {
         for r in self.lines.0..self.lines.1 {
             let src = &plane[self.input_row(g, r) * g.w..][..g.w];
