@@ -8,6 +8,7 @@ pub mod alloc;
 pub mod data;
 pub mod detect;
 pub mod device;
+pub mod io;
 pub mod model;
 pub mod report;
 pub mod search;

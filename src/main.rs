@@ -902,7 +902,7 @@ fn predict_run(
         w.write_record([image.display().to_string(), name(i), format!("{prob:.6}")])?;
     }
     if let Some(out) = out {
-        engine::results::write_atomic(out, &w.into_inner()?)?;
+        sweep::io::write_atomic(out, &w.into_inner()?)?;
         println!("wrote {}", out.display());
     }
     Ok(())

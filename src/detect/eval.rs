@@ -517,5 +517,5 @@ pub fn write_truth(
 }
 
 fn write_json(path: &Path, value: &serde_json::Value) -> anyhow::Result<()> {
-    crate::sweep::results::write_atomic(path, &serde_json::to_vec(value)?)
+    crate::io::write_atomic(path, &serde_json::to_vec(value)?)
 }

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use serde_json::{Value, json};
 
 use super::{DetDataset, Scene};
-use crate::sweep::results::write_atomic;
+use crate::io::write_atomic;
 
 /// Writes `dir/train/NNNNNN.png`, `dir/test/NNNNNN.png` (NNNNNN the scene id) and
 /// `dir/train.json`, `dir/test.json`, whose `file_name`s are relative to `dir` (so

@@ -119,7 +119,7 @@ pub fn figure(dir: &Path, runs: &Runs) -> anyhow::Result<Vec<Chart>> {
     }
     if !charts.is_empty() {
         let path = dir.join("transfer-depth.csv");
-        crate::sweep::results::write_atomic(&path, &csv.into_inner()?)
+        crate::io::write_atomic(&path, &csv.into_inner()?)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(charts)

@@ -7,7 +7,7 @@ use super::cells::{Cell, Verdict};
 use super::charts::Chart;
 use super::table::Runs;
 use super::{budget, cell_name};
-use crate::sweep::results::write_atomic;
+use crate::io::write_atomic;
 
 /// `s` escaped for HTML text and attribute values.
 pub(crate) fn esc(s: &str) -> String {

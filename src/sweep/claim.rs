@@ -226,7 +226,7 @@ pub fn refresh(path: &Path) -> anyhow::Result<bool> {
         return Ok(false);
     };
     owner.refreshed = now();
-    super::results::write_atomic(path, &serde_json::to_vec(&owner)?)?;
+    crate::io::write_atomic(path, &serde_json::to_vec(&owner)?)?;
     Ok(true)
 }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde_json::json;
 
-use super::{Status, ledger, results};
+use super::{Status, ledger};
 use crate::spec::schema::Task;
 use crate::spec::{Plan, Run};
 
@@ -38,8 +38,8 @@ pub fn export(dir: &Path, which: &str, out: Option<&Path>) -> anyhow::Result<Exp
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
-    results::write_atomic(&weights, &found.bytes)?;
-    results::write_atomic(&info_path, &serde_json::to_vec_pretty(&info)?)?;
+    crate::io::write_atomic(&weights, &found.bytes)?;
+    crate::io::write_atomic(&info_path, &serde_json::to_vec_pretty(&info)?)?;
     Ok(Exported {
         run_id: run.id.clone(),
         weights,

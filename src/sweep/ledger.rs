@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use super::results::write_error;
+use crate::io::write_error;
 use super::run::{Outcome, Status};
 use crate::spec::Plan;
 
@@ -52,7 +52,7 @@ pub fn adopt(dir: &Path, plan: &Plan) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create the results folder {}", dir.display()))?;
     let _lock = lock(dir)?;
     check_experiment(dir, plan)?;
-    super::results::write_atomic(&dir.join("experiment.toml"), plan.text.as_bytes())
+    crate::io::write_atomic(&dir.join("experiment.toml"), plan.text.as_bytes())
 }
 
 /// Whether a run's recorded outcome was written at or after `since` (by this or another

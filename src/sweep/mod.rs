@@ -232,7 +232,7 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
                     continue;
                 }
                 Err(e) => {
-                    fail(results::write_error(&path, e));
+                    fail(crate::io::write_error(&path, e));
                     break;
                 }
             };
@@ -293,7 +293,7 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
             match &outcome.status {
                 // Out of space for a cache entry: the machine's fault, not the run's, so it is
                 // not recorded as failed and the next `sweep run` trains it again.
-                Status::Failed(msg) if results::is_disk_full_message(msg) => {
+                Status::Failed(msg) if crate::io::is_disk_full_message(msg) => {
                     fail(anyhow::anyhow!("run {} could not be trained: {msg}", r.id));
                 }
                 _ => match record(i, outcome) {
@@ -321,7 +321,7 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
     progress.clear();
     let outcomes = outcomes.into_inner().expect("lock");
     if let Some(e) = write_error.into_inner().expect("lock") {
-        if !results::is_disk_full(&e) {
+        if !crate::io::is_disk_full(&e) {
             return Err(e);
         }
         let saved = selected.iter().filter(|&&i| outcomes[i].is_some()).count();
@@ -353,7 +353,7 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
     {
         let (weights, _) = source::paths(&cache, key);
         let stable = out.join("source.safetensors");
-        results::write_atomic(&stable, &std::fs::read(&weights)?)?;
+        crate::io::write_atomic(&stable, &std::fs::read(&weights)?)?;
     }
     let mut outcomes = outcomes;
     Ok(Sweep {

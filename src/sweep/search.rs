@@ -106,7 +106,7 @@ fn sampled(plan: &Plan, s: &SearchPlan, opts: &Options) -> anyhow::Result<(Plan,
             trials.iter().map(|t| (t.cell, t.values.clone())).collect();
         let (mut batch_plan, runs_of) = plan.with_trials(&assignments)?;
         std::fs::create_dir_all(&opts.out)?;
-        super::results::write_atomic(
+        crate::io::write_atomic(
             &opts.out.join(TRIALS),
             &serde_json::to_vec_pretty(&assignments)?,
         )?;

@@ -280,7 +280,7 @@ pub fn recorded(out: &Path) -> Vec<Submitted> {
 pub fn submit(s: &Submission, out: &Path, log: &dyn Fn(String)) -> anyhow::Result<Vec<String>> {
     std::fs::create_dir_all(s.dir.join("logs"))
         .with_context(|| format!("cannot create {}", s.dir.display()))?;
-    let write = super::results::write_atomic;
+    let write = crate::io::write_atomic;
     for j in &s.jobs {
         write(&j.script, j.text.as_bytes())?;
         if !j.runs.is_empty() {

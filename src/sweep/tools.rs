@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use burn::tensor::Device;
 
-use super::{results, run, source};
+use super::{run, source};
 use crate::data::{self, preview};
 use crate::report::plot::{LineChart, Series};
 use crate::spec::{Plan, Run};
@@ -60,7 +60,7 @@ pub fn lr_find(
         csv.push_str(&format!("{},{:e},{},{}\n", i + 1, p.lr, p.loss, p.smoothed));
     }
     let csv_path = stem.with_extension("csv");
-    results::write_atomic(&csv_path, csv.as_bytes())?;
+    crate::io::write_atomic(&csv_path, csv.as_bytes())?;
     let mut markers = Vec::new();
     if let Some(lr) = found.valley {
         markers.push((lr, format!("valley {lr:.1e} (suggested)")));
