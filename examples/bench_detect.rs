@@ -3,7 +3,7 @@
 //!
 //! The detector is `tests/detect.rs`'s: CenterNet with an FPN neck (stride 4, width 32) on
 //! resnet-mini (width 16, 3 stages, 1 block, 1 input channel), 10 classes, 64×64 inputs. One
-//! fixed batch of 32 digit-scenes; a step is what `sweep::detect::train::fit` runs per batch:
+//! fixed batch of 32 digit-scenes; a step is what `sweep::task::detect::train::fit` runs per batch:
 //! forward, `Targets::new`, `Targets::loss`, reading the loss, backward and an Adam step
 //! (`sweep::train::step`, all rates equal). Prints training images/s on stdout; the parameter
 //! count and objects in the batch go to stderr. CPU threads from RAYON_NUM_THREADS.
@@ -15,11 +15,11 @@ use std::time::Instant;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Tensor, TensorData};
-use sweep::detect::Scene;
-use sweep::detect::centernet::{Detector, DetectorConfig, Neck};
-use sweep::detect::loss::Targets;
-use sweep::detect::scenes::{ScenesConfig, digit_scenes};
-use sweep::detect::train::Normalisation;
+use sweep::task::detect::Scene;
+use sweep::task::detect::centernet::{Detector, DetectorConfig, Neck};
+use sweep::task::detect::loss::Targets;
+use sweep::task::detect::scenes::{ScenesConfig, digit_scenes};
+use sweep::task::detect::train::Normalisation;
 use sweep::model;
 use sweep::spec::Optimizer;
 use sweep::spec::schema::ModelSpec;

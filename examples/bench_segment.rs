@@ -4,7 +4,7 @@
 //! The segmenter is `experiments/segment-digits.toml`'s at 64×64: a feature pyramid (stride 4,
 //! width 32) on resnet-mini (width 16, 3 stages, 1 block, 1 input channel), 11 classes, logits
 //! upsampled bilinearly to the input. One fixed batch of 32 digit-scenes with masks; a step is
-//! what `sweep::segment::train::fit` runs per batch: forward, `Targets::new`, cross-entropy +
+//! what `sweep::task::segment::train::fit` runs per batch: forward, `Targets::new`, cross-entropy +
 //! Dice, reading the loss, backward and an Adam step. Prints training images/s on stdout; the
 //! parameter count goes to stderr. CPU threads from RAYON_NUM_THREADS.
 //!
@@ -13,12 +13,12 @@
 use std::time::Instant;
 
 use burn::module::Module;
-use sweep::detect::scenes::ScenesConfig;
+use sweep::task::detect::scenes::ScenesConfig;
 use sweep::model;
-use sweep::segment::data;
-use sweep::segment::formats::Sample;
-use sweep::segment::loss::{Loss, Targets};
-use sweep::segment::model::{Head, Segmenter, SegmenterConfig};
+use sweep::task::segment::data;
+use sweep::task::segment::formats::Sample;
+use sweep::task::segment::loss::{Loss, Targets};
+use sweep::task::segment::model::{Head, Segmenter, SegmenterConfig};
 use sweep::spec::Optimizer;
 use sweep::spec::schema::ModelSpec;
 use sweep::train::dense;

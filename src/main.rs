@@ -327,7 +327,7 @@ fn main() -> ExitCode {
 fn command(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Plan { file } => match Plan::load(&file).and_then(|plan| {
-            sweep::spec::preflight::check(&plan)?;
+            sweep::task::preflight::check(&plan)?;
             Ok(plan)
         }) {
             Ok(plan) => {
@@ -690,14 +690,14 @@ fn command(cli: Cli) -> ExitCode {
                     test_scenes,
                 }),
         } => {
-            let scenes = sweep::detect::scenes::ScenesConfig {
+            let scenes = sweep::task::detect::scenes::ScenesConfig {
                 canvas,
                 train_scenes,
                 test_scenes,
                 ..Default::default()
             };
-            let done = sweep::detect::load(&name, &scenes)
-                .and_then(|ds| sweep::detect::export::export_coco(&ds, &dir).map(|()| ds));
+            let done = sweep::task::detect::load(&name, &scenes)
+                .and_then(|ds| sweep::task::detect::export::export_coco(&ds, &dir).map(|()| ds));
             match done {
                 Ok(ds) => {
                     println!(
@@ -730,18 +730,18 @@ fn command(cli: Cli) -> ExitCode {
             println!(
                 "{:<16} {}",
                 "digit-scenes",
-                sweep::detect::scenes::DESCRIPTION
+                sweep::task::detect::scenes::DESCRIPTION
             );
-            for (prefix, description) in sweep::detect::formats::FORMATS {
+            for (prefix, description) in sweep::task::detect::formats::FORMATS {
                 println!("{:<16} {description}", format!("{prefix}:PATH"));
             }
             println!("\nSegmentation datasets (`task = \"segment\"`):");
             println!(
                 "{:<16} {}",
                 "digit-scenes",
-                sweep::segment::data::DESCRIPTION
+                sweep::task::segment::data::DESCRIPTION
             );
-            for (prefix, description) in sweep::segment::data::FORMATS {
+            for (prefix, description) in sweep::task::segment::data::FORMATS {
                 println!("{:<16} {description}", format!("{prefix}:PATH"));
             }
             ExitCode::SUCCESS
@@ -914,7 +914,7 @@ fn coco_eval(
     detections: &std::path::Path,
     json: bool,
 ) -> anyhow::Result<()> {
-    use sweep::detect::eval;
+    use sweep::task::detect::eval;
     let (images, cats, gt) = eval::read_truth(truth)?;
     let dets = eval::read_detections(detections, &cats)?;
     let stats = eval::evaluate(&images, cats.len(), &gt, &dets)
@@ -990,7 +990,7 @@ fn render_search(plan: &Plan, search: &sweep::spec::SearchPlan) -> String {
 /// An experiment file loaded and preflighted (datasets, budgets and weights checked).
 fn checked_plan(file: &std::path::Path) -> Result<Plan, sweep::spec::SpecError> {
     let plan = Plan::load(file)?;
-    sweep::spec::preflight::check(&plan)?;
+    sweep::task::preflight::check(&plan)?;
     Ok(plan)
 }
 
@@ -1023,7 +1023,7 @@ fn render_plan(plan: &Plan) -> String {
             true if v != "-" => "(searched)".to_string(),
             _ => v.clone(),
         }));
-        row.push(match engine::run::feature_group(r) {
+        row.push(match sweep::task::of(r.config.experiment.task).feature_group(r) {
             Some(g) => {
                 let k = groups.iter().position(|x| *x == g).unwrap_or_else(|| {
                     groups.push(g);

@@ -2,12 +2,12 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 
-use sweep::detect::centernet::{Detector, DetectorConfig, Neck};
-use sweep::detect::eval::{self, Detection, Truth};
-use sweep::detect::loss::{Targets, gaussian_radius};
-use sweep::detect::scenes::{ScenesConfig, digit_scenes};
-use sweep::detect::train::{self as det, Normalisation};
-use sweep::detect::{BBox, Object, Scene};
+use sweep::task::detect::centernet::{Detector, DetectorConfig, Neck};
+use sweep::task::detect::eval::{self, Detection, Truth};
+use sweep::task::detect::loss::{Targets, gaussian_radius};
+use sweep::task::detect::scenes::{ScenesConfig, digit_scenes};
+use sweep::task::detect::train::{self as det, Normalisation};
+use sweep::task::detect::{BBox, Object, Scene};
 use sweep::model;
 use sweep::spec::Optimizer;
 use sweep::spec::schema::ModelSpec;

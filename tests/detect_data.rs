@@ -4,9 +4,9 @@
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 
-use sweep::detect::augment::{self, BoxOp};
-use sweep::detect::scenes::{self, INK, Placement, ScenesConfig};
-use sweep::detect::{BBox, DetDataset, Object, Scene, export, formats, yaml};
+use sweep::task::detect::augment::{self, BoxOp};
+use sweep::task::detect::scenes::{self, INK, Placement, ScenesConfig};
+use sweep::task::detect::{BBox, DetDataset, Object, Scene, export, formats, yaml};
 
 fn small() -> ScenesConfig {
     ScenesConfig {
@@ -496,7 +496,7 @@ fn coco_loads_boxes_classes_crowds_and_areas() {
         .map(|c| c["id"].as_u64().unwrap())
         .collect();
     assert_eq!(cats, [3, 7]);
-    let det = sweep::detect::eval::Detection {
+    let det = sweep::task::detect::eval::Detection {
         image: 1,
         class: 1,
         bbox: [0.0; 4],

@@ -3,15 +3,15 @@
 
 use burn::tensor::Device;
 
-use sweep::detect::scenes::ScenesConfig;
+use sweep::task::detect::scenes::ScenesConfig;
 use sweep::model;
-use sweep::segment::augment::{self, MaskOp};
-use sweep::segment::coco::annotation_mask;
-use sweep::segment::data;
-use sweep::segment::formats::{IGNORE, Sample};
-use sweep::segment::loss::Loss;
-use sweep::segment::model::{Head, Segmenter, SegmenterConfig};
-use sweep::segment::train as seg;
+use sweep::task::segment::augment::{self, MaskOp};
+use sweep::task::segment::coco::annotation_mask;
+use sweep::task::segment::data;
+use sweep::task::segment::formats::{IGNORE, Sample};
+use sweep::task::segment::loss::Loss;
+use sweep::task::segment::model::{Head, Segmenter, SegmenterConfig};
+use sweep::task::segment::train as seg;
 use sweep::spec::Optimizer;
 use sweep::spec::schema::ModelSpec;
 use sweep::train::Settings;

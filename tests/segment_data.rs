@@ -1,7 +1,7 @@
 //! digit-scenes' segmentation masks: aligned with the scene pixel for pixel (ink labelled,
 //! background 0) and each label inside a box of its class.
 
-use sweep::detect::scenes::{self, INK, ScenesConfig};
+use sweep::task::detect::scenes::{self, INK, ScenesConfig};
 
 #[test]
 fn digit_scene_masks_label_exactly_the_ink_with_its_digits_class() {
@@ -58,7 +58,7 @@ fn digit_scene_masks_label_exactly_the_ink_with_its_digits_class() {
     assert_eq!(classes_seen.len(), 10, "{classes_seen:?}");
 }
 
-use sweep::segment::formats::{IGNORE, load_masks, read_mask};
+use sweep::task::segment::formats::{IGNORE, load_masks, read_mask};
 
 /// Writes a PNG mask: `bits`-bit palette (`Some(bits)`), else 8-bit grey, or RGB with `rgb`.
 fn write_mask(path: &std::path::Path, w: u32, h: u32, values: &[u8], kind: &str) {
@@ -140,7 +140,7 @@ fn mask_files_load_as_class_indices_and_bad_ones_are_named() {
     // Image pixels are channel-major, aligned with the mask: pixel (x=3, y=2) of red is 30.
     assert_eq!(samples[0].pixels[2 * 5 + 3], 30.0 / 255.0);
 
-    let err = |r: anyhow::Result<(Vec<sweep::segment::formats::Sample>, usize)>| {
+    let err = |r: anyhow::Result<(Vec<sweep::task::segment::formats::Sample>, usize)>| {
         format!("{:#}", r.unwrap_err())
     };
     let e = err(load_masks(&images, &masks, Some(3)));
@@ -199,7 +199,7 @@ fn a_voc_folder_loads_train_and_val_with_21_classes() {
             "palette8",
         );
     }
-    let (train, val) = sweep::segment::formats::load_voc_seg(&voc).unwrap();
+    let (train, val) = sweep::task::segment::formats::load_voc_seg(&voc).unwrap();
     assert_eq!((train.len(), val.len()), (2, 1));
     assert_eq!(train[1].file, "2007_000039.jpg");
     assert_eq!(val[0].mask, values);
@@ -215,7 +215,7 @@ fn a_voc_folder_loads_train_and_val_with_21_classes() {
     );
     let e = format!(
         "{:#}",
-        sweep::segment::formats::load_voc_seg(&voc).unwrap_err()
+        sweep::task::segment::formats::load_voc_seg(&voc).unwrap_err()
     );
     assert!(
         e.contains("2007_000033.png holds class 21, but the dataset has 21 classes"),
@@ -224,13 +224,13 @@ fn a_voc_folder_loads_train_and_val_with_21_classes() {
     std::fs::write(sets.join("val.txt"), "2007_009999\n").unwrap();
     let e = format!(
         "{:#}",
-        sweep::segment::formats::load_voc_seg(&voc).unwrap_err()
+        sweep::task::segment::formats::load_voc_seg(&voc).unwrap_err()
     );
     assert!(e.contains("2007_009999.jpg does not exist"), "{e}");
     std::fs::remove_file(sets.join("val.txt")).unwrap();
     let e = format!(
         "{:#}",
-        sweep::segment::formats::load_voc_seg(&voc).unwrap_err()
+        sweep::task::segment::formats::load_voc_seg(&voc).unwrap_err()
     );
     assert!(
         e.contains("val.txt") && e.contains("ImageSets/Segmentation/"),
@@ -274,7 +274,7 @@ fn coco_segmentation_files_load_as_masks_and_bad_annotations_are_named() {
     let json = dir.path().join("ann.json");
     std::fs::write(&json, coco.to_string()).unwrap();
     let name = format!("coco-seg:{}:{}", json.display(), images.display());
-    let ds = sweep::segment::data::load(&name, &Default::default()).unwrap();
+    let ds = sweep::task::segment::data::load(&name, &Default::default()).unwrap();
     assert_eq!(ds.classes, ["background", "cat", "dog"]);
     assert_eq!((ds.train.len(), ds.test.len()), (8, 2));
     let m = &ds.train[0].mask;
@@ -290,7 +290,7 @@ fn coco_segmentation_files_load_as_masks_and_bad_annotations_are_named() {
         }
     }
     // The split is by file name, so the same images are held out when the file is reordered.
-    let again = sweep::segment::data::load(&name, &Default::default()).unwrap();
+    let again = sweep::task::segment::data::load(&name, &Default::default()).unwrap();
     assert_eq!(again.test, ds.test);
 
     let mut bad = coco.clone();
@@ -298,7 +298,7 @@ fn coco_segmentation_files_load_as_masks_and_bad_annotations_are_named() {
     std::fs::write(&json, bad.to_string()).unwrap();
     let e = format!(
         "{:#}",
-        sweep::segment::data::load(&name, &Default::default()).unwrap_err()
+        sweep::task::segment::data::load(&name, &Default::default()).unwrap_err()
     );
     assert!(
         e.contains("ann.json annotation 4") && e.contains("99"),
@@ -309,14 +309,14 @@ fn coco_segmentation_files_load_as_masks_and_bad_annotations_are_named() {
     std::fs::write(&json, bad.to_string()).unwrap();
     let e = format!(
         "{:#}",
-        sweep::segment::data::load(&name, &Default::default()).unwrap_err()
+        sweep::task::segment::data::load(&name, &Default::default()).unwrap_err()
     );
     assert!(e.contains("annotation 2") && e.contains("sum to 40"), "{e}");
     std::fs::remove_file(images.join("3.png")).unwrap();
     std::fs::write(&json, coco.to_string()).unwrap();
     let e = format!(
         "{:#}",
-        sweep::segment::data::load(&name, &Default::default()).unwrap_err()
+        sweep::task::segment::data::load(&name, &Default::default()).unwrap_err()
     );
     assert!(e.contains("3.png"), "{e}");
 }

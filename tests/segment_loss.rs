@@ -3,8 +3,8 @@
 //! to PyTorch's `cross_entropy(ignore_index=255)` and the same soft Dice written in PyTorch.
 
 use burn::tensor::{Device, Tensor};
-use sweep::segment::formats::IGNORE;
-use sweep::segment::loss::{Loss, Targets};
+use sweep::task::segment::formats::IGNORE;
+use sweep::task::segment::loss::{Loss, Targets};
 
 fn flat<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()

@@ -1,7 +1,7 @@
 //! Segmentation metrics: a case worked by hand, the errors, and (`scripts/parity.sh`, ignored
 //! otherwise) parity with the numpy reference of `scripts/parity_segment.py` within 1e-9.
 
-use sweep::segment::metrics::Confusion;
+use sweep::task::segment::metrics::Confusion;
 
 #[test]
 fn metrics_come_from_one_confusion_matrix_over_the_split() {
@@ -48,7 +48,7 @@ struct Case {
     classes: usize,
     ignore: Option<u32>,
     images: Vec<(Vec<u32>, Vec<u32>)>,
-    expected: sweep::segment::metrics::Stats,
+    expected: sweep::task::segment::metrics::Stats,
 }
 
 #[test]

@@ -7,8 +7,8 @@ use anyhow::{Context, anyhow};
 use image::{Rgb, RgbImage};
 
 use super::charts::Chart;
-use crate::segment::formats::{IGNORE, Sample};
-use crate::segment::run::SavedMask;
+use crate::task::segment::formats::{IGNORE, Sample};
+use crate::task::segment::run::SavedMask;
 use crate::spec::Plan;
 
 /// Images in the grid per row (each as image, truth, prediction).
@@ -51,7 +51,7 @@ pub fn grid(results: &Path, dir: &Path, run_id: &str) -> anyhow::Result<Option<C
     let Some(run) = plan.runs.iter().find(|r| r.id == run_id) else {
         return Ok(None);
     };
-    let ds = crate::segment::run::dataset(run)?;
+    let ds = crate::task::segment::run::dataset(run)?;
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
     let saved: Vec<SavedMask> = serde_json::from_str(&text)

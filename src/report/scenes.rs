@@ -7,8 +7,8 @@ use anyhow::{Context, anyhow};
 use plotters::prelude::*;
 
 use super::charts::Chart;
-use crate::detect::Scene;
-use crate::detect::eval::Detection;
+use crate::task::detect::Scene;
+use crate::task::detect::eval::Detection;
 use crate::spec::Plan;
 
 /// Detections drawn: those at least this confident.
@@ -30,7 +30,7 @@ pub fn grid(results: &Path, dir: &Path, run_id: &str) -> anyhow::Result<Option<C
     let Some(run) = plan.runs.iter().find(|r| r.id == run_id) else {
         return Ok(None);
     };
-    let ds = crate::detect::run::dataset(run)?;
+    let ds = crate::task::detect::run::dataset(run)?;
     let text = std::fs::read_to_string(&dets_path)
         .with_context(|| format!("cannot read {}", dets_path.display()))?;
     let rows: Vec<serde_json::Value> = serde_json::from_str(&text)

@@ -3,7 +3,6 @@
 pub mod depth;
 pub mod error;
 pub mod expand;
-pub mod preflight;
 pub mod schema;
 pub mod search;
 pub mod validate;

@@ -62,7 +62,7 @@ impl Task {
 pub struct Detect {
     /// `fpn` (feature pyramid from the stage at `stride` up) or `none` (the last stage only).
     #[serde(default)]
-    pub neck: crate::detect::centernet::Neck,
+    pub neck: crate::task::detect::centernet::Neck,
     /// Output stride wanted from the FPN, in input pixels per cell.
     #[serde(default = "default_det_stride")]
     pub stride: usize,
@@ -142,10 +142,10 @@ fn default_test_scenes() -> usize {
 pub struct Segment {
     /// `fpn` (feature pyramid from the stage at `stride` up) or `fcn` (the last stage only).
     #[serde(default)]
-    pub head: crate::segment::model::Head,
+    pub head: crate::task::segment::model::Head,
     /// `ce` (cross-entropy, 255 ignored), `dice` or `ce-dice` (their sum); a grid axis.
     #[serde(default)]
-    pub loss: crate::segment::loss::Loss,
+    pub loss: crate::task::segment::loss::Loss,
     /// Finest stride of the pyramid, in input pixels per cell.
     #[serde(default = "default_det_stride")]
     pub stride: usize,

@@ -53,6 +53,7 @@ pub fn best(dir: &Path, cell: Option<usize>) -> anyhow::Result<(Plan, Best)> {
     let (trial_plan, runs_of) = plan
         .with_trials(&trials)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let metric = super::results::task(&plan).metric(s.metric);
     let mut index = vec![0usize; s.cells.len()];
     let mut best: Option<Best> = None;
     for ((c, values), runs) in trials.iter().zip(&runs_of) {
@@ -67,7 +68,7 @@ pub fn best(dir: &Path, cell: Option<usize>) -> anyhow::Result<(Plan, Best)> {
             .collect();
         let Some(outcomes) = outcomes else { continue };
         let refs: Vec<&Outcome> = outcomes.iter().collect();
-        if let State::Complete(v) = state(&refs, s.metric)
+        if let State::Complete(v) = state(&refs, metric)
             && best.as_ref().is_none_or(|b| v > b.value)
         {
             best = Some(Best {

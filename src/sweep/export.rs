@@ -8,7 +8,6 @@ use anyhow::{Context, bail};
 use serde_json::json;
 
 use super::{Status, ledger};
-use crate::spec::schema::Task;
 use crate::spec::{Plan, Run};
 
 /// What `sweep export` wrote.
@@ -128,35 +127,14 @@ fn choose(dir: &Path, plan: &Plan, which: &str) -> anyhow::Result<usize> {
 /// The model's description: architecture, classes, input size and normalisation.
 fn describe(run: &Run, outcome: &super::Outcome, sha: &str) -> anyhow::Result<serde_json::Value> {
     let c = &run.config;
-    let named = crate::model::normalisation(&c.model);
-    let (channels, classes, mean, std) = match c.experiment.task {
-        Task::Classify => {
-            let data = crate::data::target(&c.target, c.model.input_size, None)?;
-            let (mean, std) = match named {
-                Some(n) => (
-                    n.mean[..data.channels].to_vec(),
-                    n.std[..data.channels].to_vec(),
-                ),
-                None => (data.mean.clone(), data.std.clone()),
-            };
-            (
-                Some(data.channels),
-                Some(data.classes),
-                Some(mean),
-                Some(std),
-            )
-        }
-        // A dense task normalises with its own training images' statistics, recorded by the run.
-        _ => {
-            let (mean, std) = outcome.input_normalisation.clone().unzip();
-            (
-                mean.as_ref().map(Vec::len),
-                outcome.segmentation.as_ref().map(|s| s.iou.len()),
-                mean,
-                std,
-            )
-        }
-    };
+    let task = crate::task::of(c.experiment.task);
+    let inputs = task.inputs(
+        run,
+        outcome.input_normalisation.as_ref(),
+        outcome.details.as_ref(),
+    )?;
+    let (channels, classes) = (inputs.channels, inputs.classes);
+    let (mean, std) = inputs.normalisation.unzip();
     let class_ids: Vec<u64> = match (&c.target.classes, classes) {
         (ids, _) if !ids.is_empty() => ids.iter().map(|&i| u64::from(i)).collect(),
         (_, Some(k)) => (0..k as u64).collect(),
@@ -173,10 +151,7 @@ fn describe(run: &Run, outcome: &super::Outcome, sha: &str) -> anyhow::Result<se
         "input_channels": channels,
         "input_size": c.model.input_size,
         "normalisation": {
-            "name": match c.experiment.task {
-                Task::Classify => named.map_or("dataset", |n| n.name),
-                _ => "training images",
-            },
+            "name": inputs.normalisation_name,
             "mean": mean,
             "std": std,
             "applies_to": "pixels scaled to [0, 1], resized to input_size (area average down, bilinear up): (x - mean) / std per channel",
@@ -196,7 +171,7 @@ pub fn predictor(
     let found = locate(dir, which, "predict --results")?;
     let run = &found.plan.runs[found.run];
     let c = &run.config;
-    if c.experiment.task != Task::Classify {
+    if !crate::task::of(c.experiment.task).predicts_images() {
         bail!(
             "run {} is a {} run; `sweep predict` classifies images",
             run.id,

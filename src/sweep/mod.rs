@@ -80,7 +80,7 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
     let out = &opts.out;
     // Every dataset, budget and weights file is checked (and URLs downloaded) before the results
     // folder is touched; a problem is a SpecError naming the file and setting.
-    crate::spec::preflight::check(plan)?;
+    crate::task::preflight::check(plan)?;
     let selected = opts.select.indices(plan)?;
     let devices = opts.device.open()?;
     let began = std::time::SystemTime::now();
@@ -255,17 +255,22 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
                 src => {
                     let info = src.and_then(Result::ok);
                     let epochs = r.config.train.epochs;
-                    let metric = plan
-                        .search
-                        .as_ref()
-                        .map_or(r.config.train.monitor, |s| s.metric);
+                    let task = crate::task::of(r.config.experiment.task);
+                    let metric = task.metric(
+                        plan.search
+                            .as_ref()
+                            .map_or(r.config.train.monitor, |s| s.metric),
+                    );
+                    let (shown, shown_label) = task.progress();
                     let mut curve = Vec::new();
                     let mut on_epoch = |e: &crate::train::EpochLog| {
                         line.set(format!(
-                            "{label} epoch {}/{epochs} train loss {:.4} val acc {:.4}",
-                            e.epoch, e.train_loss, e.val_accuracy
+                            "{label} epoch {}/{epochs} train loss {:.4} {shown_label} {:.4}",
+                            e.epoch,
+                            e.train_loss,
+                            e.score(shown)
                         ));
-                        curve.push(crate::train::score(metric, e));
+                        curve.push(metric.of(e).unwrap_or(f64::NAN));
                         if !claim.still_mine() {
                             lost.set(true);
                             return crate::train::Control::Break(());
@@ -372,17 +377,16 @@ pub fn run(plan: &Plan, opts: &Options) -> anyhow::Result<Sweep> {
 fn failed(message: String) -> Outcome {
     Outcome {
         status: Status::Failed(message),
-        test: None,
+        scores: BTreeMap::new(),
+        headline: None,
+        details: None,
         best_epoch: 0,
         epochs: vec![],
         train_images: 0,
         seconds: 0.0,
         manifest: None,
-        detection: None,
-        detections: Vec::new(),
-        segmentation: None,
-        masks: Vec::new(),
         input_normalisation: None,
+        files: Vec::new(),
         model: None,
     }
 }
@@ -430,33 +434,17 @@ fn axis_cells(plan: &Plan, i: usize) -> String {
 
 fn finished_line(plan: &Plan, i: usize, o: &Outcome) -> String {
     let r = &plan.runs[i];
-    let result = match (&o.status, &o.test, &o.detection) {
-        (Status::Ok, Some(m), _) => format!(
-            "test acc {:.4} (best epoch {}/{})",
-            m.accuracy,
+    let task = crate::task::of(r.config.experiment.task);
+    let result = match &o.status {
+        Status::Ok => format!(
+            "{} (best epoch {}/{})",
+            task.finished(&o.scores),
             o.best_epoch,
             o.epochs.len()
         ),
-        (Status::Ok, _, Some(d)) => format!(
-            "test AP {:.4} AP50 {:.4} (best epoch {}/{})",
-            d.ap,
-            d.ap50,
-            o.best_epoch,
-            o.epochs.len()
-        ),
-        (Status::Ok, _, _) if o.segmentation.is_some() => {
-            let s = o.segmentation.as_ref().expect("checked");
-            format!(
-                "test mIoU {:.4} pixel acc {:.4} (best epoch {}/{})",
-                s.miou,
-                s.pixel_accuracy,
-                o.best_epoch,
-                o.epochs.len()
-            )
-        }
-        (Status::Failed(msg), _, _) => format!("FAILED: {msg}"),
-        (Status::Pruned, _, _) => format!("stopped early after epoch {}", o.epochs.len()),
-        _ => format!("DIVERGED in epoch {}", o.epochs.len() + 1),
+        Status::Failed(msg) => format!("FAILED: {msg}"),
+        Status::Pruned => format!("stopped early after epoch {}", o.epochs.len()),
+        Status::Diverged => format!("DIVERGED in epoch {}", o.epochs.len() + 1),
     };
     format!(
         "run {} [{}] {result} in {:.1}s",

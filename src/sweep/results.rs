@@ -6,17 +6,13 @@ use anyhow::Context;
 
 use super::run::{Outcome, Status};
 use crate::io::write_atomic;
-use crate::spec::schema::Task;
 use crate::spec::{Plan, Run};
 
 /// Columns every `runs.csv` has for the transfer settings, whether or not they are axes; the
 /// label budget's is the task's. A plan that copies only some parts anywhere also gets
 /// `transfer_depth` and Yosinski's name of each run's `treatment`.
 fn fixed(plan: &Plan) -> Vec<(&'static str, &'static str)> {
-    let budget = match task(plan) {
-        Task::Classify => ("labels_per_class", "target.labels_per_class"),
-        Task::Detect | Task::Segment => ("labelled_images", "target.labelled_images"),
-    };
+    let budget = task(plan).budget();
     let mut columns = vec![
         ("strategy", "transfer.strategy"),
         ("freeze_depth", "transfer.freeze_depth"),
@@ -31,7 +27,7 @@ fn fixed(plan: &Plan) -> Vec<(&'static str, &'static str)> {
     }
     columns.extend([
         ("backbone_lr_mult", "transfer.backbone_lr_mult"),
-        budget,
+        (budget.column, budget.path),
         ("seed", "experiment.seeds"),
     ]);
     columns
@@ -41,48 +37,27 @@ fn fixed(plan: &Plan) -> Vec<(&'static str, &'static str)> {
 const TREATMENT: &str = "treatment";
 
 /// The task of a plan's runs (one per experiment file).
-fn task(plan: &Plan) -> Task {
-    plan.runs
-        .first()
-        .map_or(Task::Classify, |r| r.config.experiment.task)
+pub fn task(plan: &Plan) -> &'static dyn crate::task::Task {
+    crate::task::of(
+        plan.runs
+            .first()
+            .map_or(crate::spec::schema::Task::Classify, |r| {
+                r.config.experiment.task
+            }),
+    )
 }
 
-/// The test-metric columns of `runs.csv`, by task.
-fn metric_columns(task: Task) -> &'static [&'static str] {
-    match task {
-        Task::Classify => &["test_accuracy", "test_precision", "test_recall", "test_f1"],
-        Task::Detect => &[
-            "test_ap50",
-            "test_ap",
-            "test_ap75",
-            "test_ap_small",
-            "test_ap_medium",
-            "test_ap_large",
-            "test_ar100",
-        ],
-        Task::Segment => &["test_miou", "test_pixel_accuracy", "test_mean_dice"],
+/// The values of the task's test columns for an outcome (blank when it did not end well).
+fn metric_values(o: &Outcome, columns: &[&str]) -> Option<Vec<f64>> {
+    if o.scores.is_empty() {
+        return None;
     }
-}
-
-/// The values of [`metric_columns`] for an outcome (blank when it did not end well).
-fn metric_values(o: &Outcome) -> Option<Vec<f64>> {
-    if let Some(m) = &o.test {
-        return Some(vec![m.accuracy, m.precision, m.recall, m.f1]);
-    }
-    if let Some(s) = &o.segmentation {
-        return Some(vec![s.miou, s.pixel_accuracy, s.mean_dice]);
-    }
-    o.detection.map(|d| {
-        vec![
-            d.ap50,
-            d.ap,
-            d.ap75,
-            d.ap_small,
-            d.ap_medium,
-            d.ap_large,
-            d.ar100,
-        ]
-    })
+    Some(
+        crate::task::ordered(&o.scores, columns)
+            .into_iter()
+            .map(|v| v.unwrap_or(f64::NAN))
+            .collect(),
+    )
 }
 
 /// Rebuilds `runs.csv` from the runs finished so far (`None` = not finished yet, left out).
@@ -93,7 +68,7 @@ pub fn write_runs_csv(
 ) -> anyhow::Result<()> {
     let task = task(plan);
     let fixed = fixed(plan);
-    let columns = metric_columns(task);
+    let columns = task.test_columns();
     let extra: Vec<usize> = (0..plan.axes.len())
         .filter(|&i| fixed.iter().all(|(_, p)| *p != plan.axes[i]))
         .collect();
@@ -130,11 +105,12 @@ pub fn write_runs_csv(
         if search.is_some() {
             row.push(run.trial.map_or(String::new(), |t| t.to_string()));
         }
-        let values = metric_values(o);
+        let values = metric_values(o, columns);
         row.push(o.status.as_str().into());
         if let Some(s) = search {
             row.push(
-                super::search::best_value(o, s.metric).map_or(String::new(), |v| format!("{v:.6}")),
+                super::search::best_value(o, task.metric(s.metric))
+                    .map_or(String::new(), |v| format!("{v:.6}")),
             );
         }
         match &values {
@@ -167,39 +143,12 @@ pub fn write_epochs_csv(
     outcomes: &[Option<Outcome>],
 ) -> anyhow::Result<()> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    // A detector is validated by AP50 alone, a segmenter by mIoU (no accuracy, no validation
-    // loss).
-    let task = task(plan);
-    let dense = task != Task::Classify;
-    let header: &[&str] = match task {
-        Task::Classify => &[
-            "run_id",
-            "epoch",
-            "train_loss",
-            "train_accuracy",
-            "val_loss",
-            "val_accuracy",
-            "lr",
-            "frozen_parts",
-        ],
-        Task::Detect => &[
-            "run_id",
-            "epoch",
-            "train_loss",
-            "val_ap50",
-            "lr",
-            "frozen_parts",
-        ],
-        Task::Segment => &[
-            "run_id",
-            "epoch",
-            "train_loss",
-            "val_miou",
-            "lr",
-            "frozen_parts",
-        ],
-    };
-    w.write_record(header)?;
+    // The task's validation scores: a detector is validated by AP50 alone, a segmenter by mIoU.
+    let scores = task(plan).epoch_columns();
+    let mut header = vec!["run_id", "epoch", "train_loss"];
+    header.extend(scores);
+    header.extend(["lr", "frozen_parts"]);
+    w.write_record(&header)?;
     for (run, outcome) in plan.runs.iter().zip(outcomes) {
         for e in outcome.iter().flat_map(|o| &o.epochs) {
             let mut row = vec![
@@ -207,11 +156,7 @@ pub fn write_epochs_csv(
                 e.epoch.to_string(),
                 format!("{:.6}", e.train_loss),
             ];
-            if !dense {
-                row.push(format!("{:.6}", e.train_accuracy));
-                row.push(format!("{:.6}", e.val_loss));
-            }
-            row.push(format!("{:.6}", e.val_accuracy));
+            row.extend(scores.iter().map(|k| format!("{:.6}", e.score(k))));
             row.push(format!("{}", e.lr));
             row.push(e.frozen_parts.to_string());
             w.write_record(&row)?;
@@ -234,33 +179,7 @@ pub fn write_run_dir(out: &Path, run: &Run, outcome: &Outcome) -> anyhow::Result
             serde_json::to_vec_pretty(outcome).context("cannot serialize the outcome")?,
         ),
     ];
-    if let Some(m) = &outcome.test {
-        let mut w = csv::Writer::from_writer(Vec::new());
-        let classes = m.confusion.len();
-        let mut header = vec!["true\\predicted".to_string()];
-        header.extend((0..classes).map(|c| c.to_string()));
-        w.write_record(&header)?;
-        for (t, row) in m.confusion.iter().enumerate() {
-            let mut r = vec![t.to_string()];
-            r.extend(row.iter().map(u64::to_string));
-            w.write_record(&r)?;
-        }
-        files.push(("confusion.csv", w.into_inner()?));
-    }
-    if outcome.detection.is_some() {
-        files.push(("detections.json", serde_json::to_vec(&outcome.detections)?));
-    }
-    if let Some(s) = &outcome.segmentation {
-        files.push(("masks.json", serde_json::to_vec(&outcome.masks)?));
-        // Per-class IoU and Dice, as the confusion matrix is for a classifier.
-        let mut w = csv::Writer::from_writer(Vec::new());
-        w.write_record(["class", "iou", "dice"])?;
-        for (c, (iou, dice)) in s.iou.iter().zip(&s.dice).enumerate() {
-            let f = |v: &Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
-            w.write_record([c.to_string(), f(iou), f(dice)])?;
-        }
-        files.push(("classes.csv", w.into_inner()?));
-    }
+    files.extend(outcome.files.iter().map(|(n, b)| (*n, b.clone())));
     let tb_name;
     if run.config.experiment.tensorboard && !outcome.epochs.is_empty() {
         let when = outcome.manifest.as_ref().map_or(0, |m| m.finished);
@@ -268,7 +187,12 @@ pub fn write_run_dir(out: &Path, run: &Run, outcome: &Outcome) -> anyhow::Result
         let settings = super::tensorboard::settings(&run.config);
         files.push((
             tb_name.as_str(),
-            super::tensorboard::events(&outcome.epochs, &settings, when as f64),
+            super::tensorboard::events(
+                &outcome.epochs,
+                crate::task::of(run.config.experiment.task).epoch_columns(),
+                &settings,
+                when as f64,
+            ),
         ));
     }
     if let Some(m) = &outcome.model {

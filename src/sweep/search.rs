@@ -12,7 +12,7 @@ use crate::search::prune::{Curve, Pruner, Rule};
 use crate::search::{self, Direction, Observation, State, Value};
 use crate::spec::search::{Method, StopMethod};
 use crate::spec::{Monitor, Plan, SearchPlan};
-use crate::train::score;
+use crate::task::Metric;
 
 use super::{Options, Outcome, Status, Sweep};
 
@@ -81,6 +81,7 @@ fn sampled(plan: &Plan, s: &SearchPlan, opts: &Options) -> anyhow::Result<(Plan,
         startup_trials: s.spec.startup_trials,
         ..Default::default()
     };
+    let metric = super::results::task(plan).metric(s.metric);
     let mut trials: Vec<Trial> = Vec::new();
     // Per cell, the observations the sampler sees and the curves the stopping rule sees.
     let mut seen: Vec<Vec<Observation>> = vec![Vec::new(); s.cells.len()];
@@ -129,12 +130,12 @@ fn sampled(plan: &Plan, s: &SearchPlan, opts: &Options) -> anyhow::Result<(Plan,
             let outcomes: Vec<&Outcome> = runs.iter().map(|&i| &sweep.outcomes[i]).collect();
             seen[trial.cell].push(Observation {
                 params: trial.values.clone(),
-                state: state(&outcomes, s.metric),
+                state: state(&outcomes, metric),
             });
-            curves[trial.cell].extend(outcomes.iter().map(|o| curve(o, s.metric)));
+            curves[trial.cell].extend(outcomes.iter().map(|o| curve(o, metric)));
         }
         if !opts.quiet {
-            eprintln!("{}", progress_line(s, &seen, end));
+            eprintln!("{}", progress_line(s, metric, &seen, end));
         }
         start = end;
         if start >= s.spec.trials {
@@ -153,6 +154,7 @@ fn sampled(plan: &Plan, s: &SearchPlan, opts: &Options) -> anyhow::Result<(Plan,
 /// the earlier batches' runs of its study (same strategy and label budget).
 fn grid(plan: &Plan, s: &SearchPlan, opts: &Options) -> anyhow::Result<(Plan, Sweep)> {
     let rule = rule(s).expect("a stopping rule");
+    let metric = super::results::task(plan).metric(s.metric);
     let batch = s.spec.batch.max(1);
     let study = |i: usize| {
         let c = &plan.runs[i].config;
@@ -173,7 +175,7 @@ fn grid(plan: &Plan, s: &SearchPlan, opts: &Options) -> anyhow::Result<(Plan, Sw
         for i in start..end {
             let others: Vec<Curve> = (0..start)
                 .filter(|&j| study(j) == study(i))
-                .map(|j| curve(&outcomes[j], s.metric))
+                .map(|j| curve(&outcomes[j], metric))
                 .collect();
             part.runs[i].stop = Some(Pruner {
                 rule,
@@ -205,27 +207,31 @@ fn rule(s: &SearchPlan) -> Option<Rule> {
 }
 
 /// A run's curve of the searched metric, higher better.
-fn curve(o: &Outcome, metric: Monitor) -> Curve {
+fn curve(o: &Outcome, metric: Metric) -> Curve {
     Curve {
-        values: o.epochs.iter().map(|e| score(metric, e)).collect(),
+        values: o
+            .epochs
+            .iter()
+            .map(|e| metric.of(e).unwrap_or(f64::NAN))
+            .collect(),
         complete: o.status == Status::Ok,
     }
 }
 
 /// A run's best value of the searched metric (higher better), if it has any epoch.
-fn best(o: &Outcome, metric: Monitor) -> Option<f64> {
-    o.epochs.iter().map(|e| score(metric, e)).reduce(f64::max)
+fn best(o: &Outcome, metric: Metric) -> Option<f64> {
+    o.epochs.iter().filter_map(|e| metric.of(e)).reduce(f64::max)
 }
 
 /// A run's best value of the searched metric as the metric reads (a loss is not negated).
-pub fn best_value(o: &Outcome, metric: Monitor) -> Option<f64> {
-    best(o, metric).map(|v| if metric == Monitor::ValLoss { -v } else { v })
+pub fn best_value(o: &Outcome, metric: Metric) -> Option<f64> {
+    best(o, metric).map(|v| metric.shown(v))
 }
 
 /// What the sampler sees of a trial (higher better): the mean over its seeds' runs of their
 /// best value; stopped early if any run was, with the mean of their last values (what Optuna
 /// ranks a pruned trial by); failed if any run failed or diverged.
-pub(crate) fn state(outcomes: &[&Outcome], metric: Monitor) -> State {
+pub(crate) fn state(outcomes: &[&Outcome], metric: Metric) -> State {
     let mean = |f: &dyn Fn(&Outcome) -> Option<f64>| {
         let v: Option<Vec<f64>> = outcomes.iter().map(|o| f(o)).collect();
         v.map(|v| v.iter().sum::<f64>() / v.len() as f64)
@@ -233,7 +239,7 @@ pub(crate) fn state(outcomes: &[&Outcome], metric: Monitor) -> State {
     let failed = outcomes
         .iter()
         .any(|o| matches!(o.status, Status::Failed(_) | Status::Diverged));
-    let last = |o: &Outcome| o.epochs.last().map(|e| score(metric, e));
+    let last = |o: &Outcome| o.epochs.last().and_then(|e| metric.of(e));
     if failed {
         State::Failed
     } else if outcomes.iter().any(|o| o.status == Status::Pruned) {
@@ -250,7 +256,12 @@ pub(crate) fn state(outcomes: &[&Outcome], metric: Monitor) -> State {
 }
 
 /// `search: 8/40 trials in each of 2 cells; best val_accuracy 0.8125 (cell 1, trial 6)`.
-fn progress_line(s: &SearchPlan, seen: &[Vec<Observation>], done: usize) -> String {
+fn progress_line(
+    s: &SearchPlan,
+    searched: Metric,
+    seen: &[Vec<Observation>],
+    done: usize,
+) -> String {
     let mut best: Option<(f64, usize, usize)> = None;
     for (cell, obs) in seen.iter().enumerate() {
         for (t, o) in obs.iter().enumerate() {
@@ -262,7 +273,7 @@ fn progress_line(s: &SearchPlan, seen: &[Vec<Observation>], done: usize) -> Stri
         }
     }
     let metric = metric_name(s.metric);
-    let shown = |v: f64| if s.metric == Monitor::ValLoss { -v } else { v };
+    let shown = |v: f64| searched.shown(v);
     let best = match best {
         Some((v, cell, t)) => format!("best {metric} {:.4} (cell {cell}, trial {t})", shown(v)),
         None => "no trial finished yet".into(),

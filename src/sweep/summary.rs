@@ -57,11 +57,8 @@ pub fn cells(plan: &Plan, outcomes: &[Outcome]) -> Vec<Cell> {
 /// A plain-text table of the cells, with the difference to scratch at the same budget.
 pub fn render(cells: &[Cell], task: Task) -> String {
     let mut s = String::new();
-    let (budget, metric) = match task {
-        Task::Classify => ("labels/class", "test acc"),
-        Task::Detect => ("labelled images", "test AP50"),
-        Task::Segment => ("labelled images", "test mIoU"),
-    };
+    let task = crate::task::of(task);
+    let (budget, metric) = (task.budget().label, task.headline_label());
     let _ = writeln!(
         s,
         "{:>16}  {:<22} {:>9} {:>10} {:>6}",

@@ -124,9 +124,14 @@ fn hparams(settings: &[(String, HParam)]) -> Vec<u8> {
 }
 
 /// The bytes of an event file: the version record, the settings as hparams, then per epoch
-/// `train/loss`, `train/accuracy`, `val/loss`, `val/accuracy` (a dense task's validation
-/// metric) and `lr`, at step = epoch.
-pub fn events(epochs: &[EpochLog], settings: &[(String, HParam)], wall_time: f64) -> Vec<u8> {
+/// `train/loss`, the task's epoch scores `scores` (`val_ap50` tagged `val/ap50`; a classifier's
+/// `train/accuracy`, `val/loss`, `val/accuracy`) and `lr`, at step = epoch.
+pub fn events(
+    epochs: &[EpochLog],
+    scores: &[&str],
+    settings: &[(String, HParam)],
+    wall_time: f64,
+) -> Vec<u8> {
     let mut out = Vec::new();
     let mut version = Vec::new();
     pb::double(&mut version, 1, wall_time);
@@ -135,15 +140,12 @@ pub fn events(epochs: &[EpochLog], settings: &[(String, HParam)], wall_time: f64
     record(&mut out, &event(wall_time, 0, &hparams(settings)));
     for e in epochs {
         let step = e.epoch as i64;
-        for (tag, v) in [
-            ("train/loss", e.train_loss),
-            ("train/accuracy", e.train_accuracy),
-            ("val/loss", e.val_loss),
-            ("val/accuracy", e.val_accuracy),
-            ("lr", e.lr),
-        ] {
+        let mut tagged = vec![("train/loss".to_string(), e.train_loss)];
+        tagged.extend(scores.iter().map(|k| (k.replacen('_', "/", 1), e.score(k))));
+        tagged.push(("lr".to_string(), e.lr));
+        for (tag, v) in tagged {
             if v.is_finite() {
-                record(&mut out, &event(wall_time, step, &scalar(tag, v)));
+                record(&mut out, &event(wall_time, step, &scalar(&tag, v)));
             }
         }
     }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use burn::tensor::Device;
 
-use super::{run, source};
+use super::source;
 use crate::data::{self, preview};
 use crate::report::plot::{LineChart, Series};
 use crate::spec::{Plan, Run};
@@ -45,7 +45,7 @@ pub fn lr_find(
         Some(s) => Some(source::obtain(s, &run.config.model, &cache, &device, log)?),
         None => None,
     };
-    let r = run::ready(run, info.as_ref(), &cache, &device)?;
+    let r = crate::task::classify::run::ready(run, info.as_ref(), &cache, &device)?;
     let found = lr_find::lr_find(r.net, &r.data, &r.train, &r.settings, range, &device);
     if found.points.is_empty() {
         bail!(

@@ -11,6 +11,7 @@ use rand::seq::SliceRandom;
 use super::{ledger, run, source};
 use crate::device::Choice;
 use crate::spec::Plan;
+use crate::train::EpochLog;
 
 /// The check of one run.
 #[derive(Debug, Clone)]
@@ -162,10 +163,9 @@ pub fn verify(
             id: r.id.clone(),
             accuracy: (acc(&recorded), acc(&again)),
             metrics_match: recorded.status == again.status
-                && recorded.test == again.test
-                && recorded.detection == again.detection
-                && recorded.segmentation == again.segmentation
-                && recorded.epochs == again.epochs
+                && recorded.scores == again.scores
+                && recorded.details == again.details
+                && same_epochs(&recorded.epochs, &again.epochs)
                 && recorded.best_epoch == again.best_epoch,
             weights_match: hash(&recorded).is_some() && hash(&recorded) == hash(&again),
             platform: match (&recorded.manifest, &again.manifest) {
@@ -181,4 +181,15 @@ pub fn verify(
 /// A run's headline test metric.
 fn headline(o: &run::Outcome) -> Option<f64> {
     o.headline()
+}
+
+/// The recorded learning curve repeated: every epoch's loss, rate and frozen parts, and every
+/// score the record holds (a folder written before a score was recorded lacks it).
+fn same_epochs(recorded: &[EpochLog], again: &[EpochLog]) -> bool {
+    recorded.len() == again.len()
+        && recorded.iter().zip(again).all(|(r, a)| {
+            (r.epoch, r.train_loss, r.lr, r.frozen_parts)
+                == (a.epoch, a.train_loss, a.lr, a.frozen_parts)
+                && r.scores.iter().all(|(k, v)| a.scores.get(k) == Some(v))
+        })
 }

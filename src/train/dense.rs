@@ -225,19 +225,3 @@ pub fn draw_budget<T: Clone>(pool: &[T], budget: usize, seed: u64) -> Vec<T> {
     order.sort_unstable();
     order.into_iter().map(|i| pool[i].clone()).collect()
 }
-
-impl super::EpochLog {
-    /// A dense task's epoch in the shared learning-curve form: `val` (AP50, mIoU) stands in
-    /// `val_accuracy`, with no training accuracy or validation loss.
-    pub fn dense(epoch: usize, train_loss: f64, val: f64, lr: f64, frozen_parts: usize) -> Self {
-        super::EpochLog {
-            epoch,
-            train_loss,
-            train_accuracy: 0.0,
-            val_loss: 0.0,
-            val_accuracy: val,
-            lr,
-            frozen_parts,
-        }
-    }
-}

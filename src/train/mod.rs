@@ -7,6 +7,7 @@ pub mod lr_find;
 pub mod metrics;
 pub mod optim;
 pub mod schedule;
+pub mod settings;
 
 use anyhow::bail;
 use burn::module::Module;
@@ -16,159 +17,13 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::seq::SliceRandom;
 
 use crate::data::Prepared;
-use crate::data::augment::{self, Op};
+use crate::data::augment;
 use crate::model::Network;
 use crate::seed;
-use crate::spec::{Monitor, Optimizer};
+use crate::spec::Monitor;
 
 pub use metrics::{Metrics, metrics};
-
-/// What one training job needs besides the model and data.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Maximum epochs.
-    pub epochs: usize,
-    /// Mini-batch size.
-    pub batch_size: usize,
-    /// Optimizer.
-    pub optimizer: Optimizer,
-    /// Learning rate of the head.
-    pub lr: f64,
-    /// Backbone learning rate = `lr * backbone_lr_mult`.
-    pub backbone_lr_mult: f64,
-    /// Weight decay.
-    pub weight_decay: f64,
-    /// Epochs without improvement before stopping; 0 never stops early.
-    pub patience: usize,
-    /// Metric choosing the best epoch.
-    pub monitor: Monitor,
-    /// Seed of the batch order.
-    pub seed: u64,
-    /// Learning-rate schedule (its `base` is `lr`; epochs and steps are filled in by [`fit`]).
-    pub schedule: schedule::Schedule,
-    /// Warm-up epochs.
-    pub warmup_epochs: usize,
-    /// `step` schedule: epochs between decays.
-    pub step_size: usize,
-    /// `step` schedule: decay factor.
-    pub gamma: f64,
-    /// `multi-step` schedule: decay epochs.
-    pub milestones: Vec<usize>,
-    /// Change the rate every step rather than every epoch.
-    pub per_step: bool,
-    /// Label smoothing of the training loss.
-    pub label_smoothing: f64,
-    /// Per-tensor gradient norm clip (0 = none).
-    pub grad_clip: f64,
-    /// Augmentation ops applied to training batches.
-    pub augment: Vec<Op>,
-    /// Dropout before the classification layer (ResNet, DenseNet).
-    pub head_dropout: f64,
-    /// Layer-wise rate decay: part k of n learns at `lr * backbone_lr_mult * layer_decay^(n - k)`.
-    pub layer_decay: f64,
-    /// Parts frozen at the end (and throughout, without gradual unfreezing).
-    pub freeze_depth: usize,
-    /// Frozen parts' batch norms keep training their statistics.
-    pub bn_train: bool,
-    /// Gradual unfreezing: one more part every this many epochs (0 = off).
-    pub unfreeze_every: usize,
-    /// The data holds the outputs of the first this many parts, not images (the frozen-feature
-    /// cache); 0 = images.
-    pub from_part: usize,
-    /// A newly unfrozen part's rate rises from 0 over its first epoch.
-    pub unfreeze_warmup: bool,
-}
-
-impl Settings {
-    /// Plain settings: constant rate, no smoothing, no clipping.
-    pub fn new(
-        epochs: usize,
-        batch_size: usize,
-        optimizer: Optimizer,
-        lr: f64,
-        seed: u64,
-    ) -> Settings {
-        Settings {
-            epochs,
-            batch_size,
-            optimizer,
-            lr,
-            backbone_lr_mult: 1.0,
-            weight_decay: 0.0,
-            patience: 0,
-            monitor: Monitor::ValAccuracy,
-            seed,
-            schedule: schedule::Schedule::Constant,
-            warmup_epochs: 0,
-            step_size: 10,
-            gamma: 0.1,
-            milestones: Vec::new(),
-            per_step: false,
-            label_smoothing: 0.0,
-            grad_clip: 0.0,
-            augment: Vec::new(),
-            head_dropout: 0.0,
-            layer_decay: 1.0,
-            freeze_depth: 0,
-            bn_train: false,
-            unfreeze_every: 0,
-            unfreeze_warmup: true,
-            from_part: 0,
-        }
-    }
-
-    /// The learning-rate plan of an epoch of `images` training images.
-    pub fn lr_plan(&self, images: usize) -> schedule::LrPlan {
-        schedule::LrPlan {
-            schedule: self.schedule,
-            base: self.lr,
-            warmup_epochs: self.warmup_epochs,
-            step_size: self.step_size,
-            gamma: self.gamma,
-            milestones: self.milestones.clone(),
-            per_step: self.per_step,
-            epochs: self.epochs,
-            steps_per_epoch: images.div_ceil(self.batch_size),
-        }
-    }
-
-    /// Learning rate of each backbone part in step `b` of `steps` of `epoch` (1-based), the
-    /// head's being `lr`: the backbone multiplier, layer decay, and the warm-up of a part
-    /// thawed in this epoch (`thawed_in`: the epoch each part last became trainable).
-    pub fn part_rates(
-        &self,
-        lr: f64,
-        thawed_in: &[usize],
-        epoch: usize,
-        (b, steps): (usize, usize),
-    ) -> Vec<f64> {
-        let parts = thawed_in.len();
-        (0..parts)
-            .map(|k| {
-                let warm = if self.unfreeze_warmup
-                    && self.unfreeze_every > 0
-                    && thawed_in[k] == epoch
-                    && epoch > 1
-                {
-                    (b + 1) as f64 / steps as f64
-                } else {
-                    1.0
-                };
-                lr * self.backbone_lr_mult * self.layer_decay.powi((parts - k) as i32) * warm
-            })
-            .collect()
-    }
-
-    /// Parts frozen during `epoch` (1-based) of a backbone of `parts` parts: `freeze_depth`, or
-    /// with gradual unfreezing all of them at first and one fewer every `unfreeze_every` epochs.
-    pub fn frozen_parts(&self, parts: usize, epoch: usize) -> usize {
-        if self.unfreeze_every == 0 {
-            return self.freeze_depth;
-        }
-        let thawed = (epoch - 1) / self.unfreeze_every;
-        parts.saturating_sub(thawed).max(self.freeze_depth)
-    }
-}
+pub use settings::{Settings, settings};
 
 /// One line of the learning curve.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -177,12 +32,10 @@ pub struct EpochLog {
     pub epoch: usize,
     /// Mean training loss over the epoch's batches (training mode).
     pub train_loss: f64,
-    /// Training accuracy over the epoch's batches.
-    pub train_accuracy: f64,
-    /// Validation loss (eval mode).
-    pub val_loss: f64,
-    /// Validation accuracy.
-    pub val_accuracy: f64,
+    /// The task's named scores of the epoch: a classifier's `train_accuracy`, `val_loss` and
+    /// `val_accuracy`, a detector's `val_ap50` and `val_ap`, a segmenter's `val_miou`.
+    #[serde(flatten)]
+    pub scores: std::collections::BTreeMap<String, f64>,
     /// Head learning rate used.
     pub lr: f64,
     /// Backbone parts frozen during the epoch.
@@ -383,15 +236,17 @@ pub fn fit_controlled(
         }
         let eval = evaluate_from(&model.valid(), data, val, s.from_part, device);
         let val_accuracy = accuracy(&eval);
-        let log = EpochLog {
+        let log = EpochLog::new(
             epoch,
-            train_loss: loss_sum / train.len() as f64,
-            train_accuracy: correct as f64 / train.len() as f64,
-            val_loss: eval.loss,
-            val_accuracy,
-            lr: first_lr,
-            frozen_parts: frozen_now,
-        };
+            loss_sum / train.len() as f64,
+            [
+                ("train_accuracy", correct as f64 / train.len() as f64),
+                ("val_loss", eval.loss),
+                ("val_accuracy", val_accuracy),
+            ],
+            first_lr,
+            frozen_now,
+        );
         let control = on_epoch(&log);
         let score = score(s.monitor, &log);
         epochs.push(log);
@@ -423,12 +278,37 @@ pub fn fit_controlled(
 /// The number [`fit`] keeps the epoch that maximises.
 /// An epoch's value of `monitor`, higher better (the loss negated).
 pub fn score(monitor: Monitor, log: &EpochLog) -> f64 {
+    let get = |k: &str| log.scores.get(k).copied().unwrap_or(f64::NAN);
     match monitor {
         // Validation refuses a detector's or segmenter's metrics for a classifier.
         Monitor::ValAccuracy | Monitor::ValAp50 | Monitor::ValAp | Monitor::ValMiou => {
-            log.val_accuracy
+            get("val_accuracy")
         }
-        Monitor::ValLoss => -log.val_loss,
+        Monitor::ValLoss => -get("val_loss"),
+    }
+}
+
+impl EpochLog {
+    /// The log of an epoch with the task's named `scores`.
+    pub fn new<'a>(
+        epoch: usize,
+        train_loss: f64,
+        scores: impl IntoIterator<Item = (&'a str, f64)>,
+        lr: f64,
+        frozen_parts: usize,
+    ) -> EpochLog {
+        EpochLog {
+            epoch,
+            train_loss,
+            scores: scores.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            lr,
+            frozen_parts,
+        }
+    }
+
+    /// The score named `key` (NaN when the epoch did not record it).
+    pub fn score(&self, key: &str) -> f64 {
+        self.scores.get(key).copied().unwrap_or(f64::NAN)
     }
 }
 

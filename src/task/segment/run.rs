@@ -2,6 +2,7 @@
 //! transfer the backbone under the segmentation head, train, test, and keep the first test
 //! masks for the report's picture.
 
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use anyhow::bail;
@@ -13,14 +14,15 @@ use super::formats::Sample;
 use super::metrics::Stats;
 use super::model::{Segmenter, SegmenterConfig};
 use super::train as seg;
-use crate::detect::scenes::ScenesConfig;
+use crate::task::detect::scenes::ScenesConfig;
 use crate::model;
+use crate::spec::{Monitor, Plan, SpecError};
+use crate::task::{Budget, Inputs, Legacy, Metric, OnEpoch, Task, preflight};
 use crate::seed;
 use crate::spec::Run;
 use crate::spec::schema::Save;
 use crate::spec::schema::SegAugment;
-use crate::sweep::run as sweep_run;
-use crate::sweep::source::SourceInfo;
+use crate::task::source::SourceInfo;
 use crate::train::EpochLog;
 
 /// Test masks kept per run for the report's picture.
@@ -132,7 +134,7 @@ pub fn ops(a: SegAugment) -> Vec<MaskOp> {
 }
 
 /// Trains and tests one segmentation run (its source stage must be done).
-pub fn train_and_test(
+fn train_and_test(
     run: &Run,
     source: Option<&SourceInfo>,
     cache: &Path,
@@ -151,7 +153,7 @@ pub fn train_and_test(
         );
     }
     let (channels, classes) = (ds.channels, ds.classes.len());
-    let backbone = sweep_run::backbone(run, source, cache, (channels, classes), device)?;
+    let backbone = crate::task::backbone::backbone(run, source, cache, (channels, classes), device)?;
     let config = SegmenterConfig {
         classes,
         head: c.segment.head,
@@ -165,7 +167,7 @@ pub fn train_and_test(
         &mut seed::rng(seed, "segment-head", 0),
         device,
     );
-    let settings = sweep_run::settings(c);
+    let settings = crate::train::settings(c);
     let norm = seg::normalisation(&train, channels);
     let mask_ops = ops(c.segment.augment);
     let augment = |s: &Sample, epoch: usize, i: usize| match mask_ops.is_empty() {
@@ -181,10 +183,10 @@ pub fn train_and_test(
         device,
         &augment,
         &mut |e| {
-            on_epoch(&EpochLog::dense(
+            on_epoch(&EpochLog::new(
                 e.epoch,
                 e.train_loss,
-                e.val_miou,
+                [("val_miou", e.val_miou)],
                 e.lr,
                 e.frozen_parts,
             ))
@@ -210,3 +212,152 @@ pub fn train_and_test(
             .collect(),
     })
 }
+
+/// Segmentation's [`Task`]: a per-pixel head on a backbone, scored by mIoU.
+pub struct Segment;
+
+/// `runs.csv`'s test columns.
+const TEST: [&str; 3] = ["test_miou", "test_pixel_accuracy", "test_mean_dice"];
+
+/// The test scores of a segmenter's metrics, in [`TEST`] order.
+fn scores(s: &Stats) -> Vec<(&'static str, f64)> {
+    TEST.into_iter()
+        .zip([s.miou, s.pixel_accuracy, s.mean_dice])
+        .collect()
+}
+
+/// `classes.csv`: IoU and Dice per class, as the confusion matrix is for a classifier.
+fn classes_csv(s: &Stats) -> anyhow::Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["class", "iou", "dice"])?;
+    for (c, (iou, dice)) in s.iou.iter().zip(&s.dice).enumerate() {
+        let f = |v: &Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
+        w.write_record([c.to_string(), f(iou), f(dice)])?;
+    }
+    Ok(w.into_inner()?)
+}
+
+impl Task for Segment {
+    fn name(&self) -> &'static str {
+        "segment"
+    }
+
+    fn test_columns(&self) -> &'static [&'static str] {
+        &TEST
+    }
+
+    fn epoch_columns(&self) -> &'static [&'static str] {
+        &["val_miou"]
+    }
+
+    fn budget(&self) -> Budget {
+        Budget {
+            column: "labelled_images",
+            path: "target.labelled_images",
+            label: "labelled images",
+        }
+    }
+
+    fn headline_label(&self) -> &'static str {
+        "test mIoU"
+    }
+
+    fn progress(&self) -> (&'static str, &'static str) {
+        ("val_miou", "val mIoU")
+    }
+
+    fn metric(&self, _monitor: Monitor) -> Metric {
+        // `val_accuracy` (the default) means mIoU here; validation refuses the others.
+        Metric::higher("val_miou")
+    }
+
+    fn finished(&self, scores: &BTreeMap<String, f64>) -> String {
+        let get = |k: &str| scores.get(k).copied().unwrap_or(f64::NAN);
+        format!(
+            "test mIoU {:.4} pixel acc {:.4}",
+            get("test_miou"),
+            get("test_pixel_accuracy")
+        )
+    }
+
+    fn preflight(
+        &self,
+        plan: &Plan,
+        run: usize,
+        seen: &mut HashSet<String>,
+    ) -> Result<(usize, usize), SpecError> {
+        target(plan, run, seen)
+    }
+
+    fn train_and_test(
+        &self,
+        run: &Run,
+        source: Option<&SourceInfo>,
+        cache: &Path,
+        device: &Device,
+        on_epoch: &mut OnEpoch<'_>,
+    ) -> anyhow::Result<crate::task::Tested> {
+        let t = train_and_test(run, source, cache, device, on_epoch)?;
+        Ok(crate::task::Tested {
+            scores: scores(&t.stats),
+            files: vec![
+                ("masks.json", serde_json::to_vec(&t.masks)?),
+                ("classes.csv", classes_csv(&t.stats)?),
+            ],
+            details: serde_json::to_value(&t.stats)?,
+            best_epoch: t.best_epoch,
+            train_images: t.train_images,
+            weights: t.weights,
+            normalisation: Some(t.normalisation),
+        })
+    }
+
+    fn inputs(
+        &self,
+        _run: &Run,
+        normalisation: Option<&(Vec<f32>, Vec<f32>)>,
+        details: Option<&serde_json::Value>,
+    ) -> anyhow::Result<Inputs> {
+        Ok(Inputs {
+            channels: normalisation.map(|n| n.0.len()),
+            classes: details
+                .and_then(|d| d.get("iou"))
+                .and_then(|v| v.as_array())
+                .map(Vec::len),
+            normalisation: normalisation.cloned(),
+            normalisation_name: "training images",
+        })
+    }
+
+    fn legacy(&self, old: &serde_json::Map<String, serde_json::Value>) -> Option<Legacy> {
+        let details = old.get("segmentation").filter(|v| !v.is_null())?.clone();
+        let s: Stats = serde_json::from_value(details.clone()).ok()?;
+        Some(Legacy {
+            scores: scores(&s),
+            details,
+        })
+    }
+
+    fn legacy_epoch(&self, scores: &mut BTreeMap<String, f64>) {
+        crate::task::detect::run::dense_legacy_epoch(scores, "val_miou");
+    }
+}
+
+/// The target checks of a segmentation run: the images and masks load, and the label budget
+/// and the validation split leave images on both sides.
+fn target(
+    plan: &Plan,
+    i: usize,
+    seen: &mut HashSet<String>,
+) -> Result<(usize, usize), SpecError> {
+    let run = &plan.runs[i];
+    let c = &run.config;
+    let ds = dataset(run)
+        .map_err(|e| plan.error_at(i, "target.dataset", format!("{e:#}"), preflight::SEGMENT_HELP))?;
+    if seen.insert(format!("segment {:?} {:?}", c.target, c.segment)) {
+        let (pool, val) = data::split_test(ds.train.clone(), c.target.val_fraction);
+        preflight::budget_fits(plan, i, (pool.len(), val.len()), "images")?;
+    }
+    Ok((ds.channels, ds.classes.len()))
+}
+

@@ -7,7 +7,7 @@ use image::imageops::FilterType;
 use image::{ImageBuffer, Luma};
 
 use super::formats::{self, Sample};
-use crate::detect::scenes::{self, ScenesConfig};
+use crate::task::detect::scenes::{self, ScenesConfig};
 use crate::seed;
 
 /// A segmentation dataset in memory.
@@ -83,7 +83,7 @@ pub fn load(name: &str, cfg: &ScenesConfig) -> anyhow::Result<SegDataset> {
             (voc_names(), train, test)
         }
         _ => {
-            let (json, images) = crate::detect::formats::paths("coco", path);
+            let (json, images) = crate::task::detect::formats::paths("coco", path);
             let (names, samples) = super::coco::load(&json, &images)?;
             let (train, test) = split_test(samples, TEST_FRACTION);
             (names, train, test)
@@ -141,7 +141,7 @@ pub fn digit_scenes(cfg: &ScenesConfig) -> anyhow::Result<SegDataset> {
     let info = crate::data::registry::find("mnist-10k").context("mnist-10k is not registered")?;
     let mnist = info.load()?;
     let g = scenes::generate_from(cfg, &mnist)?;
-    let to_samples = |scenes_: &[crate::detect::Scene], placed: &[Vec<scenes::Placement>]| {
+    let to_samples = |scenes_: &[crate::task::detect::Scene], placed: &[Vec<scenes::Placement>]| {
         scenes_
             .iter()
             .zip(placed)

@@ -1,14 +1,13 @@
-//! Checks that need the files an experiment reads: every dataset, label budget and weights file,
+//! Checks that need the files (each task checks its own target data) an experiment reads: every dataset, label budget and weights file,
 //! before a results folder is touched, so one bad file is one error instead of a failed sweep.
 
 use std::collections::HashSet;
 
 use burn::tensor::Device;
 
-use super::{Plan, SpecError};
 use crate::data::{self, Prepared};
 use crate::model;
-use crate::spec::schema::Task;
+use crate::spec::{Plan, SpecError};
 
 /// Loads every dataset and weights file the plan's runs read and checks them against the runs:
 /// labels in range with no empty class, label budgets that every class can fill, validation
@@ -19,11 +18,7 @@ pub fn check(plan: &Plan) -> Result<(), SpecError> {
     for (i, run) in plan.runs.iter().enumerate() {
         let c = &run.config;
         let size = c.model.input_size;
-        let mut fed = match c.experiment.task {
-            Task::Classify => classify_target(plan, i, &mut seen)?,
-            Task::Detect => detect_target(plan, i, &mut seen)?,
-            Task::Segment => segment_target(plan, i, &mut seen)?,
-        };
+        let mut fed = super::of(c.experiment.task).preflight(plan, i, &mut seen)?;
         if let Some(s) = &c.source {
             let source = data::prepare(&s.dataset, &s.classes, s.crop, size)
                 .map_err(|e| plan.error_at(i, "source.dataset", format!("{e:#}"), DATASET_HELP))?;
@@ -53,100 +48,9 @@ pub fn check(plan: &Plan) -> Result<(), SpecError> {
     Ok(())
 }
 
-/// The target checks of a classification run: labels, budget, validation images; gives the
-/// (channels, classes) the network is fed.
-fn classify_target(
-    plan: &Plan,
-    i: usize,
-    seen: &mut HashSet<String>,
-) -> Result<(usize, usize), SpecError> {
-    let c = &plan.runs[i].config;
-    let size = c.model.input_size;
-    let norm = crate::model::normalisation(&c.model).map(|n| (n.mean, n.std));
-    let target = data::target(&c.target, size, norm)
-        .map_err(|e| plan.error_at(i, "target.dataset", format!("{e:#}"), DATASET_HELP))?;
-    if seen.insert(format!("target {:?} {size}", c.target)) {
-        let field = match c.target.classes.is_empty() {
-            true => "target.dataset",
-            false => "target.classes",
-        };
-        no_empty_class(&target, &target.pool).map_err(|m| {
-            plan.error_at(i, field, m, "labels must be 0 to N-1 with every class present; keep the classes you have with `classes = [...]`")
-        })?;
-    }
-    let (candidates, val) = target.val_split(c.target.val_fraction);
-    if val.is_empty() || candidates.is_empty() {
-        return Err(plan.error_at(
-            i,
-            "target.val_fraction",
-            format!(
-                "leaves {} images to train on and {} to validate on",
-                candidates.len(),
-                val.len()
-            ),
-            "choose a fraction that leaves images on both sides, e.g. 0.2",
-        ));
-    }
-    let budget = c.target.labels_per_class;
-    if budget > 0
-        && let Some((class, n)) = counts(&target, &candidates)
-            .into_iter()
-            .enumerate()
-            .find(|&(_, n)| n < budget)
-    {
-        return Err(plan.error_at(
-            i,
-            "target.labels_per_class",
-            format!(
-                "{budget} labels per class asked for, but class {class} of `{}` has only {n} images to draw them from (after the test split and `val_fraction`)",
-                c.target.dataset
-            ),
-            format!("ask for at most {n}, or write `labels_per_class = \"all\"` to use every image"),
-        ));
-    }
-    Ok((target.channels, target.classes))
-}
-
-/// The target checks of a detection run: the dataset loads, and the label budget and the
-/// validation split leave scenes on both sides.
-fn detect_target(
-    plan: &Plan,
-    i: usize,
-    seen: &mut HashSet<String>,
-) -> Result<(usize, usize), SpecError> {
-    let run = &plan.runs[i];
-    let c = &run.config;
-    let ds = crate::detect::run::dataset(run)
-        .map_err(|e| plan.error_at(i, "target.dataset", format!("{e:#}"), DETECT_HELP))?;
-    if seen.insert(format!("detect {:?} {:?}", c.target, c.detect)) {
-        let (pool, val) =
-            crate::detect::formats::split_test(ds.train.clone(), c.target.val_fraction);
-        budget_fits(plan, i, (pool.len(), val.len()), "scenes")?;
-    }
-    Ok((ds.channels, ds.classes.len()))
-}
-
-/// The target checks of a segmentation run: the images and masks load, and the label budget
-/// and the validation split leave images on both sides.
-fn segment_target(
-    plan: &Plan,
-    i: usize,
-    seen: &mut HashSet<String>,
-) -> Result<(usize, usize), SpecError> {
-    let run = &plan.runs[i];
-    let c = &run.config;
-    let ds = crate::segment::run::dataset(run)
-        .map_err(|e| plan.error_at(i, "target.dataset", format!("{e:#}"), SEGMENT_HELP))?;
-    if seen.insert(format!("segment {:?} {:?}", c.target, c.segment)) {
-        let (pool, val) = crate::segment::data::split_test(ds.train.clone(), c.target.val_fraction);
-        budget_fits(plan, i, (pool.len(), val.len()), "images")?;
-    }
-    Ok((ds.channels, ds.classes.len()))
-}
-
 /// A dense run's validation split leaves `images` on both sides, and its label budget fits the
 /// training pool.
-fn budget_fits(
+pub(crate) fn budget_fits(
     plan: &Plan,
     i: usize,
     (pool, val): (usize, usize),
@@ -175,14 +79,14 @@ fn budget_fits(
     Ok(())
 }
 
-const SEGMENT_HELP: &str = "use `digit-scenes` or masks in files (`masks:IMAGES_DIR:MASKS_DIR`, `voc-seg:DIR`, `coco-seg:annotations.json`; `sweep datasets` lists them)";
+pub(crate) const SEGMENT_HELP: &str = "use `digit-scenes` or masks in files (`masks:IMAGES_DIR:MASKS_DIR`, `voc-seg:DIR`, `coco-seg:annotations.json`; `sweep datasets` lists them)";
 
-const DETECT_HELP: &str = "use `digit-scenes` or a detection dataset in files (`coco:annotations.json`, `yolo:DIR`, `voc:DIR`; `sweep datasets` lists them)";
+pub(crate) const DETECT_HELP: &str = "use `digit-scenes` or a detection dataset in files (`coco:annotations.json`, `yolo:DIR`, `voc:DIR`; `sweep datasets` lists them)";
 
-const DATASET_HELP: &str = "use a registered dataset (`sweep datasets` lists them) or `format:path` (cifar10:, folder:, idx:, csv:) pointing at readable files";
+pub(crate) const DATASET_HELP: &str = "use a registered dataset (`sweep datasets` lists them) or `format:path` (cifar10:, folder:, idx:, csv:) pointing at readable files";
 
 /// Images per class among `indices`.
-fn counts(d: &Prepared, indices: &[usize]) -> Vec<usize> {
+pub(crate) fn counts(d: &Prepared, indices: &[usize]) -> Vec<usize> {
     let mut n = vec![0; d.classes];
     for &i in indices {
         n[d.labels[i] as usize] += 1;
@@ -190,7 +94,7 @@ fn counts(d: &Prepared, indices: &[usize]) -> Vec<usize> {
     n
 }
 
-fn no_empty_class(d: &Prepared, pool: &[usize]) -> Result<(), String> {
+pub(crate) fn no_empty_class(d: &Prepared, pool: &[usize]) -> Result<(), String> {
     let n = counts(d, pool);
     let empty: Vec<usize> = (0..n.len()).filter(|&k| n[k] == 0).collect();
     match empty.as_slice() {
@@ -215,7 +119,7 @@ fn no_empty_class(d: &Prepared, pool: &[usize]) -> Result<(), String> {
 }
 
 /// Builds the run's backbone and loads its weights file into it, as its first training step will.
-fn weights_fit(c: &super::RunConfig, (channels, classes): (usize, usize)) -> Result<(), String> {
+fn weights_fit(c: &crate::spec::RunConfig, (channels, classes): (usize, usize)) -> Result<(), String> {
     let path = model::weights_file(&c.model).map_err(|e| format!("{e:#}"))?;
     // A folder where the file belongs is already refused when the file is parsed (validate).
     let Some(path) = path else { return Ok(()) };

@@ -117,7 +117,7 @@ pub fn load_masks(
 
 /// An image and its mask, checked to match in size.
 fn read_pair(image: &Path, mask_path: &Path) -> anyhow::Result<Sample> {
-    let (w, h, pixels) = crate::detect::formats::read_rgb(image)?;
+    let (w, h, pixels) = crate::task::detect::formats::read_rgb(image)?;
     if !mask_path.is_file() {
         bail!(
             "image {} has no mask: expected {}",

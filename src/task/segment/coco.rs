@@ -247,7 +247,7 @@ pub fn load(json: &Path, images: &Path) -> anyhow::Result<(Vec<String>, Vec<Samp
             bail!("{}: an image has no `id` or `file_name`", json.display());
         };
         let path = images.join(file);
-        let (w, h, pixels) = crate::detect::formats::read_rgb(&path)?;
+        let (w, h, pixels) = crate::task::detect::formats::read_rgb(&path)?;
         let mut mask = vec![0u8; w * h];
         let mut crowd = vec![false; w * h];
         for (n, a) in anns.iter().enumerate() {
