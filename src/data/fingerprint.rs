@@ -101,9 +101,9 @@ fn dataset_files(name: &str) -> Vec<(String, PathBuf)> {
         }
         _ => {}
     }
-    if let Some((prefix, path)) = crate::task::detect::formats::parse(name) {
+    if let Some((prefix, path)) = crate::data::names::detect(name) {
         // The images' folder, and a COCO dataset's annotation file.
-        let (file, images) = crate::task::detect::formats::paths(prefix, path);
+        let (file, images) = crate::data::names::paths(prefix, path);
         let mut files = folder(images);
         if prefix == "coco" {
             files.push((file.to_string_lossy().into_owned(), file));

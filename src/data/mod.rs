@@ -5,6 +5,7 @@ pub mod csv_images;
 pub mod fingerprint;
 pub mod formats;
 pub mod idx;
+pub mod names;
 pub mod pixels;
 pub mod preview;
 pub mod registry;

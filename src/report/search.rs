@@ -63,7 +63,7 @@ fn space(results: &Path) -> Option<Space> {
     let s = e.search.as_ref()?;
     let dims = e.dims.iter().map(|d| (d.name(), d.dist.clone())).collect();
     let metric = s.metric.map_or("val_accuracy".to_string(), |m| {
-        crate::sweep::search::metric_name(m).to_string()
+        m.name().to_string()
     });
     Some((dims, metric, s.method != crate::spec::search::Method::Grid))
 }

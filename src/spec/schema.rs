@@ -62,7 +62,7 @@ impl Task {
 pub struct Detect {
     /// `fpn` (feature pyramid from the stage at `stride` up) or `none` (the last stage only).
     #[serde(default)]
-    pub neck: crate::task::detect::centernet::Neck,
+    pub neck: Neck,
     /// Output stride wanted from the FPN, in input pixels per cell.
     #[serde(default = "default_det_stride")]
     pub stride: usize,
@@ -142,10 +142,10 @@ fn default_test_scenes() -> usize {
 pub struct Segment {
     /// `fpn` (feature pyramid from the stage at `stride` up) or `fcn` (the last stage only).
     #[serde(default)]
-    pub head: crate::task::segment::model::Head,
+    pub head: SegHead,
     /// `ce` (cross-entropy, 255 ignored), `dice` or `ce-dice` (their sum); a grid axis.
     #[serde(default)]
-    pub loss: crate::task::segment::loss::Loss,
+    pub loss: Loss,
     /// Finest stride of the pyramid, in input pixels per cell.
     #[serde(default = "default_det_stride")]
     pub stride: usize,
@@ -581,6 +581,19 @@ pub enum Monitor {
     ValMiou,
 }
 
+impl Monitor {
+    /// The metric's name as written in the file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Monitor::ValAccuracy => "val_accuracy",
+            Monitor::ValLoss => "val_loss",
+            Monitor::ValAp50 => "val_ap50",
+            Monitor::ValAp => "val_ap",
+            Monitor::ValMiou => "val_miou",
+        }
+    }
+}
+
 impl Strategy {
     /// The TOML spelling.
     pub fn as_str(self) -> &'static str {
@@ -723,4 +736,52 @@ mod budget {
         }
         d.deserialize_any(V)
     }
+}
+
+/// How the backbone's maps reach the head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Neck {
+    /// Feature pyramid (top-down): every stage from the one at the output stride to the last,
+    /// each through a 1×1 conv, upsampled and summed, then a 3×3 conv.
+    #[default]
+    Fpn,
+    /// The head on the last stage's map, at the backbone's full stride.
+    None,
+}
+
+/// The decoder on the backbone's stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum SegHead {
+    /// Feature pyramid from the first stage at `stride` to the last (1×1 laterals, top-down
+    /// sum, 3×3 conv), then the classifier.
+    #[default]
+    Fpn,
+    /// FCN-32s: the classifier on the last stage's map.
+    Fcn,
+}
+
+impl SegHead {
+    /// The TOML spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SegHead::Fpn => "fpn",
+            SegHead::Fcn => "fcn",
+        }
+    }
+}
+
+/// Which loss a segmentation run trains with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Loss {
+    /// Mean cross-entropy over the pixels not ignored (PyTorch's `cross_entropy` with
+    /// `ignore_index`).
+    #[default]
+    Ce,
+    /// 1 − mean over classes of the soft Dice of the batch (`SMOOTH` added above and below).
+    Dice,
+    /// Their sum.
+    CeDice,
 }

@@ -335,7 +335,7 @@ impl Problem {
 /// The checks of a `task = "detect"` experiment's own settings.
 fn validate_detect(c: &RunConfig) -> Result<(), Problem> {
     let name = &c.target.dataset;
-    let file = match crate::task::detect::formats::parse(name) {
+    let file = match crate::data::names::detect(name) {
         _ if name == "digit-scenes" => None,
         None => {
             return Err(problem(
@@ -344,7 +344,7 @@ fn validate_detect(c: &RunConfig) -> Result<(), Problem> {
                 "use `digit-scenes` or a dataset in files: `coco:annotations.json[:IMAGES_DIR]`, `yolo:DIR` or `voc:DIR` (`sweep datasets` lists them)",
             ));
         }
-        Some((prefix, path)) => Some(crate::task::detect::formats::paths(prefix, path).0),
+        Some((prefix, path)) => Some(crate::data::names::paths(prefix, path).0),
     };
     let d = &c.detect;
     dense_checks(
@@ -379,7 +379,7 @@ fn validate_detect(c: &RunConfig) -> Result<(), Problem> {
 /// The checks of a `task = "segment"` experiment's own settings.
 fn validate_segment(c: &RunConfig) -> Result<(), Problem> {
     let name = &c.target.dataset;
-    let file = match crate::task::segment::data::parse(name) {
+    let file = match crate::data::names::segment(name) {
         _ if name == "digit-scenes" => None,
         None => {
             return Err(problem(
@@ -388,7 +388,7 @@ fn validate_segment(c: &RunConfig) -> Result<(), Problem> {
                 "use `digit-scenes` or masks in files: `masks:IMAGES_DIR:MASKS_DIR`, `voc-seg:DIR` or `coco-seg:annotations.json[:IMAGES_DIR]` (`sweep datasets` lists them)",
             ));
         }
-        Some(("coco-seg", path)) => Some(crate::task::detect::formats::paths("coco", path).0),
+        Some(("coco-seg", path)) => Some(crate::data::names::paths("coco", path).0),
         Some(("masks", path)) => Some(path.split(':').next().unwrap_or(path).into()),
         Some((_, path)) => Some(path.into()),
     };

@@ -288,11 +288,5 @@ fn progress_line(
 
 /// The metric's name as written in the file.
 pub fn metric_name(m: Monitor) -> &'static str {
-    match m {
-        Monitor::ValAccuracy => "val_accuracy",
-        Monitor::ValLoss => "val_loss",
-        Monitor::ValAp50 => "val_ap50",
-        Monitor::ValAp => "val_ap",
-        Monitor::ValMiou => "val_miou",
-    }
+    m.name()
 }

@@ -22,17 +22,7 @@ use crate::model::kernels::{conv2d, relu};
 use crate::model::layers::conv;
 use crate::model::pyramid;
 
-/// How the backbone's maps reach the head.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum Neck {
-    /// Feature pyramid (top-down): every stage from the one at the output stride to the last,
-    /// each through a 1×1 conv, upsampled and summed, then a 3×3 conv.
-    #[default]
-    Fpn,
-    /// The head on the last stage's map, at the backbone's full stride.
-    None,
-}
+pub use crate::spec::schema::Neck;
 
 /// The detector's shape.
 #[derive(Debug, Clone, Copy, PartialEq)]

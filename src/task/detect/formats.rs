@@ -22,30 +22,7 @@ pub const EDGE_SLACK: f32 = 0.5;
 /// Seed of the fixed test split of file datasets; never a run's seed.
 const SPLIT_SEED: u64 = 0x5EED_DE7E;
 
-/// The prefixes of the detection formats, with one line each for messages.
-pub const FORMATS: &[(&str, &str)] = &[
-    (
-        "coco",
-        "COCO JSON: `coco:annotations.json` (images beside it) or `coco:annotations.json:IMAGES_DIR`",
-    ),
-    (
-        "yolo",
-        "YOLO: `yolo:DIR` with DIR/images/, DIR/labels/*.txt and DIR/classes.txt or DIR/data.yaml",
-    ),
-    (
-        "voc",
-        "Pascal VOC: `voc:DIR` with DIR/Annotations/*.xml and DIR/JPEGImages/",
-    ),
-];
-
-/// Splits `format:path` for a detection format; `None` for anything else.
-pub fn parse(name: &str) -> Option<(&'static str, &str)> {
-    let (prefix, path) = name.split_once(':')?;
-    FORMATS
-        .iter()
-        .find(|(p, _)| *p == prefix)
-        .map(|(p, _)| (*p, path))
-}
+pub use crate::data::names::{DETECT_FORMATS as FORMATS, detect as parse, paths};
 
 /// Reads a detection dataset given as `format:path`; every scene is in `train`.
 pub fn load(name: &str) -> anyhow::Result<DetDataset> {
@@ -65,28 +42,6 @@ pub fn load(name: &str) -> anyhow::Result<DetDataset> {
     .with_context(|| format!("cannot load detection dataset `{name}`"))?;
     ds.name = name.to_string();
     Ok(ds)
-}
-
-/// What the path of a detection dataset (`format:path`, format one of [`FORMATS`]) names: the
-/// annotation file or folder, and the images' folder. `coco:FILE.json[:IMAGES]` has its images
-/// beside the file unless a folder follows it; YOLO and VOC datasets are one folder.
-pub fn paths(prefix: &str, path: &str) -> (PathBuf, PathBuf) {
-    if prefix != "coco" {
-        return (PathBuf::from(path), PathBuf::from(path));
-    }
-    // The images folder follows the JSON file's name, so a path may hold colons.
-    match path.find(".json:") {
-        Some(k) => (PathBuf::from(&path[..k + 5]), PathBuf::from(&path[k + 6..])),
-        None => (PathBuf::from(path), parent(Path::new(path))),
-    }
-}
-
-/// A file's folder (`.` for a bare file name).
-fn parent(file: &Path) -> PathBuf {
-    match file.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
 }
 
 /// Splits scenes into (train, test), `fraction` of them (rounded) in test: the same scenes

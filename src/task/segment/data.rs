@@ -25,21 +25,7 @@ pub struct SegDataset {
     pub test: Vec<Sample>,
 }
 
-/// The prefixes of segmentation datasets in files, with one line each for `sweep datasets`.
-pub const FORMATS: [(&str, &str); 3] = [
-    (
-        "masks",
-        "`masks:IMAGES_DIR:MASKS_DIR`: images with a PNG mask of the same stem (palette or 8-bit grey class indices, 255 ignored)",
-    ),
-    (
-        "voc-seg",
-        "Pascal VOC: `voc-seg:DIR` with ImageSets/Segmentation/{train,val}.txt, JPEGImages/ and SegmentationClass/ (21 classes)",
-    ),
-    (
-        "coco-seg",
-        "COCO instances rasterised to masks: `coco-seg:annotations.json[:IMAGES_DIR]` (polygons and RLE as pycocotools decodes them)",
-    ),
-];
+pub use crate::data::names::SEGMENT_FORMATS as FORMATS;
 
 /// Fraction of a file dataset's images held out for testing when it names no test split.
 pub const TEST_FRACTION: f64 = 0.2;
@@ -47,14 +33,7 @@ pub const TEST_FRACTION: f64 = 0.2;
 /// One line for `sweep datasets`.
 pub const DESCRIPTION: &str = "digit-scenes with a mask per scene: each digit's ink labelled with its class + 1, background 0 (11 classes; generated, seeded)";
 
-/// Splits `format:path` for a segmentation format; `None` for anything else.
-pub fn parse(name: &str) -> Option<(&'static str, &str)> {
-    let (prefix, path) = name.split_once(':')?;
-    FORMATS
-        .iter()
-        .find(|(p, _)| *p == prefix)
-        .map(|(p, _)| (*p, path))
-}
+pub use crate::data::names::segment as parse;
 
 /// Loads a segmentation dataset by name: `digit-scenes` (generated as `cfg` says) or a dataset
 /// in files, whose fixed test fifth is held out unless the format has a test split (VOC's val).

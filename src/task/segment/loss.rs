@@ -8,19 +8,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::formats::IGNORE;
 
-/// Which loss a segmentation run trains with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum Loss {
-    /// Mean cross-entropy over the pixels not ignored (PyTorch's `cross_entropy` with
-    /// `ignore_index`).
-    #[default]
-    Ce,
-    /// 1 − mean over classes of the soft Dice of the batch (`SMOOTH` added above and below).
-    Dice,
-    /// Their sum.
-    CeDice,
-}
+pub use crate::spec::schema::Loss;
 
 /// Added to the soft Dice's numerator and denominator, so a class absent from a batch and not
 /// predicted scores 1 rather than 0/0.

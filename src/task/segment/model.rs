@@ -19,27 +19,7 @@ use crate::model::kernels::{conv2d, relu};
 use crate::model::layers::conv;
 use crate::model::{Network, pyramid};
 
-/// The decoder on the backbone's stages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum Head {
-    /// Feature pyramid from the first stage at `stride` to the last (1×1 laterals, top-down
-    /// sum, 3×3 conv), then the classifier.
-    #[default]
-    Fpn,
-    /// FCN-32s: the classifier on the last stage's map.
-    Fcn,
-}
-
-impl Head {
-    /// The TOML spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Head::Fpn => "fpn",
-            Head::Fcn => "fcn",
-        }
-    }
-}
+pub use crate::spec::schema::SegHead as Head;
 
 /// The segmenter's shape.
 #[derive(Debug, Clone, Copy, PartialEq)]
