@@ -15,14 +15,14 @@ use std::time::Instant;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Tensor, TensorData};
+use sweep::model;
+use sweep::spec::Optimizer;
+use sweep::spec::schema::ModelSpec;
 use sweep::task::detect::Scene;
 use sweep::task::detect::centernet::{Detector, DetectorConfig, Neck};
 use sweep::task::detect::loss::Targets;
 use sweep::task::detect::scenes::{ScenesConfig, digit_scenes};
 use sweep::task::detect::train::Normalisation;
-use sweep::model;
-use sweep::spec::Optimizer;
-use sweep::spec::schema::ModelSpec;
 
 const BATCH: usize = 32;
 const WARM: usize = 3;

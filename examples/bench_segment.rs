@@ -13,14 +13,14 @@
 use std::time::Instant;
 
 use burn::module::Module;
-use sweep::task::detect::scenes::ScenesConfig;
 use sweep::model;
+use sweep::spec::Optimizer;
+use sweep::spec::schema::ModelSpec;
+use sweep::task::detect::scenes::ScenesConfig;
 use sweep::task::segment::data;
 use sweep::task::segment::formats::Sample;
 use sweep::task::segment::loss::{Loss, Targets};
 use sweep::task::segment::model::{Head, Segmenter, SegmenterConfig};
-use sweep::spec::Optimizer;
-use sweep::spec::schema::ModelSpec;
 use sweep::train::dense;
 
 const BATCH: usize = 32;

@@ -2,15 +2,15 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 
+use sweep::model;
+use sweep::spec::Optimizer;
+use sweep::spec::schema::ModelSpec;
 use sweep::task::detect::centernet::{Detector, DetectorConfig, Neck};
 use sweep::task::detect::eval::{self, Detection, Truth};
 use sweep::task::detect::loss::{Targets, gaussian_radius};
 use sweep::task::detect::scenes::{ScenesConfig, digit_scenes};
 use sweep::task::detect::train::{self as det, Normalisation};
 use sweep::task::detect::{BBox, Object, Scene};
-use sweep::model;
-use sweep::spec::Optimizer;
-use sweep::spec::schema::ModelSpec;
 use sweep::train::Settings;
 
 fn mini(width: usize, stages: usize) -> ModelSpec {

@@ -381,7 +381,7 @@ fn a_search_is_the_same_with_one_or_two_jobs_and_after_a_kill() {
         sweep.outcomes[i]
             .epochs
             .iter()
-            .map(|e| e.val_accuracy)
+            .map(|e| e.score("val_accuracy"))
             .fold(f64::MIN, f64::max)
     };
     assert!((0..6).all(|i| val(i) <= val(winner)), "{text}");
@@ -452,7 +452,7 @@ fn pruned_runs_are_recorded_and_reported() {
         let epochs = sweep.outcomes[i].epochs.len();
         assert!(epochs == 1 || epochs == 2, "stopped at a rung: {epochs}");
         assert!(
-            sweep.outcomes[i].test.is_none(),
+            sweep.outcomes[i].scores.is_empty(),
             "a pruned run is not tested"
         );
     }

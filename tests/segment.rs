@@ -3,8 +3,10 @@
 
 use burn::tensor::Device;
 
-use sweep::task::detect::scenes::ScenesConfig;
 use sweep::model;
+use sweep::spec::Optimizer;
+use sweep::spec::schema::ModelSpec;
+use sweep::task::detect::scenes::ScenesConfig;
 use sweep::task::segment::augment::{self, MaskOp};
 use sweep::task::segment::coco::annotation_mask;
 use sweep::task::segment::data;
@@ -12,8 +14,6 @@ use sweep::task::segment::formats::{IGNORE, Sample};
 use sweep::task::segment::loss::Loss;
 use sweep::task::segment::model::{Head, Segmenter, SegmenterConfig};
 use sweep::task::segment::train as seg;
-use sweep::spec::Optimizer;
-use sweep::spec::schema::ModelSpec;
 use sweep::train::Settings;
 
 fn mini(width: usize, size: usize) -> ModelSpec {

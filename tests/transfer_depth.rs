@@ -67,8 +67,8 @@ fn initial(text: &str) -> (model::Network, sweep::spec::Run) {
     let plan = parse(text).unwrap();
     let run = plan.runs[0].clone();
     let cache = tempfile::tempdir().unwrap();
-    let net =
-        sweep::sweep::run::backbone(&run, None, cache.path(), (1, 10), &Device::flex()).unwrap();
+    let net = sweep::task::backbone::backbone(&run, None, cache.path(), (1, 10), &Device::flex())
+        .unwrap();
     (net, run)
 }
 

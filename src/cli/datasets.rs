@@ -18,18 +18,18 @@ pub(super) fn list() -> Outcome {
     println!(
         "{:<16} {}",
         "digit-scenes",
-        sweep::detect::scenes::DESCRIPTION
+        sweep::task::detect::scenes::DESCRIPTION
     );
-    for (prefix, description) in sweep::detect::formats::FORMATS {
+    for (prefix, description) in sweep::task::detect::formats::FORMATS {
         println!("{:<16} {description}", format!("{prefix}:PATH"));
     }
     println!("\nSegmentation datasets (`task = \"segment\"`):");
     println!(
         "{:<16} {}",
         "digit-scenes",
-        sweep::segment::data::DESCRIPTION
+        sweep::task::segment::data::DESCRIPTION
     );
-    for (prefix, description) in sweep::segment::data::FORMATS {
+    for (prefix, description) in sweep::task::segment::data::FORMATS {
         println!("{:<16} {description}", format!("{prefix}:PATH"));
     }
     Ok(ExitCode::SUCCESS)
@@ -46,14 +46,14 @@ pub(super) fn export(action: DatasetsAction) -> Outcome {
         train_scenes,
         test_scenes,
     } = action;
-    let scenes = sweep::detect::scenes::ScenesConfig {
+    let scenes = sweep::task::detect::scenes::ScenesConfig {
         canvas,
         train_scenes,
         test_scenes,
         ..Default::default()
     };
-    let ds = sweep::detect::load(&name, &scenes)
-        .and_then(|ds| sweep::detect::export::export_coco(&ds, &dir).map(|()| ds))
+    let ds = sweep::task::detect::load(&name, &scenes)
+        .and_then(|ds| sweep::task::detect::export::export_coco(&ds, &dir).map(|()| ds))
         .map_err(Failure::Input)?;
     println!(
         "wrote {} ({} train and {} test scenes, {} classes) as COCO into {}",

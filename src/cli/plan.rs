@@ -19,7 +19,7 @@ pub(super) fn plan(file: &Path) -> Outcome {
 /// An experiment file loaded and preflighted (datasets, budgets and weights checked).
 pub(super) fn checked_plan(file: &Path) -> Result<Plan, Failure> {
     let plan = Plan::load(file).map_err(Failure::Spec)?;
-    sweep::spec::preflight::check(&plan).map_err(Failure::Spec)?;
+    sweep::task::preflight::check(&plan).map_err(Failure::Spec)?;
     Ok(plan)
 }
 
@@ -47,16 +47,18 @@ fn render_plan(plan: &Plan) -> String {
             true if v != "-" => "(searched)".to_string(),
             _ => v.clone(),
         }));
-        row.push(match engine::run::feature_group(r) {
-            Some(g) => {
-                let k = groups.iter().position(|x| *x == g).unwrap_or_else(|| {
-                    groups.push(g);
-                    groups.len() - 1
-                });
-                format!("cache {}", group_name(k))
-            }
-            None => "-".into(),
-        });
+        row.push(
+            match sweep::task::of(r.config.experiment.task).feature_group(r) {
+                Some(g) => {
+                    let k = groups.iter().position(|x| *x == g).unwrap_or_else(|| {
+                        groups.push(g);
+                        groups.len() - 1
+                    });
+                    format!("cache {}", group_name(k))
+                }
+                None => "-".into(),
+            },
+        );
         rows.push(row);
     }
     let widths: Vec<usize> = (0..rows[0].len())

@@ -101,7 +101,7 @@ pub(super) fn coco_eval(truth: &Path, detections: &Path, json: bool) -> Outcome 
 
 /// The twelve COCO numbers of a results file, as a table or one JSON object.
 fn coco_stats(truth: &Path, detections: &Path, json: bool) -> anyhow::Result<()> {
-    use sweep::detect::eval;
+    use sweep::task::detect::eval;
     let (images, cats, gt) = eval::read_truth(truth)?;
     let dets = eval::read_detections(detections, &cats)?;
     let stats = eval::evaluate(&images, cats.len(), &gt, &dets)

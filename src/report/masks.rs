@@ -7,9 +7,9 @@ use anyhow::{Context, anyhow};
 use image::{Rgb, RgbImage};
 
 use super::charts::Chart;
+use crate::spec::Plan;
 use crate::task::segment::formats::{IGNORE, Sample};
 use crate::task::segment::run::SavedMask;
-use crate::spec::Plan;
 
 /// Images in the grid per row (each as image, truth, prediction).
 const COLUMNS: usize = 2;

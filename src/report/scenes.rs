@@ -7,9 +7,9 @@ use anyhow::{Context, anyhow};
 use plotters::prelude::*;
 
 use super::charts::Chart;
+use crate::spec::Plan;
 use crate::task::detect::Scene;
 use crate::task::detect::eval::Detection;
-use crate::spec::Plan;
 
 /// Detections drawn: those at least this confident.
 const SHOWN: f64 = 0.3;

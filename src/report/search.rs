@@ -62,9 +62,9 @@ fn space(results: &Path) -> Option<Space> {
     let e = crate::spec::expand::parse(&file, &text).ok()?;
     let s = e.search.as_ref()?;
     let dims = e.dims.iter().map(|d| (d.name(), d.dist.clone())).collect();
-    let metric = s.metric.map_or("val_accuracy".to_string(), |m| {
-        m.name().to_string()
-    });
+    let metric = s
+        .metric
+        .map_or("val_accuracy".to_string(), |m| m.name().to_string());
     Some((dims, metric, s.method != crate::spec::search::Method::Grid))
 }
 

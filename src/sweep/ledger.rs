@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::io::write_error;
 use super::run::{Outcome, Status};
+use crate::io::write_error;
 use crate::spec::Plan;
 
 /// Which finished runs `sweep run` trains again.

@@ -283,4 +283,3 @@ pub fn execute(
         }
     }
 }
-

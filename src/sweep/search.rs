@@ -220,7 +220,10 @@ fn curve(o: &Outcome, metric: Metric) -> Curve {
 
 /// A run's best value of the searched metric (higher better), if it has any epoch.
 fn best(o: &Outcome, metric: Metric) -> Option<f64> {
-    o.epochs.iter().filter_map(|e| metric.of(e)).reduce(f64::max)
+    o.epochs
+        .iter()
+        .filter_map(|e| metric.of(e))
+        .reduce(f64::max)
 }
 
 /// A run's best value of the searched metric as the metric reads (a loss is not negated).

@@ -156,10 +156,7 @@ pub fn obtain(
     // Written under temporary names and renamed, so a crash never leaves a half-written entry.
     let tmp = weights.with_extension(format!("safetensors.{}.tmp", std::process::id()));
     model::weights::save_safetensors(&fitted.best, &tmp)?;
-    crate::io::write_atomic(
-        &info_path,
-        serde_json::to_string_pretty(&info)?.as_bytes(),
-    )?;
+    crate::io::write_atomic(&info_path, serde_json::to_string_pretty(&info)?.as_bytes())?;
     std::fs::rename(&tmp, &weights)?;
     checkpoint.remove();
     log(format!(

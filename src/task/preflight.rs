@@ -119,7 +119,10 @@ pub(crate) fn no_empty_class(d: &Prepared, pool: &[usize]) -> Result<(), String>
 }
 
 /// Builds the run's backbone and loads its weights file into it, as its first training step will.
-fn weights_fit(c: &crate::spec::RunConfig, (channels, classes): (usize, usize)) -> Result<(), String> {
+fn weights_fit(
+    c: &crate::spec::RunConfig,
+    (channels, classes): (usize, usize),
+) -> Result<(), String> {
     let path = model::weights_file(&c.model).map_err(|e| format!("{e:#}"))?;
     // A folder where the file belongs is already refused when the file is parsed (validate).
     let Some(path) = path else { return Ok(()) };

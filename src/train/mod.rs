@@ -300,7 +300,10 @@ impl EpochLog {
         EpochLog {
             epoch,
             train_loss,
-            scores: scores.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            scores: scores
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
             lr,
             frozen_parts,
         }

@@ -188,4 +188,3 @@ pub fn settings(c: &crate::spec::RunConfig) -> Settings {
         from_part: 0,
     }
 }
-

@@ -82,7 +82,10 @@ impl Task for Classify {
     }
 
     fn finished(&self, scores: &BTreeMap<String, f64>) -> String {
-        format!("test acc {:.4}", scores.get("test_accuracy").copied().unwrap_or(f64::NAN))
+        format!(
+            "test acc {:.4}",
+            scores.get("test_accuracy").copied().unwrap_or(f64::NAN)
+        )
     }
 
     fn preflight(
@@ -159,16 +162,18 @@ impl Task for Classify {
 
 /// The target checks of a classification run: labels, budget, validation images; gives the
 /// (channels, classes) the network is fed.
-fn target(
-    plan: &Plan,
-    i: usize,
-    seen: &mut HashSet<String>,
-) -> Result<(usize, usize), SpecError> {
+fn target(plan: &Plan, i: usize, seen: &mut HashSet<String>) -> Result<(usize, usize), SpecError> {
     let c = &plan.runs[i].config;
     let size = c.model.input_size;
     let norm = crate::model::normalisation(&c.model).map(|n| (n.mean, n.std));
-    let target = data::target(&c.target, size, norm)
-        .map_err(|e| plan.error_at(i, "target.dataset", format!("{e:#}"), preflight::DATASET_HELP))?;
+    let target = data::target(&c.target, size, norm).map_err(|e| {
+        plan.error_at(
+            i,
+            "target.dataset",
+            format!("{e:#}"),
+            preflight::DATASET_HELP,
+        )
+    })?;
     if seen.insert(format!("target {:?} {size}", c.target)) {
         let field = match c.target.classes.is_empty() {
             true => "target.dataset",
@@ -210,4 +215,3 @@ fn target(
     }
     Ok((target.channels, target.classes))
 }
-

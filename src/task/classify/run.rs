@@ -40,7 +40,13 @@ pub fn ready(
     let (candidates, val) = data.val_split(c.target.val_fraction);
     let train = data::sample_per_class(&candidates, &data.labels, c.target.labels_per_class, seed);
 
-    let net = super::super::backbone::backbone(run, source, cache, (data.channels, data.classes), device)?;
+    let net = super::super::backbone::backbone(
+        run,
+        source,
+        cache,
+        (data.channels, data.classes),
+        device,
+    )?;
     let net = match c.transfer.strategy {
         Strategy::Scratch => net,
         _ => net.freeze_leading(c.transfer.freeze_depth, c.transfer.bn == BnPolicy::Train),

@@ -14,13 +14,13 @@ use super::scenes::ScenesConfig;
 use super::train::{self as det, Normalisation};
 use super::{DetDataset, Scene};
 use crate::model;
-use crate::spec::{Monitor, Plan, SpecError};
-use crate::task::{Budget, Inputs, Legacy, Metric, OnEpoch, Task, preflight};
 use crate::seed;
 use crate::spec::Run;
 use crate::spec::schema::DetAugment;
 use crate::spec::schema::Save;
+use crate::spec::{Monitor, Plan, SpecError};
 use crate::task::source::SourceInfo;
+use crate::task::{Budget, Inputs, Legacy, Metric, OnEpoch, Task, preflight};
 use crate::train::EpochLog;
 
 /// What a finished detection run reports.
@@ -107,7 +107,8 @@ fn train_and_test(
     }
     let channels = ds.channels;
     let classes = ds.classes.len();
-    let backbone = crate::task::backbone::backbone(run, source, cache, (channels, classes), device)?;
+    let backbone =
+        crate::task::backbone::backbone(run, source, cache, (channels, classes), device)?;
     let config = DetectorConfig {
         classes,
         neck: c.detect.neck,
@@ -304,20 +305,20 @@ pub(crate) fn dense_legacy_epoch(scores: &mut BTreeMap<String, f64>, key: &str) 
 
 /// The target checks of a detection run: the dataset loads, and the label budget and the
 /// validation split leave scenes on both sides.
-fn target(
-    plan: &Plan,
-    i: usize,
-    seen: &mut HashSet<String>,
-) -> Result<(usize, usize), SpecError> {
+fn target(plan: &Plan, i: usize, seen: &mut HashSet<String>) -> Result<(usize, usize), SpecError> {
     let run = &plan.runs[i];
     let c = &run.config;
-    let ds = dataset(run)
-        .map_err(|e| plan.error_at(i, "target.dataset", format!("{e:#}"), preflight::DETECT_HELP))?;
+    let ds = dataset(run).map_err(|e| {
+        plan.error_at(
+            i,
+            "target.dataset",
+            format!("{e:#}"),
+            preflight::DETECT_HELP,
+        )
+    })?;
     if seen.insert(format!("detect {:?} {:?}", c.target, c.detect)) {
-        let (pool, val) =
-            super::formats::split_test(ds.train.clone(), c.target.val_fraction);
+        let (pool, val) = super::formats::split_test(ds.train.clone(), c.target.val_fraction);
         preflight::budget_fits(plan, i, (pool.len(), val.len()), "scenes")?;
     }
     Ok((ds.channels, ds.classes.len()))
 }
-

@@ -7,8 +7,8 @@ use image::imageops::FilterType;
 use image::{ImageBuffer, Luma};
 
 use super::formats::{self, Sample};
-use crate::task::detect::scenes::{self, ScenesConfig};
 use crate::seed;
+use crate::task::detect::scenes::{self, ScenesConfig};
 
 /// A segmentation dataset in memory.
 #[derive(Debug, Clone, PartialEq)]

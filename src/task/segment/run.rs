@@ -14,15 +14,15 @@ use super::formats::Sample;
 use super::metrics::Stats;
 use super::model::{Segmenter, SegmenterConfig};
 use super::train as seg;
-use crate::task::detect::scenes::ScenesConfig;
 use crate::model;
-use crate::spec::{Monitor, Plan, SpecError};
-use crate::task::{Budget, Inputs, Legacy, Metric, OnEpoch, Task, preflight};
 use crate::seed;
 use crate::spec::Run;
 use crate::spec::schema::Save;
 use crate::spec::schema::SegAugment;
+use crate::spec::{Monitor, Plan, SpecError};
+use crate::task::detect::scenes::ScenesConfig;
 use crate::task::source::SourceInfo;
+use crate::task::{Budget, Inputs, Legacy, Metric, OnEpoch, Task, preflight};
 use crate::train::EpochLog;
 
 /// Test masks kept per run for the report's picture.
@@ -153,7 +153,8 @@ fn train_and_test(
         );
     }
     let (channels, classes) = (ds.channels, ds.classes.len());
-    let backbone = crate::task::backbone::backbone(run, source, cache, (channels, classes), device)?;
+    let backbone =
+        crate::task::backbone::backbone(run, source, cache, (channels, classes), device)?;
     let config = SegmenterConfig {
         classes,
         head: c.segment.head,
@@ -345,19 +346,20 @@ impl Task for Segment {
 
 /// The target checks of a segmentation run: the images and masks load, and the label budget
 /// and the validation split leave images on both sides.
-fn target(
-    plan: &Plan,
-    i: usize,
-    seen: &mut HashSet<String>,
-) -> Result<(usize, usize), SpecError> {
+fn target(plan: &Plan, i: usize, seen: &mut HashSet<String>) -> Result<(usize, usize), SpecError> {
     let run = &plan.runs[i];
     let c = &run.config;
-    let ds = dataset(run)
-        .map_err(|e| plan.error_at(i, "target.dataset", format!("{e:#}"), preflight::SEGMENT_HELP))?;
+    let ds = dataset(run).map_err(|e| {
+        plan.error_at(
+            i,
+            "target.dataset",
+            format!("{e:#}"),
+            preflight::SEGMENT_HELP,
+        )
+    })?;
     if seen.insert(format!("segment {:?} {:?}", c.target, c.segment)) {
         let (pool, val) = data::split_test(ds.train.clone(), c.target.val_fraction);
         preflight::budget_fits(plan, i, (pool.len(), val.len()), "images")?;
     }
     Ok((ds.channels, ds.classes.len()))
 }
-
