@@ -39,8 +39,8 @@ emulated "$bin" run "$work/tiny.toml" --out "$work/avx2" --quiet --jobs 1 --thre
 same=0; total=0
 for f in "$work"/native/runs/*/outcome.json; do
   id=$(basename "$(dirname "$f")")
-  read -r level hash acc < <(python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); m=o["manifest"]; print(m["simd"].split()[0], m["weights_sha256"][:16], o["test"]["accuracy"])' "$f")
-  read -r level2 hash2 acc2 < <(python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); m=o["manifest"]; print(m["simd"].split()[0], m["weights_sha256"][:16], o["test"]["accuracy"])' "$work/avx2/runs/$id/outcome.json")
+  read -r level hash acc < <(python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); m=o["manifest"]; print(m["simd"].split()[0], m["weights_sha256"][:16], o["scores"]["test_accuracy"])' "$f")
+  read -r level2 hash2 acc2 < <(python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); m=o["manifest"]; print(m["simd"].split()[0], m["weights_sha256"][:16], o["scores"]["test_accuracy"])' "$work/avx2/runs/$id/outcome.json")
   total=$((total + 1)); [ "$hash" = "$hash2" ] && same=$((same + 1))
   echo "run $id: native $level $hash acc $acc | emulated $level2 $hash2 acc $acc2"
 done

@@ -578,7 +578,7 @@ fn kill_9_at_any_point_then_resume_gives_the_uninterrupted_results() {
         std::fs::write(&path, serde_json::to_string(&v).unwrap()).unwrap();
     };
     tamper(&rows[0][0], &|v| {
-        v["test"]["accuracy"] = serde_json::json!(0.5)
+        v["scores"]["test_accuracy"] = serde_json::json!(0.5)
     });
     tamper(&rows[1][0], &|v| {
         v["manifest"]["weights_sha256"] = serde_json::json!("0".repeat(64))

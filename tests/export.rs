@@ -86,8 +86,11 @@ fn saved_weights_reload_bit_for_bit_and_test_the_same() {
     );
     let e = sweep::train::evaluate(&net, &data, &data.test, &Device::flex());
     let m = sweep::train::metrics::metrics(&e.truth, &e.predicted, data.classes);
-    assert_eq!(outcome["test"]["accuracy"].as_f64().unwrap(), m.accuracy);
-    assert_eq!(outcome["test"]["f1"].as_f64().unwrap(), m.f1);
+    assert_eq!(
+        outcome["scores"]["test_accuracy"].as_f64().unwrap(),
+        m.accuracy
+    );
+    assert_eq!(outcome["scores"]["test_f1"].as_f64().unwrap(), m.f1);
 
     // Export: the same bytes, and what rebuilding the model takes.
     let o = cli_util::sweep(&["export", out.to_str().unwrap(), "--run", "best"]);
