@@ -1,5 +1,6 @@
 //! Experiment files: parse, validate, expand into the plan of runs.
 
+pub mod dense;
 pub mod depth;
 pub mod error;
 pub mod expand;

@@ -16,7 +16,7 @@ pub struct Problem {
     pub help: String,
 }
 
-fn problem(
+pub(super) fn problem(
     path: impl Into<String>,
     message: impl Into<String>,
     help: impl Into<String>,
@@ -83,8 +83,8 @@ pub fn validate(c: &RunConfig) -> Result<(), Problem> {
                 ));
             }
         }
-        Task::Detect => validate_detect(c)?,
-        Task::Segment => validate_segment(c)?,
+        Task::Detect => super::dense::validate_detect(c)?,
+        Task::Segment => super::dense::validate_segment(c)?,
     }
     if c.target.labels_per_class > 100_000 {
         return Err(problem(
@@ -246,7 +246,7 @@ pub fn validate(c: &RunConfig) -> Result<(), Problem> {
 }
 
 /// An image count that, when given, is at least 1.
-fn at_least_one(path: &str, n: Option<usize>) -> Result<(), Problem> {
+pub(super) fn at_least_one(path: &str, n: Option<usize>) -> Result<(), Problem> {
     match n {
         Some(0) => Err(problem(
             path,
@@ -312,7 +312,7 @@ fn augment(c: &RunConfig) -> Result<(), Problem> {
     Ok(())
 }
 
-fn unknown<'a>(
+pub(super) fn unknown<'a>(
     path: &'static str,
     what: &str,
     name: &str,
@@ -332,135 +332,7 @@ impl Problem {
     }
 }
 
-/// The checks of a `task = "detect"` experiment's own settings.
-fn validate_detect(c: &RunConfig) -> Result<(), Problem> {
-    let name = &c.target.dataset;
-    let file = match crate::data::names::detect(name) {
-        _ if name == "digit-scenes" => None,
-        None => {
-            return Err(problem(
-                "target.dataset",
-                format!("`{name}` is not a detection dataset"),
-                "use `digit-scenes` or a dataset in files: `coco:annotations.json[:IMAGES_DIR]`, `yolo:DIR` or `voc:DIR` (`sweep datasets` lists them)",
-            ));
-        }
-        Some((prefix, path)) => Some(crate::data::names::paths(prefix, path).0),
-    };
-    let d = &c.detect;
-    dense_checks(
-        c,
-        ("detection", "scenes"),
-        file,
-        [
-            ("detect.stride", d.stride),
-            ("detect.width", d.width),
-            ("detect.canvas", d.canvas),
-            ("detect.train_scenes", d.train_scenes),
-            ("detect.test_scenes", d.test_scenes),
-        ],
-    )?;
-    if c.train.monitor == Monitor::ValLoss {
-        return Err(problem(
-            "train.monitor",
-            "a detector is validated by COCO AP, not a loss",
-            "use `val_ap50` (the default) or `val_ap`",
-        ));
-    }
-    if !c.segment.is_default() {
-        return Err(problem(
-            "segment",
-            "is a segmentation setting, and this experiment detects",
-            "set `task = \"segment\"` in [experiment], or write the detector's settings in [detect]",
-        ));
-    }
-    Ok(())
-}
-
-/// The checks of a `task = "segment"` experiment's own settings.
-fn validate_segment(c: &RunConfig) -> Result<(), Problem> {
-    let name = &c.target.dataset;
-    let file = match crate::data::names::segment(name) {
-        _ if name == "digit-scenes" => None,
-        None => {
-            return Err(problem(
-                "target.dataset",
-                format!("`{name}` is not a segmentation dataset"),
-                "use `digit-scenes` or masks in files: `masks:IMAGES_DIR:MASKS_DIR`, `voc-seg:DIR` or `coco-seg:annotations.json[:IMAGES_DIR]` (`sweep datasets` lists them)",
-            ));
-        }
-        Some(("coco-seg", path)) => Some(crate::data::names::paths("coco", path).0),
-        Some(("masks", path)) => Some(path.split(':').next().unwrap_or(path).into()),
-        Some((_, path)) => Some(path.into()),
-    };
-    let s = &c.segment;
-    dense_checks(
-        c,
-        ("segmentation", "images"),
-        file,
-        [
-            ("segment.stride", s.stride),
-            ("segment.width", s.width),
-            ("segment.canvas", s.canvas),
-            ("segment.train_scenes", s.train_scenes),
-            ("segment.test_scenes", s.test_scenes),
-        ],
-    )?;
-    if !matches!(c.train.monitor, Monitor::ValAccuracy | Monitor::ValMiou) {
-        return Err(problem(
-            "train.monitor",
-            "a segmenter is validated by mIoU",
-            "use `val_miou` (the default) or leave `monitor` out",
-        ));
-    }
-    if !c.detect.is_default() {
-        return Err(problem(
-            "detect",
-            "is a detection setting, and this experiment segments",
-            "write the segmenter's settings in [segment]",
-        ));
-    }
-    Ok(())
-}
-
-/// What detection and segmentation check alike: the dataset's file or folder exists, the budget
-/// is counted in images, and the table's (stride, width, canvas, train and test scenes) are in
-/// range. `(task, images)`: the task's adjective and what its images are called.
-fn dense_checks(
-    c: &RunConfig,
-    (task, images): (&str, &str),
-    file: Option<std::path::PathBuf>,
-    sizes: [(&'static str, usize); 5],
-) -> Result<(), Problem> {
-    if let Some(file) = file
-        && !file.exists()
-    {
-        return Err(problem(
-            "target.dataset",
-            format!("{} does not exist", file.display()),
-            "the path is relative to the folder `sweep` runs in",
-        ));
-    }
-    if c.target.labels_per_class > 0 {
-        return Err(problem(
-            "target.labels_per_class",
-            format!("counts images per class, which a {task} dataset does not have"),
-            format!("write the budget as `labelled_images = N` (labelled training {images})"),
-        ));
-    }
-    let limits = [
-        (1, 64),
-        (1, 1024),
-        (16, 1024),
-        (2, 1_000_000),
-        (1, 1_000_000),
-    ];
-    for ((path, v), (lo, hi)) in sizes.into_iter().zip(limits) {
-        range(path, v, lo, hi)?;
-    }
-    Ok(())
-}
-
-fn known_dataset(path: &'static str, name: &str) -> Result<(), Problem> {
+pub(super) fn known_dataset(path: &'static str, name: &str) -> Result<(), Problem> {
     if data::registry::find(name).is_some() {
         return Ok(());
     }
@@ -493,7 +365,7 @@ fn known_dataset(path: &'static str, name: &str) -> Result<(), Problem> {
     )))
 }
 
-fn range(path: &'static str, v: usize, lo: usize, hi: usize) -> Result<(), Problem> {
+pub(super) fn range(path: &'static str, v: usize, lo: usize, hi: usize) -> Result<(), Problem> {
     if (lo..=hi).contains(&v) {
         return Ok(());
     }
@@ -504,7 +376,7 @@ fn range(path: &'static str, v: usize, lo: usize, hi: usize) -> Result<(), Probl
     ))
 }
 
-fn positive(path: &'static str, v: f64) -> Result<(), Problem> {
+pub(super) fn positive(path: &'static str, v: f64) -> Result<(), Problem> {
     if v.is_finite() && v > 0.0 {
         return Ok(());
     }
@@ -515,7 +387,7 @@ fn positive(path: &'static str, v: f64) -> Result<(), Problem> {
     ))
 }
 
-fn non_negative(path: &'static str, v: f64) -> Result<(), Problem> {
+pub(super) fn non_negative(path: &'static str, v: f64) -> Result<(), Problem> {
     if v.is_finite() && v >= 0.0 {
         return Ok(());
     }
@@ -526,7 +398,7 @@ fn non_negative(path: &'static str, v: f64) -> Result<(), Problem> {
     ))
 }
 
-fn fraction(path: &'static str, v: f64, lo: f64, hi: f64) -> Result<(), Problem> {
+pub(super) fn fraction(path: &'static str, v: f64, lo: f64, hi: f64) -> Result<(), Problem> {
     if v.is_finite() && v > lo && v <= hi {
         return Ok(());
     }
@@ -537,7 +409,7 @@ fn fraction(path: &'static str, v: f64, lo: f64, hi: f64) -> Result<(), Problem>
     ))
 }
 
-fn crop(path: &'static str, v: Option<usize>) -> Result<(), Problem> {
+pub(super) fn crop(path: &'static str, v: Option<usize>) -> Result<(), Problem> {
     match v {
         Some(0) => Err(problem(
             path,
