@@ -128,7 +128,7 @@ fn render_search(plan: &Plan, search: &sweep::spec::SearchPlan) -> String {
     use sweep::spec::search::StopMethod;
     let spec = &search.spec;
     let mut s = String::new();
-    let metric = engine::search::metric_name(search.metric);
+    let metric = search.metric.name();
     if search.samples() {
         let seeds = search.cells.first().map_or(1, Vec::len);
         let runs = spec.trials * search.cells.len() * seeds;

@@ -124,7 +124,7 @@ pub fn experiment_file(plan: &Plan, best: &Best) -> anyhow::Result<String> {
     // Its own results folder: the search's folder keeps the search's experiment file.
     let name = format!("{}-best", plan.name);
     set(&mut doc, &["experiment".into(), "name".into()], name.into())?;
-    let metric = super::search::metric_name(s.metric);
+    let metric = s.metric.name();
     let header = format!(
         "# The best trial of `{}`: cell {}, trial {}, validation {metric} {:.4} (mean over {} run(s)).\n# Written by `sweep best`; `sweep run` trains it once per seed.\n",
         plan.name, best.cell, best.trial, best.value, best.runs

@@ -83,7 +83,7 @@ pub fn write_runs_csv(
     }
     header.push("status".into());
     if let Some(s) = search {
-        header.push(format!("search_{}", super::search::metric_name(s.metric)));
+        header.push(format!("search_{}", s.metric.name()));
     }
     header.extend(columns.iter().map(|c| c.to_string()));
     header.extend(

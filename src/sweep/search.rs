@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::search::prune::{Curve, Pruner, Rule};
 use crate::search::{self, Direction, Observation, State, Value};
 use crate::spec::search::{Method, StopMethod};
-use crate::spec::{Monitor, Plan, SearchPlan};
+use crate::spec::{Plan, SearchPlan};
 use crate::task::Metric;
 
 use super::{Options, Outcome, Status, Sweep};
@@ -275,7 +275,7 @@ fn progress_line(
             }
         }
     }
-    let metric = metric_name(s.metric);
+    let metric = s.metric.name();
     let shown = |v: f64| searched.shown(v);
     let best = match best {
         Some((v, cell, t)) => format!("best {metric} {:.4} (cell {cell}, trial {t})", shown(v)),
@@ -287,9 +287,4 @@ fn progress_line(
         s.cells.len(),
         if s.cells.len() == 1 { "" } else { "s" }
     )
-}
-
-/// The metric's name as written in the file.
-pub fn metric_name(m: Monitor) -> &'static str {
-    m.name()
 }

@@ -21,42 +21,11 @@ use burn::tensor::Device;
 
 use crate::model::weights::SavedModel;
 use crate::spec::{Monitor, Plan, Run};
+pub use crate::train::Metric;
 use crate::train::{Control, EpochLog};
 use source::SourceInfo;
 
 pub use registry::of;
-
-/// A validation score as a monitor or a search names it: a key into [`EpochLog::scores`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Metric {
-    /// The score's key (`val_accuracy`, `val_ap`, `val_miou`).
-    pub key: &'static str,
-    /// Lower is better (a loss): its value is negated so that higher is always better.
-    pub lower_better: bool,
-}
-
-impl Metric {
-    /// A score where higher is better.
-    pub const fn higher(key: &'static str) -> Metric {
-        Metric {
-            key,
-            lower_better: false,
-        }
-    }
-
-    /// An epoch's value of the score, higher better (a loss negated); `None` when the epoch
-    /// did not record it (a folder written before the score existed).
-    pub fn of(self, e: &EpochLog) -> Option<f64> {
-        e.scores
-            .get(self.key)
-            .map(|&v| if self.lower_better { -v } else { v })
-    }
-
-    /// A higher-better value as the score reads (a loss back to positive).
-    pub fn shown(self, v: f64) -> f64 {
-        if self.lower_better { -v } else { v }
-    }
-}
 
 /// A run's label budget as `runs.csv` and the summary name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +36,15 @@ pub struct Budget {
     pub path: &'static str,
     /// The summary's column heading (`labels/class`).
     pub label: &'static str,
+}
+
+impl Budget {
+    /// The dense tasks' budget: labelled images (scenes), whatever their objects or pixels.
+    pub const LABELLED_IMAGES: Budget = Budget {
+        column: "labelled_images",
+        path: "target.labelled_images",
+        label: "labelled images",
+    };
 }
 
 /// What a run that ended well produced, whatever its task.

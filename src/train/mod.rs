@@ -275,16 +275,54 @@ pub fn fit_controlled(
     })
 }
 
-/// The number [`fit`] keeps the epoch that maximises.
-/// An epoch's value of `monitor`, higher better (the loss negated).
-pub fn score(monitor: Monitor, log: &EpochLog) -> f64 {
-    let get = |k: &str| log.scores.get(k).copied().unwrap_or(f64::NAN);
+/// The score a classifier's `monitor` names.
+pub fn classify_metric(monitor: Monitor) -> Metric {
     match monitor {
+        Monitor::ValLoss => Metric {
+            key: "val_loss",
+            lower_better: true,
+        },
         // Validation refuses a detector's or segmenter's metrics for a classifier.
-        Monitor::ValAccuracy | Monitor::ValAp50 | Monitor::ValAp | Monitor::ValMiou => {
-            get("val_accuracy")
+        _ => Metric::higher("val_accuracy"),
+    }
+}
+
+/// The number [`fit`] keeps the epoch that maximises: an epoch's value of a classifier's
+/// `monitor`, higher better (the loss negated).
+pub fn score(monitor: Monitor, log: &EpochLog) -> f64 {
+    classify_metric(monitor).of(log).unwrap_or(f64::NAN)
+}
+
+/// A validation score as a monitor or a search names it: a key into [`EpochLog::scores`]
+/// (each task says which key a monitor means: `crate::task::Task::metric`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metric {
+    /// The score's key (`val_accuracy`, `val_ap`, `val_miou`).
+    pub key: &'static str,
+    /// Lower is better (a loss): its value is negated so that higher is always better.
+    pub lower_better: bool,
+}
+
+impl Metric {
+    /// A score where higher is better.
+    pub const fn higher(key: &'static str) -> Metric {
+        Metric {
+            key,
+            lower_better: false,
         }
-        Monitor::ValLoss => -get("val_loss"),
+    }
+
+    /// An epoch's value of the score, higher better (a loss negated); `None` when the epoch
+    /// did not record it (a folder written before the score existed).
+    pub fn of(self, e: &EpochLog) -> Option<f64> {
+        e.scores
+            .get(self.key)
+            .map(|&v| if self.lower_better { -v } else { v })
+    }
+
+    /// A higher-better value as the score reads (a loss back to positive).
+    pub fn shown(self, v: f64) -> f64 {
+        if self.lower_better { -v } else { v }
     }
 }
 

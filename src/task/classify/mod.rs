@@ -71,14 +71,7 @@ impl Task for Classify {
     }
 
     fn metric(&self, monitor: Monitor) -> Metric {
-        match monitor {
-            Monitor::ValLoss => Metric {
-                key: "val_loss",
-                lower_better: true,
-            },
-            // Validation refuses a detector's or segmenter's metrics for a classifier.
-            _ => Metric::higher("val_accuracy"),
-        }
+        crate::train::classify_metric(monitor)
     }
 
     fn finished(&self, scores: &BTreeMap<String, f64>) -> String {

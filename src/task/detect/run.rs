@@ -208,11 +208,7 @@ impl Task for Detect {
     }
 
     fn budget(&self) -> Budget {
-        Budget {
-            column: "labelled_images",
-            path: "target.labelled_images",
-            label: "labelled images",
-        }
+        Budget::LABELLED_IMAGES
     }
 
     fn headline_label(&self) -> &'static str {
