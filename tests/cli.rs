@@ -43,7 +43,7 @@ fn tiny_experiment_writes_both_csvs_and_reproduces() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("tiny.toml");
     std::fs::write(&file, TINY).unwrap();
-    let plan = Plan::parse(&file, TINY).unwrap();
+    let plan = Plan::parse(&file, TINY, sweep::task::rules).unwrap();
     assert_eq!(plan.runs.len(), 2);
 
     let a = dir.path().join("a");
@@ -394,7 +394,7 @@ fn augment_preview_and_lr_find_write_their_files() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("suggested lr: "), "{stdout}");
-    let plan = Plan::parse(&file, AUGMENTED).unwrap();
+    let plan = Plan::parse(&file, AUGMENTED, sweep::task::rules).unwrap();
     let stem = lr_dir.join(format!("lr-find-{}", plan.runs[1].id));
     let (h, rows) = read_csv(&stem.with_extension("csv"));
     assert_eq!(h, ["step", "lr", "loss", "smoothed_loss"]);

@@ -151,7 +151,7 @@ fn a_full_disk_fails_the_sweep_cleanly_and_the_next_run_trains_the_rest() {
     let file = dir.path().join("full.toml");
     std::fs::write(&file, EXPERIMENT).unwrap();
     let cache = dir.path().join("cache");
-    let plan = Plan::parse(&file, EXPERIMENT).unwrap();
+    let plan = Plan::parse(&file, EXPERIMENT, sweep::task::rules).unwrap();
     assert_eq!(plan.runs.len(), 3);
 
     // Where a run fits and where it does not.

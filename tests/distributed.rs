@@ -52,7 +52,7 @@ fn setup(text: &str) -> (tempfile::TempDir, std::path::PathBuf, Plan) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("shared.toml");
     std::fs::write(&file, text).unwrap();
-    let plan = Plan::load(&file).unwrap();
+    let plan = Plan::load(&file, sweep::task::rules).unwrap();
     (dir, file, plan)
 }
 

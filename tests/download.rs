@@ -67,6 +67,7 @@ fn weight_urls_need_a_checksum_and_https_off_this_machine() {
     let e = Plan::parse(
         Path::new("u.toml"),
         &format!("{base}weights = \"https://example.org/w.safetensors\"\n"),
+        sweep::task::rules,
     )
     .unwrap_err();
     assert_eq!(e.field.as_deref(), Some("model.sha256"), "{e}");
@@ -76,6 +77,7 @@ fn weight_urls_need_a_checksum_and_https_off_this_machine() {
             "{base}weights = \"http://example.org/w.safetensors\"\nsha256 = \"{}\"\n",
             "a".repeat(64)
         ),
+        sweep::task::rules,
     )
     .unwrap_err();
     assert!(e.to_string().contains("https"), "{e}");
@@ -85,6 +87,7 @@ fn weight_urls_need_a_checksum_and_https_off_this_machine() {
             "{base}weights = \"https://example.org/w.safetensors\"\nsha256 = \"{}\"\n",
             "a".repeat(64)
         ),
+        sweep::task::rules,
     );
     assert!(ok.is_ok());
 }

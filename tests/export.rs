@@ -70,7 +70,7 @@ fn saved_weights_reload_bit_for_bit_and_test_the_same() {
         serde_json::from_slice(&std::fs::read(run_dir.join("outcome.json")).unwrap()).unwrap();
     assert_eq!(outcome["manifest"]["weights_sha256"], sha256(&bytes));
 
-    let plan = sweep::spec::Plan::load(&out.join("experiment.toml")).unwrap();
+    let plan = sweep::spec::Plan::load(&out.join("experiment.toml"), sweep::task::rules).unwrap();
     let c = &plan.runs[0].config;
     let data = sweep::data::target(&c.target, c.model.input_size, None).unwrap();
     let fresh = model::build(&c.model, data.channels, data.classes, 123, &Device::flex());
@@ -159,7 +159,7 @@ fn predict_with_a_run_classifies_image_files_as_the_run_did() {
     // MNIST's pixels are bytes, so a PNG of a test image holds exactly what the run saw.
     let dir = tempfile::tempdir().unwrap();
     let (out, id) = run_text(dir.path(), &digits("", "mnist-10k", 28));
-    let plan = sweep::spec::Plan::load(&out.join("experiment.toml")).unwrap();
+    let plan = sweep::spec::Plan::load(&out.join("experiment.toml"), sweep::task::rules).unwrap();
     let c = &plan.runs[0].config;
     let data = sweep::data::target(&c.target, c.model.input_size, None).unwrap();
     let shown: Vec<usize> = data.test[..12].to_vec();

@@ -494,7 +494,8 @@ fn fail(seed: u64, text: &str, what: &str) -> ! {
 /// file and points inside it.
 fn check(seed: u64, text: &str) -> bool {
     let result = catch_unwind(AssertUnwindSafe(|| {
-        Plan::parse(Path::new("fuzz.toml"), text).map_err(|e| (e.to_string(), e.position))
+        Plan::parse(Path::new("fuzz.toml"), text, sweep::task::rules)
+            .map_err(|e| (e.to_string(), e.position))
     }));
     match result {
         Err(panic) => {

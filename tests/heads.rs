@@ -258,7 +258,7 @@ strategy = ["scratch", "linear-probe"]
 
 fn plan(head: &str) -> sweep::spec::Plan {
     let text = EXPERIMENT.replace("HEAD", head);
-    sweep::spec::Plan::parse(std::path::Path::new("h.toml"), &text).unwrap()
+    sweep::spec::Plan::parse(std::path::Path::new("h.toml"), &text, sweep::task::rules).unwrap()
 }
 
 #[test]
@@ -317,7 +317,7 @@ fn the_article_recipes_plan_three_strategies_each() {
         ("experiments/seed-vgg16.toml", mlp(&[256], 0.0)),
         ("experiments/seed-resnet18.toml", None),
     ] {
-        let p = sweep::spec::Plan::load(std::path::Path::new(file)).unwrap();
+        let p = sweep::spec::Plan::load(std::path::Path::new(file), sweep::task::rules).unwrap();
         let strategies: std::collections::BTreeSet<_> = p
             .runs
             .iter()

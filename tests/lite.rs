@@ -107,7 +107,7 @@ fn imagenet_weights_download_once_classify_and_are_fetched_again_when_damaged() 
 #[test]
 fn named_weights_for_a_backbone_without_them_are_refused_with_those_that_have_them() {
     let text = "[experiment]\nname = \"x\"\n\n[target]\ndataset = \"uci-digits\"\n\n[model]\nbackbone = \"resnet18\"\nweights = \"imagenet\"\n\n[transfer]\nstrategy = \"finetune\"\n";
-    let e = sweep::spec::Plan::parse(Path::new("exp.toml"), text)
+    let e = sweep::spec::Plan::parse(Path::new("exp.toml"), text, sweep::task::rules)
         .unwrap_err()
         .to_string();
     assert!(
@@ -119,9 +119,9 @@ fn named_weights_for_a_backbone_without_them_are_refused_with_those_that_have_th
         "{e}"
     );
     let ok = text.replace("resnet18", "efficientnet_lite0");
-    assert!(sweep::spec::Plan::parse(Path::new("exp.toml"), &ok).is_ok());
+    assert!(sweep::spec::Plan::parse(Path::new("exp.toml"), &ok, sweep::task::rules).is_ok());
     let typo = ok.replace("\"imagenet\"", "\"imagenet21k\"");
-    let e = sweep::spec::Plan::parse(Path::new("exp.toml"), &typo)
+    let e = sweep::spec::Plan::parse(Path::new("exp.toml"), &typo, sweep::task::rules)
         .unwrap_err()
         .to_string();
     assert!(e.contains("`imagenet` of efficientnet_lite0"), "{e}");

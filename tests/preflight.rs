@@ -176,10 +176,10 @@ fn a_budget_above_a_class_count_names_the_class_and_its_count() {
     assert!(!out.exists());
     // "all" is every image; 0 is refused with that advice.
     let all = BASE.replace("labels_per_class = [3, 5]", "labels_per_class = \"all\"");
-    let plan = sweep::spec::Plan::parse(Path::new("exp.toml"), &all).unwrap();
+    let plan = sweep::spec::Plan::parse(Path::new("exp.toml"), &all, sweep::task::rules).unwrap();
     assert_eq!(plan.runs[0].config.target.labels_per_class, 0);
     let zero = BASE.replace("labels_per_class = [3, 5]", "labels_per_class = 0");
-    let e = sweep::spec::Plan::parse(Path::new("exp.toml"), &zero).unwrap_err();
+    let e = sweep::spec::Plan::parse(Path::new("exp.toml"), &zero, sweep::task::rules).unwrap_err();
     assert!(e.to_string().contains("or \"all\""), "{e}");
 }
 

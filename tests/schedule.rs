@@ -99,6 +99,7 @@ fn milestones_are_one_setting_and_a_list_of_them_is_an_axis() {
     let one = sweep::spec::Plan::parse(
         std::path::Path::new("m.toml"),
         &format!("{base}milestones = [10, 20]\n"),
+        sweep::task::rules,
     )
     .unwrap();
     assert_eq!(one.runs.len(), 1);
@@ -106,6 +107,7 @@ fn milestones_are_one_setting_and_a_list_of_them_is_an_axis() {
     let two = sweep::spec::Plan::parse(
         std::path::Path::new("m.toml"),
         &format!("{base}milestones = [[10], [5, 15]]\n"),
+        sweep::task::rules,
     )
     .unwrap();
     assert_eq!(two.runs.len(), 2);

@@ -41,7 +41,7 @@ seed = 7
 "#;
 
 fn parse(text: &str) -> Result<Plan, SpecError> {
-    Plan::parse(Path::new("exp.toml"), text)
+    Plan::parse(Path::new("exp.toml"), text, sweep::task::rules)
 }
 
 fn error(text: &str) -> String {
@@ -322,7 +322,7 @@ fn options(out: &Path, jobs: usize) -> Options {
 
 /// The run ids and learning rates of a finished search, in trial order.
 fn trials_of(dir: &Path, text: &str, jobs: usize) -> Vec<(String, f64)> {
-    let plan = Plan::parse(&dir.join("x.toml"), text).unwrap();
+    let plan = Plan::parse(&dir.join("x.toml"), text, sweep::task::rules).unwrap();
     let (plan, sweep) = search::run(&plan, &options(dir, jobs)).unwrap();
     assert_eq!(sweep.outcomes.len(), 6);
     plan.runs
@@ -350,7 +350,7 @@ fn a_search_is_the_same_with_one_or_two_jobs_and_after_a_kill() {
     for id in &ids[4..] {
         std::fs::remove_dir_all(runs.join(id)).unwrap();
     }
-    let plan = Plan::parse(&b.path().join("x.toml"), &text).unwrap();
+    let plan = Plan::parse(&b.path().join("x.toml"), &text, sweep::task::rules).unwrap();
     let (again, sweep) = search::run(&plan, &options(b.path(), 2)).unwrap();
     assert_eq!(sweep.trained, 2, "only the missing trials train");
     let again: Vec<(String, f64)> = again
@@ -365,7 +365,7 @@ fn a_search_is_the_same_with_one_or_two_jobs_and_after_a_kill() {
     // `sweep best`: the best trial as a plain experiment whose run is that trial's run.
     let (plan, best) = sweep::sweep::best::best(b.path(), None).unwrap();
     let text = sweep::sweep::best::experiment_file(&plan, &best).unwrap();
-    let exported = Plan::parse(Path::new("best.toml"), &text).unwrap();
+    let exported = Plan::parse(Path::new("best.toml"), &text, sweep::task::rules).unwrap();
     assert!(exported.search.is_none(), "{text}");
     assert_eq!(exported.name, "tpe-best");
     assert_eq!(exported.runs.len(), 1);
@@ -421,7 +421,7 @@ warmup = 1
 min_trials = 3
 "#;
     let dir = tempfile::tempdir().unwrap();
-    let plan = Plan::parse(&dir.path().join("x.toml"), text).unwrap();
+    let plan = Plan::parse(&dir.path().join("x.toml"), text, sweep::task::rules).unwrap();
     assert_eq!(plan.runs.len(), 6);
     let (plan, sweep) = search::run(&plan, &options(dir.path(), 2)).unwrap();
     let epochs: Vec<usize> = sweep.outcomes.iter().map(|o| o.epochs.len()).collect();
@@ -442,7 +442,7 @@ fn pruned_runs_are_recorded_and_reported() {
     let stop = "[search.stop]\nmethod = \"asha\"\ngrace = 1\nreduction = 2";
     let text = tiny_search("asha", stop);
     let dir = tempfile::tempdir().unwrap();
-    let plan = Plan::parse(&dir.path().join("x.toml"), &text).unwrap();
+    let plan = Plan::parse(&dir.path().join("x.toml"), &text, sweep::task::rules).unwrap();
     let (plan, sweep) = search::run(&plan, &options(dir.path(), 2)).unwrap();
     let pruned: Vec<usize> = (0..plan.runs.len())
         .filter(|&i| sweep.outcomes[i].status == sweep::sweep::Status::Pruned)

@@ -100,7 +100,7 @@ fn a_submitted_sweep_equals_a_local_run_and_a_cancelled_task_is_resubmitted() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("slurm.toml");
     std::fs::write(&file, grid_toml("slurm", 40, 20)).unwrap();
-    let plan = Plan::load(&file).unwrap();
+    let plan = Plan::load(&file, sweep::task::rules).unwrap();
     let (f, d) = (file.to_str().unwrap(), dir.path());
     let reference = d.join("local");
     let local = sweep(&["run", f, "--out", reference.to_str().unwrap(), "--quiet"]);

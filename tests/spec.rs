@@ -25,7 +25,7 @@ freeze_depth = [0, 1]
 "#;
 
 fn parse(text: &str) -> Result<Plan, SpecError> {
-    Plan::parse(Path::new("exp.toml"), text)
+    Plan::parse(Path::new("exp.toml"), text, sweep::task::rules)
 }
 
 fn error(text: &str) -> SpecError {
@@ -453,7 +453,11 @@ fn bad_inputs_name_the_file_position_and_field() {
 
 #[test]
 fn a_missing_file_is_an_error_not_a_panic() {
-    let e = Plan::load(Path::new("experiments/does-not-exist.toml")).unwrap_err();
+    let e = Plan::load(
+        Path::new("experiments/does-not-exist.toml"),
+        sweep::task::rules,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("cannot read"), "{e}");
 }
 
@@ -522,4 +526,64 @@ fn run_ids_follow_the_content_of_the_data_files() {
     std::fs::write(dir.path().join("emnist-a-train-images"), b"changed set a").unwrap();
     assert_ne!(fa, fingerprint::dataset(&a));
     assert_eq!(fingerprint::dataset("csv:no/such.csv"), fingerprint::ABSENT);
+}
+
+/// A tiny detection or segmentation file with `extra` appended to its [train] table.
+fn dense(task: &str, extra: &str) -> String {
+    format!(
+        "[experiment]\nname = \"d\"\ntask = \"{task}\"\nseeds = [0]\n[target]\ndataset = \"digit-scenes\"\n\
+         labelled_images = 20\n[model]\nbackbone = \"resnet-mini\"\n[train]\nepochs = 1\n{extra}"
+    )
+}
+
+#[test]
+fn monitors_and_search_metrics_are_ones_the_task_records() {
+    let search = |metric: &str| {
+        format!(
+            "lr = {{ log_uniform = [1e-4, 1e-2] }}\n[search]\nmethod = \"random\"\ntrials = 2\n\
+             metric = \"{metric}\"\n"
+        )
+    };
+    // Each was accepted before the task rules: a detector monitoring mIoU kept its best epoch
+    // by AP50, a detection search on val_loss minimised AP50, a segmentation search on AP50
+    // ranked by mIoU.
+    for (text, field, words) in [
+        (
+            dense("detect", "monitor = \"val_miou\"\n"),
+            "train.monitor",
+            "segmenter's metric",
+        ),
+        (
+            dense("detect", &search("val_loss")),
+            "search.metric",
+            "not a loss",
+        ),
+        (
+            dense("segment", &search("val_ap50")),
+            "search.metric",
+            "validated by mIoU",
+        ),
+        (
+            dense("segment", "monitor = \"val_ap\"\n"),
+            "train.monitor",
+            "validated by mIoU",
+        ),
+        (
+            edit("[model]", "[train]\nmonitor = \"val_ap\"\n[model]"),
+            "train.monitor",
+            "classifies",
+        ),
+    ] {
+        let e = error(&text);
+        assert_eq!(e.field.as_deref(), Some(field), "{e}");
+        assert!(e.to_string().contains(words), "expected `{words}` in:\n{e}");
+    }
+    for (task, metric) in [
+        ("detect", "val_ap"),
+        ("detect", "val_ap50"),
+        ("segment", "val_miou"),
+    ] {
+        let plan = parse(&dense(task, &search(metric))).unwrap();
+        assert_eq!(plan.search.unwrap().metric.name(), metric);
+    }
 }

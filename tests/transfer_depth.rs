@@ -59,7 +59,7 @@ strategy = "{strategy}"
 }
 
 fn parse(text: &str) -> Result<Plan, SpecError> {
-    Plan::parse(Path::new("exp.toml"), text)
+    Plan::parse(Path::new("exp.toml"), text, sweep::task::rules)
 }
 
 /// The initial network of the one run of `text`, as `sweep run` builds it.

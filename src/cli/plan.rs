@@ -18,7 +18,7 @@ pub(super) fn plan(file: &Path) -> Outcome {
 
 /// An experiment file loaded and preflighted (datasets, budgets and weights checked).
 pub(super) fn checked_plan(file: &Path) -> Result<Plan, Failure> {
-    let plan = Plan::load(file).map_err(Failure::Spec)?;
+    let plan = Plan::load(file, sweep::task::rules).map_err(Failure::Spec)?;
     sweep::task::preflight::check(&plan).map_err(Failure::Spec)?;
     Ok(plan)
 }

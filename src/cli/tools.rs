@@ -21,7 +21,7 @@ pub(super) fn lr_find(cmd: Command) -> Outcome {
     else {
         unreachable!("the dispatch hands `lr-find` only its own verb")
     };
-    let plan = Plan::load(&file).map_err(Failure::Spec)?;
+    let plan = Plan::load(&file, sweep::task::rules).map_err(Failure::Spec)?;
     let out = out.unwrap_or_else(|| results_dir(&plan).join("lr-find"));
     let (found, csv) = tools::pick(&plan, &run)
         .and_then(|r| {
@@ -56,7 +56,7 @@ pub(super) fn augment_preview(cmd: Command) -> Outcome {
     else {
         unreachable!("the dispatch hands `augment-preview` only its own verb")
     };
-    let plan = Plan::load(&file).map_err(Failure::Spec)?;
+    let plan = Plan::load(&file, sweep::task::rules).map_err(Failure::Spec)?;
     let out = out.unwrap_or_else(|| results_dir(&plan).join(format!("augment-{set}.png")));
     tools::augment_preview(&plan, &set, &out, images.max(1), columns.max(1))
         .map_err(Failure::Sweep)?;

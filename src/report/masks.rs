@@ -47,7 +47,7 @@ pub fn grid(results: &Path, dir: &Path, run_id: &str) -> anyhow::Result<Option<C
     if !path.exists() || !file.exists() {
         return Ok(None);
     }
-    let plan = Plan::load(&file).map_err(|e| anyhow!("{e}"))?;
+    let plan = Plan::load(&file, crate::task::rules).map_err(|e| anyhow!("{e}"))?;
     let Some(run) = plan.runs.iter().find(|r| r.id == run_id) else {
         return Ok(None);
     };

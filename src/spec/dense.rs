@@ -1,7 +1,10 @@
-//! The dense tasks' part of the experiment file: the detector's neck, the segmenter's head and
-//! loss, and the checks of a `task = "detect"` or `"segment"` experiment's own settings.
+//! The dense tasks' part of the experiment file: the `[detect]` and `[segment]` tables (the
+//! detector's neck, the segmenter's head and loss), and the checks both dense tasks make of
+//! their settings (each task's rules call them).
 
-use super::schema::{Monitor, RunConfig};
+use serde::{Deserialize, Serialize};
+
+use super::schema::RunConfig;
 use super::validate::{Problem, problem, range};
 
 /// How the backbone's maps reach the head.
@@ -52,100 +55,160 @@ pub enum Loss {
     CeDice,
 }
 
-/// The checks of a `task = "detect"` experiment's own settings.
-pub(super) fn validate_detect(c: &RunConfig) -> Result<(), Problem> {
-    let name = &c.target.dataset;
-    let file = match crate::data::names::detect(name) {
-        _ if name == "digit-scenes" => None,
-        None => {
-            return Err(problem(
-                "target.dataset",
-                format!("`{name}` is not a detection dataset"),
-                "use `digit-scenes` or a dataset in files: `coco:annotations.json[:IMAGES_DIR]`, `yolo:DIR` or `voc:DIR` (`sweep datasets` lists them)",
-            ));
-        }
-        Some((prefix, path)) => Some(crate::data::names::paths(prefix, path).0),
-    };
-    let d = &c.detect;
-    dense_checks(
-        c,
-        ("detection", "scenes"),
-        file,
-        [
-            ("detect.stride", d.stride),
-            ("detect.width", d.width),
-            ("detect.canvas", d.canvas),
-            ("detect.train_scenes", d.train_scenes),
-            ("detect.test_scenes", d.test_scenes),
-        ],
-    )?;
-    if c.train.monitor == Monitor::ValLoss {
-        return Err(problem(
-            "train.monitor",
-            "a detector is validated by COCO AP, not a loss",
-            "use `val_ap50` (the default) or `val_ap`",
-        ));
-    }
-    if !c.segment.is_default() {
-        return Err(problem(
-            "segment",
-            "is a segmentation setting, and this experiment detects",
-            "set `task = \"segment\"` in [experiment], or write the detector's settings in [detect]",
-        ));
-    }
-    Ok(())
+/// `[detect]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Detect {
+    /// `fpn` (feature pyramid from the stage at `stride` up) or `none` (the last stage only).
+    #[serde(default)]
+    pub neck: Neck,
+    /// Output stride wanted from the FPN, in input pixels per cell.
+    #[serde(default = "default_det_stride")]
+    pub stride: usize,
+    /// Channels of the neck and of the head's hidden layers.
+    #[serde(default = "default_det_width")]
+    pub width: usize,
+    /// Box-aware augmentation: `none`, `flip`, `scale` (zoom 0.75-1.25 and shift) or
+    /// `flip-scale`.
+    #[serde(default)]
+    pub augment: DetAugment,
+    /// `digit-scenes`: side of the canvas.
+    #[serde(default = "default_canvas")]
+    pub canvas: usize,
+    /// `digit-scenes`: training scenes generated.
+    #[serde(default = "default_train_scenes")]
+    pub train_scenes: usize,
+    /// `digit-scenes`: test scenes generated.
+    #[serde(default = "default_test_scenes")]
+    pub test_scenes: usize,
 }
 
-/// The checks of a `task = "segment"` experiment's own settings.
-pub(super) fn validate_segment(c: &RunConfig) -> Result<(), Problem> {
-    let name = &c.target.dataset;
-    let file = match crate::data::names::segment(name) {
-        _ if name == "digit-scenes" => None,
-        None => {
-            return Err(problem(
-                "target.dataset",
-                format!("`{name}` is not a segmentation dataset"),
-                "use `digit-scenes` or masks in files: `masks:IMAGES_DIR:MASKS_DIR`, `voc-seg:DIR` or `coco-seg:annotations.json[:IMAGES_DIR]` (`sweep datasets` lists them)",
-            ));
+/// `[detect] augment`: a named set of box-aware augmentations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DetAugment {
+    /// None.
+    #[default]
+    None,
+    /// Horizontal flip, half the time.
+    Flip,
+    /// Random zoom in 0.75-1.25 and shift.
+    Scale,
+    /// Both.
+    FlipScale,
+}
+
+impl Default for Detect {
+    fn default() -> Detect {
+        Detect {
+            neck: Default::default(),
+            stride: default_det_stride(),
+            width: default_det_width(),
+            augment: DetAugment::None,
+            canvas: default_canvas(),
+            train_scenes: default_train_scenes(),
+            test_scenes: default_test_scenes(),
         }
-        Some(("coco-seg", path)) => Some(crate::data::names::paths("coco", path).0),
-        Some(("masks", path)) => Some(path.split(':').next().unwrap_or(path).into()),
-        Some((_, path)) => Some(path.into()),
-    };
-    let s = &c.segment;
-    dense_checks(
-        c,
-        ("segmentation", "images"),
-        file,
-        [
-            ("segment.stride", s.stride),
-            ("segment.width", s.width),
-            ("segment.canvas", s.canvas),
-            ("segment.train_scenes", s.train_scenes),
-            ("segment.test_scenes", s.test_scenes),
-        ],
-    )?;
-    if !matches!(c.train.monitor, Monitor::ValAccuracy | Monitor::ValMiou) {
-        return Err(problem(
-            "train.monitor",
-            "a segmenter is validated by mIoU",
-            "use `val_miou` (the default) or leave `monitor` out",
-        ));
     }
-    if !c.detect.is_default() {
-        return Err(problem(
-            "detect",
-            "is a detection setting, and this experiment segments",
-            "write the segmenter's settings in [segment]",
-        ));
+}
+
+impl Detect {
+    /// True when nothing is set (not written in a run's config).
+    pub fn is_default(&self) -> bool {
+        *self == Detect::default()
     }
-    Ok(())
+}
+
+fn default_det_stride() -> usize {
+    4
+}
+fn default_det_width() -> usize {
+    32
+}
+fn default_canvas() -> usize {
+    64
+}
+fn default_train_scenes() -> usize {
+    2000
+}
+fn default_test_scenes() -> usize {
+    500
+}
+
+/// `[segment]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Segment {
+    /// `fpn` (feature pyramid from the stage at `stride` up) or `fcn` (the last stage only).
+    #[serde(default)]
+    pub head: SegHead,
+    /// `ce` (cross-entropy, 255 ignored), `dice` or `ce-dice` (their sum); a grid axis.
+    #[serde(default)]
+    pub loss: Loss,
+    /// Finest stride of the pyramid, in input pixels per cell.
+    #[serde(default = "default_det_stride")]
+    pub stride: usize,
+    /// Channels of the pyramid and of the classifier's hidden layer.
+    #[serde(default = "default_det_width")]
+    pub width: usize,
+    /// Mask-aware augmentation: `none`, `flip`, `scale` (zoom 0.75-1.25, shift up to 1/8),
+    /// `rotate` (up to 15 degrees) or `all` (the three).
+    #[serde(default)]
+    pub augment: SegAugment,
+    /// `digit-scenes`: side of the canvas.
+    #[serde(default = "default_canvas")]
+    pub canvas: usize,
+    /// `digit-scenes`: training scenes generated.
+    #[serde(default = "default_train_scenes")]
+    pub train_scenes: usize,
+    /// `digit-scenes`: test scenes generated.
+    #[serde(default = "default_test_scenes")]
+    pub test_scenes: usize,
+}
+
+/// `[segment] augment`: a named set of mask-aware augmentations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SegAugment {
+    /// None.
+    #[default]
+    None,
+    /// Horizontal flip, half the time.
+    Flip,
+    /// Random zoom in 0.75-1.25 and shift up to 1/8 of the side.
+    Scale,
+    /// Random rotation up to 15 degrees either way.
+    Rotate,
+    /// Flip, scale and rotate.
+    All,
+}
+
+impl Default for Segment {
+    fn default() -> Segment {
+        Segment {
+            head: Default::default(),
+            loss: Default::default(),
+            stride: default_det_stride(),
+            width: default_det_width(),
+            augment: SegAugment::None,
+            canvas: default_canvas(),
+            train_scenes: default_train_scenes(),
+            test_scenes: default_test_scenes(),
+        }
+    }
+}
+
+impl Segment {
+    /// True when nothing is set (not written in a run's config).
+    pub fn is_default(&self) -> bool {
+        *self == Segment::default()
+    }
 }
 
 /// What detection and segmentation check alike: the dataset's file or folder exists, the budget
 /// is counted in images, and the table's (stride, width, canvas, train and test scenes) are in
 /// range. `(task, images)`: the task's adjective and what its images are called.
-fn dense_checks(
+pub fn dense_checks(
     c: &RunConfig,
     (task, images): (&str, &str),
     file: Option<std::path::PathBuf>,

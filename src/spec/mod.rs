@@ -4,6 +4,7 @@ pub mod dense;
 pub mod depth;
 pub mod error;
 pub mod expand;
+pub mod rules;
 pub mod schema;
 pub mod search;
 pub mod validate;
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 pub use error::SpecError;
+pub use rules::{Rules, RulesOf};
 pub use schema::{Monitor, Optimizer, RunConfig, Strategy};
 
 use crate::model;
@@ -38,6 +40,8 @@ pub struct Plan {
     pub search: Option<SearchPlan>,
     /// Index of each run's first grid point, to point errors found later into the file.
     points: Vec<usize>,
+    /// The tasks' rules the plan was checked with (a search's trials are checked with them too).
+    rules: RulesOf,
 }
 
 /// A search's part of a plan.
@@ -83,8 +87,9 @@ pub struct Run {
 }
 
 impl Plan {
-    /// Reads, expands and validates an experiment file.
-    pub fn load(file: &Path) -> Result<Plan, SpecError> {
+    /// Reads, expands and validates an experiment file, each run with its task's `rules`
+    /// (`crate::task::rules`).
+    pub fn load(file: &Path, rules: RulesOf) -> Result<Plan, SpecError> {
         let text = std::fs::read_to_string(file).map_err(|e| {
             SpecError::at(
                 file,
@@ -94,11 +99,11 @@ impl Plan {
             )
             .help("check the path; experiment files live under experiments/")
         })?;
-        Plan::parse(file, &text)
+        Plan::parse(file, &text, rules)
     }
 
     /// Expands and validates the text of an experiment file (`file` is used in messages).
-    pub fn parse(file: &Path, text: &str) -> Result<Plan, SpecError> {
+    pub fn parse(file: &Path, text: &str, rules: RulesOf) -> Result<Plan, SpecError> {
         let e = expand::parse(file, text)?;
         let mut points = Vec::with_capacity(e.total);
         for index in 0..e.total {
@@ -110,7 +115,7 @@ impl Plan {
         let mut device = None;
         let names = plan_axes(&e);
         for (index, point) in points.iter().enumerate() {
-            let run = checked_run(file, text, point, &names)?;
+            let run = checked_run(file, text, point, &names, rules)?;
             if let Some(d) = &point.config.experiment.device {
                 device = d.parse().ok();
             }
@@ -120,7 +125,7 @@ impl Plan {
                 runs.push(run);
             }
         }
-        let search = search_plan(file, text, &e, &points)?;
+        let search = search_plan(file, text, &e, &points, rules)?;
         let name = runs[0].config.experiment.name.clone();
         Ok(Plan {
             file: file.to_path_buf(),
@@ -131,6 +136,7 @@ impl Plan {
             runs,
             search,
             points: first_points,
+            rules,
         })
     }
 
@@ -162,7 +168,7 @@ impl Plan {
                 let point = e.point(&self.file, &self.text, p, Some(&values))?;
                 let run = Run {
                     trial: Some(trial),
-                    ..checked_run(&self.file, &self.text, &point, &names)?
+                    ..checked_run(&self.file, &self.text, &point, &names, self.rules)?
                 };
                 let i = *index.entry(run.id.clone()).or_insert_with(|| {
                     plan.runs.push(run);
@@ -227,15 +233,16 @@ fn checked_run(
     text: &str,
     point: &expand::Point<'_>,
     axes: &[Vec<String>],
+    rules: RulesOf,
 ) -> Result<Run, SpecError> {
-    if let Err(p) = validate::validate(&point.config) {
+    if let Err(p) = validate::validate(&point.config, rules) {
         let path: Vec<String> = p.path.split('.').map(String::from).collect();
         let span = expand::value_span(&point.table, &path);
         return Err(SpecError::at(file, text, span, p.message)
             .field(p.path)
             .help(p.help));
     }
-    let config = normalize(point.config.clone());
+    let config = normalize(point.config.clone(), rules);
     let inputs = inputs(&config);
     let id = run_id(&config, &inputs);
     let axis_values = axes.iter().map(|a| axis_value(&config, a)).collect();
@@ -255,6 +262,7 @@ fn search_plan(
     text: &str,
     e: &expand::Expansion<'_>,
     points: &[expand::Point<'_>],
+    rules: RulesOf,
 ) -> Result<Option<SearchPlan>, SpecError> {
     let Some(spec) = e.search.clone() else {
         return Ok(None);
@@ -294,14 +302,8 @@ fn search_plan(
     let monitor = points[0].config.train.monitor;
     let metric = spec.metric_or(monitor);
     let task = points[0].config.experiment.task;
-    if task == schema::Task::Classify
-        && matches!(metric, Monitor::ValAp50 | Monitor::ValAp | Monitor::ValMiou)
-    {
-        return Err(at(
-            "metric",
-            "is a detector's or segmenter's metric, and this experiment classifies".into(),
-            "use `val_accuracy` or `val_loss`",
-        ));
+    if let Err(p) = rules(task).check_metric("search.metric", metric) {
+        return Err(at("metric", p.message, &p.help));
     }
     if let Some(d) = spec.direction
         && d != search::direction_of(metric)
@@ -354,29 +356,11 @@ fn search_plan(
 
 /// Canonical form of a run: settings that cannot affect it are set to fixed values, so that
 /// grid points differing only there are recognised as one run.
-pub fn normalize(mut c: RunConfig) -> RunConfig {
+pub fn normalize(mut c: RunConfig, rules: RulesOf) -> RunConfig {
     // Where a run trains is not what it is (GPU results are recorded in its manifest).
     c.experiment.device = None;
     // Each task's own settings do not make runs of the other differ.
-    match c.experiment.task {
-        schema::Task::Classify => {
-            c.detect = schema::Detect::default();
-            c.segment = schema::Segment::default();
-            c.target.labelled_images = 0;
-        }
-        schema::Task::Detect => {
-            c.segment = schema::Segment::default();
-            c.target.labels_per_class = 0;
-        }
-        schema::Task::Segment => {
-            c.detect = schema::Detect::default();
-            c.target.labels_per_class = 0;
-            // The monitor's default means mIoU for a segmenter.
-            if c.train.monitor == schema::Monitor::ValAccuracy {
-                c.train.monitor = schema::Monitor::ValMiou;
-            }
-        }
-    }
+    rules(c.experiment.task).normalize(&mut c);
     let parts = model::parts(&c.model).len();
     // Copying every part is what a run without `transfer_depth` does: one run, one id.
     if c.transfer.transfer_depth == Some(parts) {

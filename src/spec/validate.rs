@@ -2,7 +2,7 @@
 
 use super::depth;
 use super::error::suggest;
-use super::schema::{Monitor, RunConfig, Strategy, Task};
+use super::schema::{RunConfig, Strategy};
 use crate::{data, model};
 
 /// A failed check: the dotted path of the setting, what is wrong, and what to do.
@@ -16,7 +16,8 @@ pub struct Problem {
     pub help: String,
 }
 
-pub(super) fn problem(
+/// A [`Problem`] with the setting's dotted path, what is wrong and what to do.
+pub fn problem(
     path: impl Into<String>,
     message: impl Into<String>,
     help: impl Into<String>,
@@ -29,7 +30,7 @@ pub(super) fn problem(
 }
 
 /// Checks one grid point; returns the first problem found.
-pub fn validate(c: &RunConfig) -> Result<(), Problem> {
+pub fn validate(c: &RunConfig, rules: super::RulesOf) -> Result<(), Problem> {
     let name = &c.experiment.name;
     if name.is_empty()
         || !name
@@ -51,41 +52,7 @@ pub fn validate(c: &RunConfig) -> Result<(), Problem> {
             "e.g. `device = \"cuda\"`; or leave it out to train on the CPU",
         ));
     }
-    match c.experiment.task {
-        Task::Classify => {
-            known_dataset("target.dataset", &c.target.dataset)?;
-            if matches!(
-                c.train.monitor,
-                Monitor::ValAp50 | Monitor::ValAp | Monitor::ValMiou
-            ) {
-                return Err(problem(
-                    "train.monitor",
-                    "is a detector's or segmenter's metric, and this experiment classifies",
-                    "use `val_accuracy` or `val_loss`, or set `task = \"detect\"` or `\"segment\"` in [experiment]",
-                ));
-            }
-            if !c.segment.is_default() {
-                return Err(problem(
-                    "segment",
-                    "is a segmentation setting, and this experiment classifies",
-                    "set `task = \"segment\"` in [experiment]",
-                ));
-            }
-            if c.target.labelled_images > 0 || !c.detect.is_default() {
-                let field = match c.target.labelled_images > 0 {
-                    true => "target.labelled_images",
-                    false => "detect",
-                };
-                return Err(problem(
-                    field,
-                    "is a detection setting, and this experiment classifies",
-                    "set `task = \"detect\"` in [experiment], or use `labels_per_class` for a classification budget",
-                ));
-            }
-        }
-        Task::Detect => super::dense::validate_detect(c)?,
-        Task::Segment => super::dense::validate_segment(c)?,
-    }
+    rules(c.experiment.task).validate(c)?;
     if c.target.labels_per_class > 100_000 {
         return Err(problem(
             "target.labels_per_class",
@@ -332,7 +299,8 @@ impl Problem {
     }
 }
 
-pub(super) fn known_dataset(path: &'static str, name: &str) -> Result<(), Problem> {
+/// Checks that `name` is a classification dataset (registered, or a file in a known format).
+pub fn known_dataset(path: &'static str, name: &str) -> Result<(), Problem> {
     if data::registry::find(name).is_some() {
         return Ok(());
     }
@@ -365,7 +333,8 @@ pub(super) fn known_dataset(path: &'static str, name: &str) -> Result<(), Proble
     )))
 }
 
-pub(super) fn range(path: &'static str, v: usize, lo: usize, hi: usize) -> Result<(), Problem> {
+/// Checks that `v` is from `lo` to `hi`.
+pub fn range(path: &'static str, v: usize, lo: usize, hi: usize) -> Result<(), Problem> {
     if (lo..=hi).contains(&v) {
         return Ok(());
     }

@@ -131,7 +131,7 @@ pub fn experiment_file(plan: &Plan, best: &Best) -> anyhow::Result<String> {
     );
     let out = format!("{header}{doc}");
     // What it writes must be a plain experiment again.
-    Plan::parse(&plan.file, &out)
+    Plan::parse(&plan.file, &out, crate::task::rules)
         .map_err(|e| anyhow::anyhow!("the best trial's file does not parse: {e}"))?;
     Ok(out)
 }

@@ -73,7 +73,7 @@ pub fn plan(dir: &Path, verb: &str) -> anyhow::Result<Plan> {
             dir.display()
         )
     })?;
-    Plan::parse(&file, &text).map_err(|e| anyhow::anyhow!("{e}"))
+    Plan::parse(&file, &text, crate::task::rules).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Refuses a folder that holds the results of an experiment with another name.

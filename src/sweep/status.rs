@@ -45,7 +45,7 @@ pub fn read(dir: &Path) -> anyhow::Result<Status> {
             dir.display()
         )
     })?;
-    let plan = Plan::parse(&file, &text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let plan = Plan::parse(&file, &text, crate::task::rules).map_err(|e| anyhow::anyhow!("{e}"))?;
     // A search's runs are its trials so far.
     let plan = super::search::results_plan(dir, &plan).unwrap_or(plan);
     let me = Owner::me();

@@ -2,9 +2,10 @@
 //! (what it records, how it checks its data, how it trains and tests one run). The orchestrator
 //! ([`crate::sweep`]) asks [`registry::of`] for a run's task and names none of them.
 //!
-//! To add a task: a folder beside `classify/`, a [`Task`] implementation in it, its variant in
-//! [`crate::spec::schema::Task`] and its per-task file rules in [`crate::spec::tasks`], and one
-//! arm in [`registry::of`].
+//! To add a task: a folder beside `classify/` with a [`Task`] implementation and its file rules
+//! ([`crate::spec::Rules`]: its checks and its run's canonical form), its variant in
+//! [`crate::spec::schema::Task`] (and its `[section]` in the schema), and one arm in
+//! [`registry::of`].
 
 pub mod backbone;
 pub mod classify;
@@ -25,7 +26,7 @@ pub use crate::train::Metric;
 use crate::train::{Control, EpochLog};
 use source::SourceInfo;
 
-pub use registry::of;
+pub use registry::{of, rules};
 
 /// A run's label budget as `runs.csv` and the summary name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,8 +91,9 @@ pub struct Legacy {
 /// Called after each epoch with its log; `Break` stops training (the run is then pruned).
 pub type OnEpoch<'a> = dyn FnMut(&EpochLog) -> Control + 'a;
 
-/// What differs between tasks; the orchestrator calls only this.
-pub trait Task: Sync {
+/// What differs between tasks; the orchestrator calls only this. Its file rules (checks and
+/// canonical form of a run, [`crate::spec::Rules`]) come with it.
+pub trait Task: crate::spec::Rules + Sync {
     /// The task's name in an experiment file (`classify`).
     fn name(&self) -> &'static str;
 

@@ -15,6 +15,11 @@ pub fn of(kind: Kind) -> &'static dyn Task {
     }
 }
 
+/// A task's file rules, for [`crate::spec::Plan::load`].
+pub fn rules(kind: Kind) -> &'static dyn crate::spec::Rules {
+    of(kind)
+}
+
 /// Every task, for reading files whose task is not known yet (an old `outcome.json`).
 pub fn all() -> [&'static dyn Task; 3] {
     [&Classify, &Detect, &Segment]

@@ -1,6 +1,7 @@
 //! Classification: a backbone and its head on labelled images, scored by accuracy (with macro
 //! precision, recall and F1, and the confusion matrix).
 
+mod rules;
 pub mod run;
 
 use std::collections::{BTreeMap, HashSet};

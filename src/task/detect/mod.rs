@@ -9,6 +9,7 @@ pub mod eval;
 pub mod export;
 pub mod formats;
 pub mod loss;
+mod rules;
 pub mod run;
 pub mod scenes;
 pub mod train;

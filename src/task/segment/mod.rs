@@ -10,5 +10,6 @@ pub mod formats;
 pub mod loss;
 pub mod metrics;
 pub mod model;
+mod rules;
 pub mod run;
 pub mod train;
