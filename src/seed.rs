@@ -17,3 +17,13 @@ pub fn derive(seed: u64, tag: &str, index: u64) -> u64 {
 pub fn rng(seed: u64, tag: &str, index: u64) -> StdRng {
     StdRng::seed_from_u64(derive(seed, tag, index))
 }
+
+/// Hex SHA-256 of some strings, each followed by a separator.
+pub fn hash_hex(parts: &[String]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    format!("{:x}", h.finalize())
+}

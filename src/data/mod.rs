@@ -342,7 +342,7 @@ pub type Normalisation = ([f32; 3], [f32; 3]);
 /// `test_limit`, and normalised with `norm` when given (else with its pool's own statistics);
 /// made once per process.
 pub fn target(
-    t: &crate::spec::schema::Target,
+    t: &crate::schema::Target,
     size: usize,
     norm: Option<Normalisation>,
 ) -> anyhow::Result<Arc<Prepared>> {

@@ -33,8 +33,8 @@ pub use registry::{BACKBONES, BackboneInfo, can_split, find, linear_head, parts}
 pub use resnet::{ResNet, ResNetShape};
 pub use seqnet::SeqNet;
 
+use crate::schema::ModelSpec;
 use crate::seed;
-use crate::spec::schema::ModelSpec;
 
 /// A network of any registered family.
 // Held inline: burn's derive has no boxed variants, and there is one network per run.

@@ -8,7 +8,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::{hub, weights};
-use crate::spec::schema::ModelSpec;
+use crate::schema::ModelSpec;
 
 /// ImageNet-1k's class names in index order (torchvision's `_IMAGENET_CATEGORIES`).
 const IMAGENET_CLASSES: &str = include_str!("../../assets/imagenet_classes.txt");

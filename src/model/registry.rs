@@ -5,7 +5,7 @@ use burn::tensor::Device;
 use rand::rngs::StdRng;
 
 use super::{DenseNet, Lite, MobileNet, Network, ResNet, ResNetShape, SeqNet, lite, seqnet};
-use crate::spec::schema::ModelSpec;
+use crate::schema::ModelSpec;
 
 /// A registered backbone.
 pub struct BackboneInfo {

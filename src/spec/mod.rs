@@ -5,15 +5,14 @@ pub mod depth;
 pub mod error;
 pub mod expand;
 pub mod rules;
-pub mod schema;
 pub mod search;
 pub mod validate;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
+pub use crate::schema;
+pub use crate::seed::hash_hex;
 pub use error::SpecError;
 pub use rules::{Rules, RulesOf};
 pub use schema::{Monitor, Optimizer, RunConfig, Strategy};
@@ -469,16 +468,6 @@ pub fn run_id(c: &RunConfig, inputs: &BTreeMap<String, String>) -> String {
     id.push(LETTERS[bytes[0] as usize % LETTERS.len()] as char);
     id.extend(bytes[1..].iter().map(|b| BASE32[*b as usize % 32] as char));
     id
-}
-
-/// Hex SHA-256 of some strings, each followed by a separator.
-pub fn hash_hex(parts: &[String]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p.as_bytes());
-        h.update([0u8]);
-    }
-    format!("{:x}", h.finalize())
 }
 
 /// Whether the setting at `path` (split on dots) affects a run: a scratch run has no source,

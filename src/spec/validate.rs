@@ -122,9 +122,7 @@ pub fn validate(c: &RunConfig, rules: super::RulesOf) -> Result<(), Problem> {
         c.train.epochs,
     )?;
     range("train.step_size", c.train.step_size, 1, 100_000)?;
-    if c.train.schedule == crate::train::schedule::Schedule::MultiStep
-        && c.train.milestones.is_empty()
-    {
+    if c.train.schedule == super::schema::Schedule::MultiStep && c.train.milestones.is_empty() {
         return Err(problem(
             "train.schedule",
             "`multi-step` needs the epochs at which to decay",

@@ -88,7 +88,7 @@ impl<'a> Checkpoint<'a> {
             format!("{s:?}"),
             format!("{train:?}{val:?}"),
         ];
-        let id = crate::spec::hash_hex(&parts);
+        let id = crate::seed::hash_hex(&parts);
         Job { at: self, id }
     }
 

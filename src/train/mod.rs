@@ -19,8 +19,8 @@ use rand::seq::SliceRandom;
 use crate::data::Prepared;
 use crate::data::augment;
 use crate::model::Network;
+use crate::schema::Monitor;
 use crate::seed;
-use crate::spec::Monitor;
 
 pub use metrics::{Metrics, metrics};
 pub use settings::{Settings, settings};

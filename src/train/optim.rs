@@ -5,7 +5,7 @@ use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, RmsPropConfig, SgdConfig};
 
-use crate::spec::Optimizer;
+use crate::schema::Optimizer;
 
 /// Builds an optimizer; `weight_decay` is L2 except for AdamW, where it is decoupled;
 /// `grad_clip` > 0 clips each parameter tensor's gradient to that L2 norm.

@@ -1,23 +1,6 @@
 //! Learning-rate schedules: the rate at any step, as a pure function (PyTorch's formulas).
 
-use serde::{Deserialize, Serialize};
-
-/// Shape of the schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum Schedule {
-    /// The base rate throughout.
-    #[default]
-    Constant,
-    /// Multiplied by `gamma` every `step_size` epochs (StepLR).
-    Step,
-    /// Multiplied by `gamma` at each milestone epoch (MultiStepLR).
-    MultiStep,
-    /// Cosine from the base rate to 0 (CosineAnnealingLR, no restarts).
-    Cosine,
-    /// OneCycleLR's defaults: from base/25 up to base over 30% of the run, then down to base/25e4.
-    OneCycle,
-}
+pub use crate::schema::Schedule;
 
 /// Everything that decides the rate.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,7 +3,7 @@
 
 use super::schedule;
 use crate::data::augment::Op;
-use crate::spec::{Monitor, Optimizer};
+use crate::schema::{Monitor, Optimizer};
 
 /// What one training job needs besides the model and data.
 #[derive(Debug, Clone)]
@@ -154,7 +154,7 @@ impl Settings {
 
 /// A run's training settings (those of the classifier's augmentation, smoothing and dropout go
 /// unused by a detector).
-pub fn settings(c: &crate::spec::RunConfig) -> Settings {
+pub fn settings(c: &crate::schema::RunConfig) -> Settings {
     Settings {
         epochs: c.train.epochs,
         batch_size: c.train.batch_size,
@@ -170,7 +170,7 @@ pub fn settings(c: &crate::spec::RunConfig) -> Settings {
         step_size: c.train.step_size,
         gamma: c.train.gamma,
         milestones: c.train.milestones.clone(),
-        per_step: c.train.schedule_per == crate::spec::schema::SchedulePer::Step,
+        per_step: c.train.schedule_per == crate::schema::SchedulePer::Step,
         label_smoothing: c.train.label_smoothing,
         grad_clip: c.train.grad_clip,
         augment: c
@@ -182,7 +182,7 @@ pub fn settings(c: &crate::spec::RunConfig) -> Settings {
         head_dropout: c.model.dropout,
         layer_decay: c.transfer.layer_decay,
         freeze_depth: c.transfer.freeze_depth,
-        bn_train: c.transfer.bn == crate::spec::schema::BnPolicy::Train,
+        bn_train: c.transfer.bn == crate::schema::BnPolicy::Train,
         unfreeze_every: c.transfer.unfreeze_every,
         unfreeze_warmup: c.transfer.unfreeze_warmup,
         from_part: 0,

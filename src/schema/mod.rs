@@ -3,6 +3,11 @@
 //! In the experiment file any of these scalar settings may be written as a list; the list is a
 //! grid axis (see `expand`). Field names here are the TOML keys.
 
+pub mod augment;
+pub mod dense;
+pub mod depth;
+pub mod head;
+
 use serde::{Deserialize, Serialize};
 
 /// One fully expanded run: every axis replaced by one of its values.
@@ -56,28 +61,7 @@ impl Task {
     }
 }
 
-/// `[augment]` table: `[augment.sets] light = ["flip", { op = "crop", padding = 4 }]`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Augment {
-    /// Named lists of ops, chosen by `[train] augment = "name"`.
-    #[serde(default)]
-    pub sets: std::collections::BTreeMap<String, OpList>,
-}
-
-impl Augment {
-    /// True when no set is defined.
-    pub fn is_empty(&self) -> bool {
-        self.sets.is_empty()
-    }
-}
-
-/// The ops of one augmentation set, applied in order.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct OpList(#[serde(deserialize_with = "crate::data::augment::deserialize_ops")] pub Vec<Op>);
-
-pub use crate::data::augment::Op;
+pub use augment::{Augment, Op, OpList};
 
 /// `[experiment]` table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -230,7 +214,7 @@ pub struct ModelSpec {
     /// when absent).
     #[serde(
         default,
-        deserialize_with = "crate::model::head::deserialize_head",
+        deserialize_with = "head::deserialize_head",
         skip_serializing_if = "Option::is_none"
     )]
     pub head: Option<Head>,
@@ -239,7 +223,7 @@ pub struct ModelSpec {
     pub pool: Option<Pool>,
 }
 
-pub use crate::model::head::{Activation, Head, Pool};
+pub use head::{Activation, Head, Pool};
 
 impl ModelSpec {
     /// The head that replaces torchvision's, with its pool; `None` keeps torchvision's own.
@@ -299,7 +283,7 @@ pub struct Train {
     pub monitor: Monitor,
     /// Learning-rate schedule: `constant`, `step`, `cosine` or `one-cycle`.
     #[serde(default)]
-    pub schedule: crate::train::schedule::Schedule,
+    pub schedule: Schedule,
     /// Epochs of linear warm-up before the schedule.
     #[serde(default)]
     pub warmup_epochs: usize,
@@ -346,7 +330,7 @@ pub struct Transfer {
     pub strategy: Strategy,
     /// Leading backbone parts (stem, layer1, ... or block1, ...) kept frozen; finetune only.
     /// `"copied"` freezes exactly the parts `transfer_depth` copies (resolved by `normalize`).
-    #[serde(default, with = "super::depth::freeze")]
+    #[serde(default, with = "depth::freeze")]
     pub freeze_depth: usize,
     /// Leading backbone parts copied from the source stage or weights file; the rest start
     /// fresh from the run's seed, as the head does (Yosinski et al. 2014). Absent: all parts.
@@ -588,4 +572,21 @@ mod budget {
     }
 }
 
-pub use super::dense::{DetAugment, Detect, Loss, Neck, SegAugment, SegHead, Segment};
+pub use dense::{DetAugment, Detect, Loss, Neck, SegAugment, SegHead, Segment};
+
+/// Shape of the schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Schedule {
+    /// The base rate throughout.
+    #[default]
+    Constant,
+    /// Multiplied by `gamma` every `step_size` epochs (StepLR).
+    Step,
+    /// Multiplied by `gamma` at each milestone epoch (MultiStepLR).
+    MultiStep,
+    /// Cosine from the base rate to 0 (CosineAnnealingLR, no restarts).
+    Cosine,
+    /// OneCycleLR's defaults: from base/25 up to base over 30% of the run, then down to base/25e4.
+    OneCycle,
+}
