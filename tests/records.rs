@@ -170,11 +170,21 @@ fn old_results_folders_report_verify_export_and_resume() {
             serde_json::from_slice(&std::fs::read(exported.with_extension("json")).unwrap())
                 .unwrap();
         assert!((info["test_metric"].as_f64().unwrap() - recorded).abs() < 5e-7);
-        // The run trained again matches its old record (floats and weights on the CPU that
-        // wrote it; within tolerance elsewhere).
+        // The classifier trained again matches its old record (floats and weights on the CPU
+        // that wrote it; within tolerance elsewhere). The detector does not: its feature
+        // pyramid is initialised as detectron2's since this folder was written (issue 44), and
+        // verify says so, comparing against the old record, with a failing exit.
         let out = sweep(&["verify", d]);
-        ok(&out);
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains("1 of 1 runs reproduced"), "{name}: {text}");
+        if name == "classify" {
+            ok(&out);
+            assert!(text.contains("1 of 1 runs reproduced"), "{name}: {text}");
+        } else {
+            assert!(!out.status.success(), "{name}: {text}");
+            assert!(
+                text.contains("0 of 1 runs reproduced") && text.contains("MISMATCH"),
+                "{name}: {text}"
+            );
+        }
     }
 }

@@ -21,6 +21,15 @@ pub fn kaiming_normal_fan_out(
     Param::from_data(TensorData::new(values, shape), device)
 }
 
+/// Conv weights `[out, in, kh, kw]` uniform in ±sqrt(3 / fan_in) (Caffe2's XavierFill, which
+/// detectron2's FPN uses): variance-preserving for a layer without a ReLU after it. He's fan-out
+/// rule on a 1×1 conv from 1280 channels to 32 multiplies the signal's scale by sqrt(2·1280/32)
+/// ≈ 9; this keeps it.
+pub fn xavier_fill(shape: [usize; 4], rng: &mut StdRng, device: &Device) -> Param<Tensor<4>> {
+    let fan_in = (shape[1] * shape[2] * shape[3]) as f32;
+    uniform(shape, (3.0 / fan_in).sqrt(), rng, device)
+}
+
 /// Values uniform in [-bound, bound].
 pub fn uniform<const D: usize>(
     shape: [usize; D],

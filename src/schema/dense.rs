@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Neck {
-    /// Feature pyramid (top-down): every stage from the one at the output stride to the last,
-    /// each through a 1×1 conv, upsampled and summed, then a 3×3 conv.
+    /// Feature pyramid (top-down): from the stage at the output stride on, the last stage of each
+    /// stride, each through a 1×1 conv, upsampled and summed, then a 3×3 conv.
     #[default]
     Fpn,
     /// The head on the last stage's map, at the backbone's full stride.
@@ -19,8 +19,8 @@ pub enum Neck {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum SegHead {
-    /// Feature pyramid from the first stage at `stride` to the last (1×1 laterals, top-down
-    /// sum, 3×3 conv), then the classifier.
+    /// Feature pyramid on the last stage of each stride from `stride` on (1×1 laterals,
+    /// top-down sum, 3×3 conv), then the classifier.
     #[default]
     Fpn,
     /// FCN-32s: the classifier on the last stage's map.

@@ -72,9 +72,9 @@ pub struct Detector {
     smooth: Option<Conv2d>,
     heat: Branch,
     boxes: Branch,
-    /// Index of the first stage used (the FPN's finest), in [`Network::stages`]' order.
+    /// Indices of the stages used (the FPN's finest first), in [`Network::stages`]' order.
     #[module(skip)]
-    level: usize,
+    levels: Vec<usize>,
     /// Input pixels per output cell.
     #[module(skip)]
     pub stride: usize,
@@ -97,14 +97,14 @@ impl Detector {
     ) -> Detector {
         let (shapes, strides) = pyramid::stages(&backbone, c.input_size, device);
         let last = shapes.len() - 1;
-        let level = match c.neck {
-            Neck::None => last,
-            Neck::Fpn => pyramid::level(&strides, c.stride),
+        let levels = match c.neck {
+            Neck::None => vec![last],
+            Neck::Fpn => pyramid::levels(&strides, c.stride),
         };
         let (lateral, smooth, head_in) = match c.neck {
             Neck::None => (Vec::new(), None, shapes[last][1]),
             Neck::Fpn => {
-                let (lateral, smooth) = pyramid::layers(&shapes, level, c.width, rng, device);
+                let (lateral, smooth) = pyramid::layers(&shapes, &levels, c.width, rng, device);
                 (lateral, Some(smooth), c.width)
             }
         };
@@ -120,8 +120,8 @@ impl Detector {
             smooth,
             heat,
             boxes,
-            level,
-            stride: strides[level],
+            stride: strides[levels[0]],
+            levels,
             classes: c.classes,
         }
     }
@@ -132,7 +132,7 @@ impl Detector {
         let features = match &self.smooth {
             None => stages.pop().expect("a backbone has parts"),
             Some(smooth) => {
-                let used = stages.split_off(self.level);
+                let used = pyramid::pick(stages, &self.levels);
                 conv2d(smooth, pyramid::top_down(used, &self.lateral))
             }
         };

@@ -45,9 +45,9 @@ pub struct Segmenter {
     smooth: Option<Conv2d>,
     hidden: Conv2d,
     classifier: Conv2d,
-    /// Index of the first stage used, in [`Network::stages`]' order.
+    /// Indices of the stages used, in [`Network::stages`]' order.
     #[module(skip)]
-    level: usize,
+    levels: Vec<usize>,
     /// Input pixels per decoder cell.
     #[module(skip)]
     pub stride: usize,
@@ -66,14 +66,14 @@ impl Segmenter {
     ) -> Segmenter {
         let (shapes, strides) = pyramid::stages(&backbone, c.input_size, device);
         let last = shapes.len() - 1;
-        let level = match c.head {
-            Head::Fcn => last,
-            Head::Fpn => pyramid::level(&strides, c.stride),
+        let levels = match c.head {
+            Head::Fcn => vec![last],
+            Head::Fpn => pyramid::levels(&strides, c.stride),
         };
         let (lateral, smooth, head_in) = match c.head {
             Head::Fcn => (Vec::new(), None, shapes[last][1]),
             Head::Fpn => {
-                let (lateral, smooth) = pyramid::layers(&shapes, level, c.width, rng, device);
+                let (lateral, smooth) = pyramid::layers(&shapes, &levels, c.width, rng, device);
                 (lateral, Some(smooth), c.width)
             }
         };
@@ -85,8 +85,8 @@ impl Segmenter {
             smooth,
             hidden,
             classifier,
-            level,
-            stride: strides[level],
+            stride: strides[levels[0]],
+            levels,
             classes: c.classes,
         }
     }
@@ -98,7 +98,7 @@ impl Segmenter {
         let features = match &self.smooth {
             None => stages.pop().expect("a backbone has parts"),
             Some(smooth) => {
-                let used = stages.split_off(self.level);
+                let used = pyramid::pick(stages, &self.levels);
                 relu(conv2d(smooth, pyramid::top_down(used, &self.lateral)))
             }
         };
