@@ -234,3 +234,54 @@ fn empty_classes_and_labels_out_of_range_are_refused() {
     );
     assert!(!out.exists());
 }
+
+/// A small grey PNG.
+fn grey_png(path: &Path, value: u8) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    image::GrayImage::from_fn(16, 16, |_, _| image::Luma([value]))
+        .save(path)
+        .unwrap();
+}
+
+#[test]
+fn dense_datasets_without_objects_or_labelled_pixels_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // YOLO images without label files: no boxes at all.
+    let yolo = d.join("yolo");
+    for k in 0..10 {
+        grey_png(&yolo.join(format!("images/{k}.png")), 10 * k as u8);
+    }
+    std::fs::write(yolo.join("classes.txt"), "tree\n").unwrap();
+    // Masks whose every pixel is 255 (ignored).
+    for k in 0..10 {
+        grey_png(&d.join(format!("img/{k}.png")), 10 * k as u8);
+        grey_png(&d.join(format!("mask/{k}.png")), 255);
+    }
+    let masks = format!(
+        "masks:{}:{}",
+        d.join("img").display(),
+        d.join("mask").display()
+    );
+    for (task, dataset, words) in [
+        (
+            "detect",
+            format!("yolo:{}", yolo.display()),
+            ["hold no objects", "yolo:"],
+        ),
+        ("segment", masks, ["ignored", "masks:"]),
+    ] {
+        let text = format!(
+            "[experiment]\nname = \"e\"\ntask = \"{task}\"\nseeds = [0]\n\n[target]\n\
+             dataset = \"{dataset}\"\nlabelled_images = 4\n\n[model]\nbackbone = \"resnet-mini\"\n\
+             width = 8\nstages = 2\ninput_size = 16\n\n[{task}]\ncanvas = 16\n\n[train]\nepochs = 1\n"
+        );
+        rejected(
+            d,
+            &text,
+            line_of(&text, "dataset ="),
+            "target.dataset",
+            &words,
+        );
+    }
+}

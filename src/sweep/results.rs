@@ -114,7 +114,11 @@ pub fn write_runs_csv(
             );
         }
         match &values {
-            Some(v) => row.extend(v.iter().map(|x| format!("{x:.6}"))),
+            // A score the task did not record (a COCO metric without ground truth) is blank.
+            Some(v) => row.extend(v.iter().map(|x| match x.is_nan() {
+                true => String::new(),
+                false => format!("{x:.6}"),
+            })),
             None => row.extend(columns.iter().map(|_| String::new())),
         }
         row.push(if values.is_some() {

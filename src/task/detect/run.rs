@@ -179,7 +179,9 @@ const TEST: [&str; 7] = [
     "test_ar100",
 ];
 
-/// The test scores of COCO metrics, in [`TEST`] order.
+/// The test scores of COCO metrics, in [`TEST`] order; a metric without ground truth (COCO's -1:
+/// no test objects of that size) is left out, so that runs.csv leaves it blank and no summary
+/// averages or ranks it (the full COCO record, -1 included, stays in outcome.json).
 fn scores(d: &Stats) -> Vec<(&'static str, f64)> {
     TEST.into_iter()
         .zip([
@@ -191,6 +193,7 @@ fn scores(d: &Stats) -> Vec<(&'static str, f64)> {
             d.ap_large,
             d.ar100,
         ])
+        .filter(|&(_, v)| v >= 0.0)
         .collect()
 }
 
@@ -313,6 +316,36 @@ fn target(plan: &Plan, i: usize, seen: &mut HashSet<String>) -> Result<(usize, u
         )
     })?;
     if seen.insert(format!("detect {:?} {:?}", c.target, c.detect)) {
+        // A detector with nothing to find would train on background alone and report COCO's
+        // "no ground truth" (-1) as its AP.
+        let objects = |scenes: &[Scene]| {
+            scenes
+                .iter()
+                .flat_map(|s| &s.objects)
+                .filter(|o| !o.crowd && !o.ignore)
+                .count()
+        };
+        for (scenes, what, to) in [
+            (&ds.train, "training images", "learn from"),
+            (
+                &ds.test,
+                "test images (its fixed held-out fifth)",
+                "measure AP on",
+            ),
+        ] {
+            if objects(scenes) == 0 {
+                return Err(plan.error_at(
+                    i,
+                    "target.dataset",
+                    format!(
+                        "{}: its {} scenes of {what} hold no objects to {to} (no boxes, or every box a crowd, ignored or outside its image)",
+                        ds.name,
+                        scenes.len()
+                    ),
+                    "check the annotation file's boxes and category ids, or use a dataset with objects in both parts",
+                ));
+            }
+        }
         let (pool, val) = super::formats::split_test(ds.train.clone(), c.target.val_fraction);
         preflight::budget_fits(plan, i, (pool.len(), val.len()), "scenes")?;
     }

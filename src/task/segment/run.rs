@@ -354,6 +354,35 @@ fn target(plan: &Plan, i: usize, seen: &mut HashSet<String>) -> Result<(usize, u
         )
     })?;
     if seen.insert(format!("segment {:?} {:?}", c.target, c.segment)) {
+        // Every mask pixel ignored leaves nothing to learn or to score (mIoU over no pixels).
+        let labelled = |samples: &[super::formats::Sample]| {
+            samples
+                .iter()
+                .flat_map(|s| &s.mask)
+                .filter(|&&m| m != super::formats::IGNORE)
+                .count()
+        };
+        for (samples, what, to) in [
+            (&ds.train, "training images", "learn from"),
+            (
+                &ds.test,
+                "test images (its fixed held-out fifth)",
+                "measure mIoU on",
+            ),
+        ] {
+            if labelled(samples) == 0 {
+                return Err(plan.error_at(
+                    i,
+                    "target.dataset",
+                    format!(
+                        "{}: every mask pixel of its {} {what} is ignored (255): no labelled pixels to {to}",
+                        ds.name,
+                        samples.len()
+                    ),
+                    "check the mask files (class indices, 255 for unlabelled pixels), or use a dataset with labelled pixels in both parts",
+                ));
+            }
+        }
         let (pool, val) = data::split_test(ds.train.clone(), c.target.val_fraction);
         preflight::budget_fits(plan, i, (pool.len(), val.len()), "images")?;
     }
