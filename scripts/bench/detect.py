@@ -23,6 +23,7 @@ from torch.nn import functional as F
 
 sys.path.insert(0, "scripts")
 from parity_gen import ResNetMini  # noqa: E402
+from reference.detect_ref import targets as reference_targets  # noqa: E402
 
 BATCH, SIDE, CLASSES, WIDTH, WANTED_STRIDE = 32, 64, 10, 32, 4
 WARM, STEPS, LR = 3, 10, 2e-3
@@ -69,49 +70,11 @@ class Detector(nn.Module):
         return self.heat(f), self.boxes(f)
 
 
-def gaussian_radius(h, w, overlap):
-    b1, c1 = h + w, w * h * (1 - overlap) / (1 + overlap)
-    r1 = (b1 + math.sqrt(b1 * b1 - 4 * c1)) / 2
-    b2, c2 = 2 * (h + w), (1 - overlap) * w * h
-    r2 = (b2 + math.sqrt(b2 * b2 - 16 * c2)) / 2
-    a3, b3, c3 = 4 * overlap, -2 * overlap * (h + w), (overlap - 1) * w * h
-    r3 = (b3 + math.sqrt(b3 * b3 - 4 * a3 * c3)) / 2
-    return min(r1, r2, r3)
-
-
 def targets(scenes, h, w, stride):
-    """src/detect/loss.rs's Targets::new (no crowd regions): heat, negative weights, box values,
-    centre mask, object count."""
-    n = len(scenes)
-    heat = np.zeros((n, CLASSES, h, w), np.float32)
-    negative = np.ones((n, CLASSES, h, w), np.float32)
-    boxes = np.zeros((n, 4, h, w), np.float32)
-    centres = np.zeros((n, 1, h, w), np.float32)
-    count = 0
-    s = float(stride)
-    for i, objects in enumerate(scenes):
-        for (x, y, bw, bh), k in objects:
-            if bw <= 0 or bh <= 0:
-                continue
-            cx, cy = (x + bw / 2) / s, (y + bh / 2) / s
-            gx = int(min(max(math.floor(cx), 0), w - 1))
-            gy = int(min(max(math.floor(cy), 0), h - 1))
-            ws, hs = bw / s, bh / s
-            r = max(int(math.floor(gaussian_radius(math.ceil(hs), math.ceil(ws), 0.7))), 0)
-            sigma = (2 * r + 1) / 6
-            for dy in range(-r, r + 1):
-                for dx in range(-r, r + 1):
-                    yy, xx = gy + dy, gx + dx
-                    if 0 <= yy < h and 0 <= xx < w:
-                        g = math.exp(-(dx * dx + dy * dy) / (2 * sigma * sigma))
-                        heat[i, k, yy, xx] = max(heat[i, k, yy, xx], g)
-            heat[i, k, gy, gx] = 1.0
-            if centres[i, 0, gy, gx] == 0:
-                count += 1
-            centres[i, 0, gy, gx] = 1.0
-            boxes[i, :, gy, gx] = [cx - gx, cy - gy, math.log(ws), math.log(hs)]
-    t = lambda a: torch.from_numpy(a)  # noqa: E731
-    return t(heat), t(negative), t(boxes), t(centres), count
+    """src/task/detect/loss.rs's Targets::new, as the reference detector builds them: heat,
+    negative weights, box values, centre mask, object count."""
+    objects = [{"objects": [[*b, k, False] for b, k in o]} for o in scenes]
+    return reference_targets(objects, CLASSES, h, w, float(stride))
 
 
 def loss_of(heat, boxes, tg):

@@ -19,15 +19,18 @@ import io
 import json
 import math
 import os
+import sys
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torchvision
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from safetensors.torch import load_file
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from parity_gen import ResNetMini  # noqa: E402
 
 HEAT_PRIOR = -2.19
 MIN_SCORE = 0.01
@@ -45,38 +48,19 @@ def xavier_fill(conv):
     nn.init.zeros_(conv.bias)
 
 
-class ResNetMini(nn.Module):
-    """sweep's resnet-mini: 3x3 stem, no max-pool, basic blocks, torchvision's initialisation."""
-
-    def __init__(self, in_channels=1, width=16, stages=3, blocks=1):
-        super().__init__()
-        block = torchvision.models.resnet.BasicBlock
-        self.conv1 = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        cin, self.layers, self.channels, self.strides = width, nn.ModuleList(), [width], [1]
-        for s in range(stages):
-            cout, layers = width << s, []
-            for b in range(blocks):
-                stride = 2 if s > 0 and b == 0 else 1
-                down = None
-                if stride != 1 or cin != cout:
-                    down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-                layers.append(block(cin, cout, stride, down))
-                cin = cout
-            self.layers.append(nn.Sequential(*layers))
-            self.channels.append(cout)
-            self.strides.append(self.strides[-1] * (2 if s > 0 else 1))
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                kaiming_fan_out(m)
-
-    def stages(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
-        out = [x]
-        for layer in self.layers:
-            x = layer(x)
-            out.append(x)
-        return out
+def resnet_mini(side=64):
+    """scripts/parity_gen.py's ResNetMini (sweep's resnet-mini: 3x3 stem, no max-pool, basic
+    blocks) on 1 channel with torchvision's initialisation, and its stages' channels and strides,
+    probed as sweep probes them."""
+    net = ResNetMini(width=16, stages=3, blocks=1, in_channels=1)
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            kaiming_fan_out(m)
+    net.eval()
+    with torch.no_grad():
+        shapes = [t.shape for t in net.stage_outputs(torch.zeros(1, 1, side, side))]
+    net.train()
+    return net, [s[1] for s in shapes], [max(-(-side // s[2]), 1) for s in shapes]
 
 
 def levels(strides, stride):
@@ -101,10 +85,10 @@ class Branch(nn.Module):
 class Detector(nn.Module):
     def __init__(self, classes, stride=4, width=32):
         super().__init__()
-        self.backbone = ResNetMini()
-        self.levels = levels(self.backbone.strides, stride)
-        self.stride = self.backbone.strides[self.levels[0]]
-        self.lateral = nn.ModuleList(nn.Conv2d(self.backbone.channels[i], width, 1) for i in self.levels)
+        self.backbone, channels, strides = resnet_mini()
+        self.levels = levels(strides, stride)
+        self.stride = strides[self.levels[0]]
+        self.lateral = nn.ModuleList(nn.Conv2d(channels[i], width, 1) for i in self.levels)
         self.smooth = nn.Conv2d(width, width, 3, 1, 1)
         for c in [*self.lateral, self.smooth]:
             xavier_fill(c)
@@ -113,7 +97,7 @@ class Detector(nn.Module):
         self.boxes = Branch(width, width, 4)
 
     def forward(self, x):
-        stages = self.backbone.stages(x)
+        stages = self.backbone.stage_outputs(x)
         top = None
         for i, lateral in reversed(list(zip(self.levels, self.lateral))):
             l = lateral(stages[i])
