@@ -5,7 +5,7 @@ sweep uses (examples/dense_scenes.rs writes them), evaluated by pycocotools.
 Written from sweep's description, not its code paths: resnet-mini (3x3 stem, basic blocks,
 torchvision's names and initialisation); the pyramid on the last stage of each stride from
 `stride` on (1x1 laterals and a 3x3 smooth conv, Caffe2's XavierFill); heat and box branches
-(3x3 conv, ReLU, 1x1 conv; heat bias -2.19); CenterNet's targets (Gaussian radius at overlap 0.7,
+(3x3 conv, ReLU, 1x1 conv; heat output PyTorch's default with bias -2.19, box output +-1e-3); CenterNet's targets (Gaussian radius at overlap 0.7,
 centre offsets and log sizes in cells), focal loss (2, 4) + L1 per object; Adam; the best epoch
 by validation AP50; 3x3-peak decoding, top 100, scores >= 0.01.
 
@@ -69,12 +69,11 @@ def levels(strides, stride):
 
 
 class Branch(nn.Module):
-    def __init__(self, cin, width, cout):
+    def __init__(self, cin, width, cout, bound):
         super().__init__()
         self.hidden = nn.Conv2d(cin, width, 3, 1, 1)
         kaiming_fan_out(self.hidden)
         self.out = nn.Conv2d(width, cout, 1)
-        bound = 1 / math.sqrt(width)
         nn.init.uniform_(self.out.weight, -bound, bound)
         nn.init.zeros_(self.out.bias)
 
@@ -92,9 +91,9 @@ class Detector(nn.Module):
         self.smooth = nn.Conv2d(width, width, 3, 1, 1)
         for c in [*self.lateral, self.smooth]:
             xavier_fill(c)
-        self.heat = Branch(width, width, classes)
+        self.heat = Branch(width, width, classes, 1 / math.sqrt(width))
         nn.init.constant_(self.heat.out.bias, HEAT_PRIOR)
-        self.boxes = Branch(width, width, 4)
+        self.boxes = Branch(width, width, 4, 1e-3)
 
     def forward(self, x):
         stages = self.backbone.stage_outputs(x)
