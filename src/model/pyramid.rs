@@ -77,6 +77,53 @@ pub fn top_down(used: Vec<Tensor<4>>, lateral: &[Conv2d]) -> Tensor<4> {
     top.expect("the pyramid has a level")
 }
 
+/// What a dense head sits on: the stages it reads (`levels`), a pyramid's laterals and smooth
+/// conv when it has one, its input channels and its stride in input pixels.
+pub struct Neck {
+    /// Indices of the stages used, finest first, in [`Network::stages`]' order.
+    pub levels: Vec<usize>,
+    /// The pyramid's 1×1 lateral convs, one per level (none without a pyramid).
+    pub lateral: Vec<Conv2d>,
+    /// The pyramid's 3×3 smooth conv (none without a pyramid).
+    pub smooth: Option<Conv2d>,
+    /// Channels the head receives.
+    pub channels: usize,
+    /// Input pixels per cell of the head's map.
+    pub stride: usize,
+}
+
+/// The neck of a head on `backbone` at `size`×`size` inputs: with `fpn = Some((stride, width))`
+/// a pyramid from the first stage at `stride` ([`levels`], [`layers`] drawn from `rng`), else
+/// the last stage alone.
+pub fn neck(
+    backbone: &Network,
+    size: usize,
+    fpn: Option<(usize, usize)>,
+    rng: &mut StdRng,
+    device: &Device,
+) -> Neck {
+    let (shapes, strides) = stages(backbone, size, device);
+    let last = shapes.len() - 1;
+    let Some((stride, width)) = fpn else {
+        return Neck {
+            levels: vec![last],
+            lateral: Vec::new(),
+            smooth: None,
+            channels: shapes[last][1],
+            stride: strides[last],
+        };
+    };
+    let levels = levels(&strides, stride);
+    let (lateral, smooth) = layers(&shapes, &levels, width, rng, device);
+    Neck {
+        stride: strides[levels[0]],
+        levels,
+        lateral,
+        smooth: Some(smooth),
+        channels: width,
+    }
+}
+
 /// A pyramid's new layers over the stages `levels` of `shapes`: a 1×1 lateral conv per stage to
 /// `width` channels, then the 3×3 smooth conv, initialised from `rng` in that order, each by
 /// [`init::xavier_fill`] as detectron2's FPN is.

@@ -101,19 +101,9 @@ impl Detector {
         rng: &mut StdRng,
         device: &Device,
     ) -> Detector {
-        let (shapes, strides) = pyramid::stages(&backbone, c.input_size, device);
-        let last = shapes.len() - 1;
-        let levels = match c.neck {
-            Neck::None => vec![last],
-            Neck::Fpn => pyramid::levels(&strides, c.stride),
-        };
-        let (lateral, smooth, head_in) = match c.neck {
-            Neck::None => (Vec::new(), None, shapes[last][1]),
-            Neck::Fpn => {
-                let (lateral, smooth) = pyramid::layers(&shapes, &levels, c.width, rng, device);
-                (lateral, Some(smooth), c.width)
-            }
-        };
+        let fpn = (c.neck == Neck::Fpn).then_some((c.stride, c.width));
+        let neck = pyramid::neck(&backbone, c.input_size, fpn, rng, device);
+        let head_in = neck.channels;
         // The heat output as PyTorch's default leaves it (CenterNet's choice; He's fan-out scale
         // would start the logits far from their prior); the box output near zero, as CenterNet's
         // regression heads start (N(0, 0.001²)): measured on digit-scenes (200 labelled scenes,
@@ -131,12 +121,12 @@ impl Detector {
         let boxes = Branch::new((head_in, c.width, 4), BOX_BOUND, rng, device);
         Detector {
             backbone,
-            lateral,
-            smooth,
+            lateral: neck.lateral,
+            smooth: neck.smooth,
             heat,
             boxes,
-            stride: strides[levels[0]],
-            levels,
+            stride: neck.stride,
+            levels: neck.levels,
             classes: c.classes,
         }
     }

@@ -64,29 +64,18 @@ impl Segmenter {
         rng: &mut StdRng,
         device: &Device,
     ) -> Segmenter {
-        let (shapes, strides) = pyramid::stages(&backbone, c.input_size, device);
-        let last = shapes.len() - 1;
-        let levels = match c.head {
-            Head::Fcn => vec![last],
-            Head::Fpn => pyramid::levels(&strides, c.stride),
-        };
-        let (lateral, smooth, head_in) = match c.head {
-            Head::Fcn => (Vec::new(), None, shapes[last][1]),
-            Head::Fpn => {
-                let (lateral, smooth) = pyramid::layers(&shapes, &levels, c.width, rng, device);
-                (lateral, Some(smooth), c.width)
-            }
-        };
-        let hidden = conv((head_in, c.width), 3, 1, 1, true, rng, device);
+        let fpn = (c.head == Head::Fpn).then_some((c.stride, c.width));
+        let neck = pyramid::neck(&backbone, c.input_size, fpn, rng, device);
+        let hidden = conv((neck.channels, c.width), 3, 1, 1, true, rng, device);
         let classifier = conv((c.width, c.classes), 1, 1, 0, true, rng, device);
         Segmenter {
             backbone,
-            lateral,
-            smooth,
+            lateral: neck.lateral,
+            smooth: neck.smooth,
             hidden,
             classifier,
-            stride: strides[levels[0]],
-            levels,
+            stride: neck.stride,
+            levels: neck.levels,
             classes: c.classes,
         }
     }
